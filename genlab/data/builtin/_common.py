@@ -1,0 +1,67 @@
+"""Shared vocabulary for the built-in generators: names, dates, amounts, helpers.
+
+Kept apart from the generators so each generator reads as structure (turn order,
+who says what) while the word lists that give it variety live here.
+"""
+
+from __future__ import annotations
+
+import random
+
+FIRST_NAMES = [
+    "Maria", "James", "Aisha", "Tom", "Priya", "Daniel", "Sofia", "Liam", "Chen", "Olivia", "Mateo", "Hannah",
+    "Kwame", "Emma", "Yuki", "Noah", "Fatima", "Lucas", "Grace", "Omar", "Isabel", "Ethan", "Leila", "Ben",
+    "Nadia", "Samuel", "Chloe", "Raj", "Zoe", "Victor", "Mei", "Jonas", "Amara", "Diego", "Sara", "Felix",
+    "Ines", "Marcus", "Anna", "Tariq", "Julia", "Kenji", "Rosa", "Adam", "Lena", "Hugo", "Ada", "Pablo",
+    "Nora", "Malik", "Elena", "Oscar", "Ruth", "Ivan", "Lucy", "Andre", "Maya", "Peter", "Alina", "Sean",
+]
+LAST_NAMES = [
+    "Lopez", "Smith", "Khan", "Nguyen", "Patel", "Muller", "Rossi", "Okafor", "Kim", "Johnson", "Garcia",
+    "Brown", "Silva", "Tanaka", "Novak", "Dubois", "Haddad", "Walsh", "Costa", "Larsen", "Ahmed", "Fischer",
+    "Moreau", "Ivanova", "Mensah", "Reyes", "Cohen", "Becker", "Sato", "Murphy", "Schmidt", "Jensen",
+]
+AGENT_NAMES = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Dana", "Robin", "Chris", "Kim"]
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def date(rng: random.Random) -> str:
+    """A day people would write in a chat, e.g. 'March 3' or 'the 14th of June'."""
+    month, day = rng.choice(MONTHS), rng.randint(1, 28)
+    return f"{month} {day}" if rng.random() < 0.7 else f"the {ordinal(day)} of {month}"
+
+
+def amount(rng: random.Random, lo: float = 9, hi: float = 400) -> str:
+    value = rng.uniform(lo, hi)
+    cents = rng.choice([0, 0.99, 0.49, 0.95, round(rng.random(), 2)])
+    return f"${int(value) + cents:.2f}"
+
+
+def order_number(rng: random.Random) -> str:
+    return str(rng.randint(100000, 999999)) if rng.random() < 0.6 else f"{rng.choice('ABCDEFGHKMNPRSTW')}{rng.choice('ABCDEFGHKMNPRSTW')}-{rng.randint(10000, 99999)}"
+
+
+def person(rng: random.Random) -> tuple[str, str]:
+    """(first name, full name)."""
+    first = rng.choice(FIRST_NAMES)
+    return first, f"{first} {rng.choice(LAST_NAMES)}"
+
+
+def pick(rng: random.Random, options, **slots) -> str:
+    """Choose one phrasing and fill its {slots}."""
+    return rng.choice(options).format(**slots)
+
+
+def maybe(rng: random.Random, p: float, text: str) -> str:
+    return text if rng.random() < p else ""
+
+
+def sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
