@@ -1,0 +1,106 @@
+"""The training loop: one screen, nanoGPT style. Methods plug in around it, never inside.
+
+    for step in range(start, total_steps):
+        for micro-batch in this step's group:           # gradient accumulation (and DDP ranks)
+            loss = CE(completion tokens only) / group   # bf16 autocast; LM head only where labels are set
+            backward                                    # DDP syncs gradients on the last micro-batch
+        clip → AdamW step → LR schedule → log
+        every eval_every: val loss (+ metric), best checkpoint, early stopping
+        every save_every: checkpoint (trainable tensors, optimizer, scheduler, RNG, step)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from genlab.errors import GenlabError
+from genlab.runtime import autocast
+from genlab.tuning.config import TrainConfig
+from genlab.tuning.data import Example
+from genlab.tuning.loss import CompletionHead, completion_loss
+from genlab.tuning.run import Run, TrainResult
+
+
+def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Sequence[Example],
+          cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          val_metric: Callable[[object], dict[str, float]] | None = None,
+          on_step: Callable[[dict], None] | None = None, accelerator=None) -> TrainResult:
+    """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``."""
+    from accelerate import Accelerator
+
+    acc = accelerator or Accelerator()
+    out = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    run = Run(cfg, acc, out, kind, tokenizer, train_set, val_set)
+    head = CompletionHead(model) if kind != "classifier" else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(params, cfg)
+    sched = make_schedule(opt, cfg, run.total_steps)
+    model = acc.prepare(model)
+    state = run.restore(model, opt, sched) if resume else run.fresh()
+    model.train()
+    with run.progress() as bar:
+        for step in range(state["step"], run.total_steps):
+            loss_sum, tokens = 0.0, 0
+            group = run.micro_batches(step)  # this rank's share of the step's micro-batches
+            for i, batch in enumerate(group):
+                sync = contextlib.nullcontext() if i == len(group) - 1 else acc.no_sync(model)
+                with sync:
+                    with autocast(cfg.precision, acc.device):
+                        loss, _ = completion_loss(model, batch, kind, head)
+                    _check_finite(loss, step + 1, cfg)
+                    acc.backward(loss / len(group))
+                loss_sum += loss.item() / len(group)
+                tokens += int(batch["attention_mask"].sum())
+            grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, grad_norm, val_metric, bar)
+            if on_step:
+                on_step(state)
+            if state["stop"]:
+                break
+    if head:
+        head.remove()
+    return run.finish(acc.unwrap_model(model), state)
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, fused where this torch supports it (one kernel for all tensors), else foreach."""
+    if not params:
+        raise GenlabError("nothing to train: every parameter is frozen",
+                          hint="check the method options (e.g. selective matched nothing)")
+    try:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Linear warmup to 1 over ``warmup`` steps, then cosine / linear decay to 0 (or constant)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else max(0.0, 1 - progress)
+
+
+def make_schedule(opt, cfg: TrainConfig, total_steps: int):
+    warmup = int(cfg.warmup_ratio * total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, warmup, cfg.schedule))
+
+
+def _check_finite(loss: torch.Tensor, step: int, cfg: TrainConfig) -> None:
+    if not torch.isfinite(loss):
+        raise GenlabError(
+            f"training loss is {loss.item()} at step {step}; stopping",
+            where=f"step {step}",
+            hint=f"likely causes: learning rate too high (lr={cfg.lr:g}: try 10x lower or more warmup), "
+                 "fp16 overflow (use --precision bf16 or fp32), or bad data (empty targets, token ids out of range)")

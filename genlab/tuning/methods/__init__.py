@@ -1,0 +1,113 @@
+"""Fine-tuning methods, one module each, registered by name.
+
+A method is ``apply(model, cfg, tokenizer=None) -> model``: it freezes what should
+not train, adds what should (LoRA matrices, adapters, soft prompts) and returns
+the model to train. The loop never knows which method it runs. Adding a method
+is one module with ``@register(...)`` plus one import line below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from genlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    config_cls: type
+    apply: Callable[..., Any]
+    saved_by: str  # "peft" (save_pretrained), "bottleneck" (adapter modules), "weights" (changed tensors)
+    mergeable: bool
+    doc: str
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, config_cls: type, *, saved_by: str, mergeable: bool):
+    def deco(fn):
+        METHODS[name] = Method(name, config_cls, fn, saved_by, mergeable, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+    return deco
+
+
+def get(name: str) -> Method:
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}", where="--method",
+                          hint=f"choose one of: {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+def make_config(name: str, values: dict[str, Any] | Any | None = None):
+    """Build the method's config dataclass from a dict, naming any unknown or bad field."""
+    cls = get(name).config_cls
+    if values is None:
+        return cls()
+    if isinstance(values, cls):
+        return values
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(k for k, v in values.items() if k not in known)
+    if unknown:
+        raise ConfigError(f"method {name!r} has no option(s) {', '.join(unknown)}", where=f"--method {name}",
+                          hint=f"options of {name}: {', '.join(sorted(known)) or '(none)'}")
+    return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+def apply(name: str, model, cfg=None, tokenizer=None):
+    """Apply method ``name``; a classification head (``classifier``/``score``) always trains."""
+    cfg = make_config(name, cfg if not dataclasses.is_dataclass(cfg) else cfg)
+    model = get(name).apply(model, cfg, tokenizer=tokenizer)
+    if get(name).saved_by != "peft":
+        for n, p in model.named_parameters():
+            if re.search(r"(^|\.)(classifier|score)\.", n):
+                p.requires_grad_(True)
+    return model
+
+
+@dataclass
+class ParamReport:
+    trainable: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.trainable / max(self.total, 1)
+
+    def __str__(self) -> str:
+        return f"trainable params: {self.trainable:,} / {self.total:,} ({self.percent:.4f}%)"
+
+
+def param_report(model) -> ParamReport:
+    seen, trainable, total = set(), 0, 0
+    for p in model.parameters():  # parameters() already skips tied duplicates
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return ParamReport(trainable, total)
+
+
+def freeze(model) -> None:
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+def model_type(model) -> str:
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "model_type", "") or ""
+
+
+def peft_task_type(model) -> str:
+    if type(model).__name__.endswith("ForSequenceClassification"):
+        return "SEQ_CLS"
+    return "SEQ_2_SEQ_LM" if getattr(model.config, "is_encoder_decoder", False) else "CAUSAL_LM"
+
+
+# one line per method module
+from genlab.tuning.methods import full, selective, lora, adapter, prompt_tuning, ia3, prefix  # noqa: E402,F401

@@ -1,0 +1,125 @@
+"""``adapter``: bottleneck adapters (Houlsby et al. 2019, https://arxiv.org/abs/1902.00751), written here.
+
+After each attention and feed-forward sublayer, the output h (…, d) becomes
+
+    h ↦ h + W_up σ(W_down h + b_down) + b_up,    W_down: d → m, W_up: m → d, m ≪ d
+
+with ``W_up``, ``b_up`` zero, so at step 0 the model computes exactly what the
+base model computes. Adapters hang on the sublayers as child modules (so they
+are in ``state_dict``) and act through forward hooks (so the base model's code
+is untouched). Several named adapters may sit on one base; one is active.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genlab.errors import ConfigError
+from genlab.tuning.methods import freeze, model_type, register
+
+ATTR = "genlab_adapters"
+# sublayers whose output is adapted, per architecture (regex on module names)
+DEFAULT_SITES = {
+    "llama": r"\.(self_attn|mlp)$", "mistral": r"\.(self_attn|mlp)$", "qwen2": r"\.(self_attn|mlp)$",
+    "t5": r"\.(SelfAttention|EncDecAttention|DenseReluDense)$",
+    "bert": r"\.(attention\.output\.dense|layer\.\d+\.output\.dense)$",
+}
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+@dataclass
+class AdapterSettings:
+    bottleneck: int = 16
+    activation: str = "gelu"
+    sites: str | None = None  # regex on module names; None: attention + feed-forward per architecture
+    name: str = "default"
+
+    def __post_init__(self):
+        if self.bottleneck <= 0:
+            raise ConfigError(f"bottleneck={self.bottleneck} must be > 0", where="AdapterSettings.bottleneck")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation={self.activation!r} unknown", where="AdapterSettings.activation",
+                              hint=f"one of {', '.join(ACTIVATIONS)}")
+
+
+class Bottleneck(nn.Module):
+    """h ↦ h + up(σ(down(h))); ``up`` starts at zero."""
+
+    def __init__(self, d: int, m: int, activation: str):
+        super().__init__()
+        self.down = nn.Linear(d, m)
+        self.act = ACTIVATIONS[activation]()
+        self.up = nn.Linear(m, d)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (…, d) -> (…, d)
+        return h + self.up(self.act(self.down(h)))
+
+
+class AdapterSet(nn.Module):
+    """The named adapters at one site and which one is active (None: pass-through)."""
+
+    def __init__(self):
+        super().__init__()
+        self.adapters = nn.ModuleDict()
+        self.active: str | None = None
+
+    def hook(self, module, args, out):
+        if self.active is None:
+            return out
+        f = self.adapters[self.active]
+        return (f(out[0]),) + tuple(out[1:]) if isinstance(out, tuple) else f(out)
+
+
+@register("adapter", AdapterSettings, saved_by="bottleneck", mergeable=False)
+def apply(model, cfg: AdapterSettings, tokenizer=None):
+    """Bottleneck adapters after attention and feed-forward sublayers."""
+    freeze(model)
+    add_adapter(model, cfg)
+    return model
+
+
+def add_adapter(model, cfg: AdapterSettings) -> int:
+    """Insert adapter ``cfg.name`` at every site and make it active; returns the number of sites."""
+    sites = _sites(model, cfg.sites)
+    ref = next(model.parameters())
+    for module, d in sites:
+        aset = getattr(module, ATTR, None)
+        if aset is None:
+            aset = AdapterSet()
+            module.add_module(ATTR, aset)
+            module.register_forward_hook(aset.hook)
+        aset.adapters[cfg.name] = Bottleneck(d, cfg.bottleneck, cfg.activation).to(ref.device, ref.dtype)
+    set_active(model, cfg.name)
+    return len(sites)
+
+
+def set_active(model, name: str | None) -> None:
+    for m in model.modules():
+        if isinstance(m, AdapterSet):
+            m.active = name if name is None or name in m.adapters else None
+
+
+def adapter_names(model) -> list[str]:
+    return sorted({n for m in model.modules() if isinstance(m, AdapterSet) for n in m.adapters})
+
+
+def adapter_state(model, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of adapter ``name``, keyed by parameter name."""
+    key = f".{ATTR}.adapters.{name}."
+    return {n: p.detach().cpu() for n, p in model.named_parameters() if key in n}
+
+
+def _sites(model, pattern: str | None) -> list[tuple[nn.Module, int]]:
+    pattern = pattern or DEFAULT_SITES.get(model_type(model), r"\.(self_attn|attention|mlp)$")
+    d = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model
+    sites = [(m, d) for n, m in model.named_modules() if re.search(pattern, n) and ATTR not in n]
+    if not sites:
+        raise ConfigError(f"no module of this {type(model).__name__} matches adapter sites /{pattern}/",
+                          where="AdapterSettings.sites", hint="pass --sites REGEX matching attention/MLP module names")
+    return sites

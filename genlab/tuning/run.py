@@ -1,0 +1,248 @@
+"""Bookkeeping around the loop: which batches a step uses, logs, validation, checkpoints, curves."""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from genlab.errors import GenlabError
+from genlab.io import atomic_write_text
+from genlab.runtime import autocast
+from genlab.tuning import checkpoint as ckpt
+from genlab.tuning.config import TrainConfig
+from genlab.tuning.data import Example, batch_order, collate
+from genlab.tuning.loss import completion_loss
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    final_loss: float
+    tokens: int
+    wall_s: float
+    tokens_per_s: float
+    best_val_loss: float | None = None
+    best_step: int | None = None
+    stopped_early: bool = False
+    peak_rss_mb: float = 0.0
+    peak_gpu_mb: float | None = None
+    history: list[dict] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "history"}
+
+
+def peak_memory_mb() -> tuple[float, float | None]:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return rss, gpu
+
+
+class Run:
+    """State of one run that is not the model: data positions, metrics.jsonl, checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, acc, out: Path, kind: str, tokenizer,
+                 train_set: Sequence[Example], val_set: Sequence[Example]):
+        self.cfg, self.acc, self.out, self.kind = cfg, acc, out, kind
+        self.train_set, self.val_set = list(train_set), list(val_set)[:cfg.val_max_examples]
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.lengths = [len(e) for e in self.train_set]
+        self.world, self.rank = acc.num_processes, acc.process_index
+        self.group = self.world * cfg.grad_accum  # micro-batches per optimizer step, all ranks
+        n_batches = math.ceil(len(self.train_set) / cfg.batch_size)
+        self.steps_per_epoch = n_batches // self.group
+        if self.steps_per_epoch == 0:
+            raise GenlabError(
+                f"{len(self.train_set)} training examples make {n_batches} batch(es) of {cfg.batch_size}, fewer than "
+                f"the {self.group} one optimizer step needs (grad_accum {cfg.grad_accum} x {self.world} process(es))",
+                where="TrainConfig.batch_size", hint="use more data or lower batch_size / grad_accum")
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.eval_every = cfg.eval_every or self.steps_per_epoch
+        self.save_every = cfg.save_every or self.steps_per_epoch
+        self.ckpt_dir = out / "checkpoints"
+        self.metrics_path = out / "metrics.jsonl"
+        self._orders: dict[int, list[list[int]]] = {}
+        self._t0 = time.perf_counter()
+        self.main = acc.is_main_process
+
+    # -- data ---------------------------------------------------------------
+    def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
+        epoch, k = divmod(step, self.steps_per_epoch)
+        if epoch not in self._orders:
+            self._orders = {epoch: batch_order(self.lengths, self.cfg.batch_size, self.cfg.seed, epoch,
+                                               self.cfg.group_by_length)}
+        group = self._orders[epoch][k * self.group:(k + 1) * self.group]
+        return [self._to_device(collate([self.train_set[j] for j in b], self.pad_id, self.kind))
+                for b in group[self.rank::self.world]]
+
+    def _to_device(self, batch):
+        return {k: v.to(self.acc.device) for k, v in batch.items()}
+
+    # -- state ----------------------------------------------------------------
+    def fresh(self) -> dict:
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.metrics_path, "")
+        return {"step": 0, "loss": float("nan"), "tokens": 0, "elapsed": 0.0, "best_val": None,
+                "best_step": None, "bad_evals": 0, "stop": False, "stopped_early": False}
+
+    def restore(self, model, opt, sched) -> dict:
+        path = self.ckpt_dir / ckpt.LAST
+        if not path.is_file():
+            return self.fresh()
+        saved = ckpt.load(path)
+        ckpt.load_trainable(self.acc.unwrap_model(model), saved["trainable"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        rng = self.ckpt_dir / f"rng-{self.rank}.pt"
+        ckpt.set_rng_state(ckpt.load(rng) if rng.is_file() else saved["rng"])
+        if self.main:
+            self._truncate_metrics(saved["state"]["step"])
+        return saved["state"]
+
+    def _truncate_metrics(self, step: int) -> None:
+        rows = self.history()
+        keep = [r for r in rows if r.get("step", 0) <= step]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
+
+    def history(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def log(self, row: dict) -> None:
+        if self.main:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    # -- after each optimizer step ---------------------------------------------
+    def after_step(self, model, opt, sched, state, step, loss, tokens, grad_norm, val_metric, bar) -> dict:
+        loss = self._mean_over_ranks(loss)
+        now = time.perf_counter()
+        elapsed = state["elapsed"] + (now - self._t0)
+        self._t0 = now
+        state = {**state, "step": step, "loss": loss, "tokens": state["tokens"] + tokens * self.world,
+                 "elapsed": elapsed}
+        lr = sched.get_last_lr()[0]
+        tok_s = state["tokens"] / max(elapsed, 1e-9)
+        if step % self.cfg.log_every == 0 or step == self.total_steps:
+            self.log({"step": step, "epoch": round(step / self.steps_per_epoch, 4), "loss": loss, "lr": lr,
+                      "grad_norm": None if grad_norm is None else float(grad_norm),
+                      "tokens": state["tokens"], "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3)})
+        bar.advance(f"loss {loss:.4f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
+        if self.val_set and (step % self.eval_every == 0 or step == self.total_steps):
+            state = self._validate(model, state, step, val_metric)
+        if step % self.save_every == 0 or step == self.total_steps or state["stop"]:
+            self.save(model, opt, sched, state)
+        self._t0 = time.perf_counter()  # validation and saving are not training time
+        return state
+
+    def _mean_over_ranks(self, x: float) -> float:
+        if self.world == 1:
+            return x
+        t = torch.tensor([x], device=self.acc.device)
+        return float(self.acc.reduce(t, reduction="mean").item())
+
+    def _validate(self, model, state, step, val_metric) -> dict:
+        val_loss = validation_loss(model, self.val_set, self.cfg, self.kind, self.pad_id, self.acc.device)
+        row = {"step": step, "val_loss": val_loss}
+        if val_metric is not None and self.main:
+            model.eval()
+            row.update({f"val_{k}": v for k, v in val_metric(self.acc.unwrap_model(model)).items()})
+            model.train()
+        self.log(row)
+        best = state["best_val"]
+        if best is None or val_loss < best:
+            state = {**state, "best_val": val_loss, "best_step": step, "bad_evals": 0}
+            if self.main:
+                ckpt.save(self.ckpt_dir / ckpt.BEST, {"step": step, "trainable":
+                          ckpt.trainable_state(self.acc.unwrap_model(model))})
+        else:
+            state = {**state, "bad_evals": state["bad_evals"] + 1}
+            patience = self.cfg.early_stopping_patience
+            if patience and state["bad_evals"] >= patience:
+                state = {**state, "stop": True, "stopped_early": True}
+        return state
+
+    def save(self, model, opt, sched, state) -> None:
+        ckpt.save(self.ckpt_dir / f"rng-{self.rank}.pt", ckpt.rng_state())
+        if self.main:
+            ckpt.save(self.ckpt_dir / ckpt.LAST, {
+                "state": state, "trainable": ckpt.trainable_state(self.acc.unwrap_model(model)),
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": ckpt.rng_state(),
+                "config": self.cfg.to_dict()})
+        self.acc.wait_for_everyone()
+
+    # -- end ------------------------------------------------------------------
+    def progress(self):
+        return _Bar(self.total_steps, self.main)
+
+    def finish(self, model, state) -> TrainResult:
+        if self.cfg.load_best and state["best_step"] is not None and (self.ckpt_dir / ckpt.BEST).is_file():
+            ckpt.load_trainable(model, ckpt.load(self.ckpt_dir / ckpt.BEST)["trainable"])
+        history = self.history() if self.main else []
+        if self.main and history:
+            from genlab.tuning.curves import plot_curves
+
+            plot_curves(history, self.out / "train_curves.png")
+        rss, gpu = peak_memory_mb()
+        return TrainResult(state["step"], state["loss"], state["tokens"], round(state["elapsed"], 3),
+                           round(state["tokens"] / max(state["elapsed"], 1e-9), 1), state["best_val"],
+                           state["best_step"], state["stopped_early"], round(rss, 1),
+                           None if gpu is None else round(gpu, 1), history)
+
+
+def validation_loss(model, examples, cfg: TrainConfig, kind, pad_id, device) -> float:
+    """Token-weighted mean completion loss over ``examples`` (eval mode, no gradients)."""
+    from genlab.tuning.loss import CompletionHead
+    from accelerate.utils import extract_model_from_parallel
+
+    inner = extract_model_from_parallel(model)
+    head = CompletionHead(inner) if kind != "classifier" else None
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+    total, count = 0.0, 0
+    was_training = model.training
+    inner.eval()
+    try:
+        with torch.no_grad():
+            for k in range(0, len(order), cfg.batch_size):
+                batch = collate([examples[i] for i in order[k:k + cfg.batch_size]], pad_id, kind)
+                batch = {n: v.to(device) for n, v in batch.items()}
+                with autocast(cfg.precision, device):
+                    loss, n = completion_loss(inner, batch, kind, head)
+                total, count = total + loss.item() * n, count + n
+    finally:
+        if head:
+            head.remove()
+        inner.train(was_training)
+    return total / max(count, 1)
+
+
+class _Bar:
+    """genlab.ui.progress for the main process; silent elsewhere."""
+
+    def __init__(self, total: int, show: bool):
+        self.total, self.show = total, show
+
+    def __enter__(self):
+        if self.show:
+            from genlab.ui import progress
+
+            self._p = progress().__enter__()
+            self._task = self._p.add_task("train", total=self.total, info="")
+        return self
+
+    def advance(self, info: str) -> None:
+        if self.show:
+            self._p.update(self._task, advance=1, info=info)
+
+    def __exit__(self, *exc):
+        if self.show:
+            self._p.__exit__(*exc)
