@@ -1,0 +1,22 @@
+"""Chat wrapping: put a rendered prompt inside the model's own chat template."""
+
+from __future__ import annotations
+
+from genlab.errors import ConfigError
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def wrap_chat(tokenizer, text: str, *, system: str | None = None) -> str:
+    """``text`` as one user turn, ending where the assistant's answer begins.
+
+    An instruct model answers far better inside the format it was tuned on; the
+    generation prompt makes the continuation the assistant's reply.
+    """
+    if not has_chat_template(tokenizer):
+        raise ConfigError("this tokenizer has no chat template, so chat format is unavailable",
+                          hint="turn chat off (chat: false / --no-chat) for base models")
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -1,0 +1,153 @@
+"""Zero-, one- and few-shot prompts, fitted to the model's context window.
+
+Shots come from a pool the caller passes, which the task layer always takes
+from the *train* split: drawing demonstrations from the split being evaluated
+leaks answers. When the prompt is too long for the window we either drop shots
+(``fit="drop"``) or shorten the longest field of the shots (``fit="truncate"``);
+the question and the target are never cut. If the question alone does not fit,
+that is an error the user must see, not a silently truncated prompt.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from genlab.errors import ConfigError, GenlabError
+from genlab.prompts.chat import wrap_chat
+
+Render = Callable[[dict], tuple[str, str]]
+FIT_POLICIES = ("drop", "truncate")
+MIN_FIELD_TOKENS = 16  # below this a truncated demonstration stops being useful; drop it instead
+
+
+@dataclass
+class FewShotConfig:
+    """How demonstrations are laid out (all configurable from task YAML)."""
+
+    instruction: str = ""
+    separator: str = "\n\n"  # between demonstrations
+    target_prefix: str = "\n"  # between an input and its target
+    fit: str = "drop"
+
+    def __post_init__(self):
+        if self.fit not in FIT_POLICIES:
+            raise ConfigError(f"fit must be one of {', '.join(FIT_POLICIES)}, not {self.fit!r}")
+
+
+@dataclass
+class BuiltPrompt:
+    prompt: str
+    target: str
+    shots_requested: int
+    shots_used: int
+    truncated: list[str] = field(default_factory=list)  # "shot 2: dialogue 310 -> 120 tokens"
+    n_tokens: int | None = None
+
+
+def select_shots(pool: list[dict], k: int, *, seed: int, doc_id: int, exclude: int | None = None) -> list[dict]:
+    """``k`` demonstrations from ``pool`` (the train split), seeded per document.
+
+    ``exclude`` is the pool index of the evaluated row itself, for the unusual
+    case of evaluating on the train split.
+    """
+    if k <= 0:
+        return []
+    candidates = [i for i in range(len(pool)) if i != exclude]
+    if len(candidates) < k:
+        raise ConfigError(f"asked for {k} shots but the train split has only {len(candidates)} usable examples")
+    rng = random.Random(f"shots:{seed}:{doc_id}")
+    return [pool[i] for i in rng.sample(candidates, k)]
+
+
+def token_counter(tokenizer, chat: bool) -> Callable[[str], int] | None:
+    if tokenizer is None:
+        return None
+
+    def count(text: str) -> int:
+        text = wrap_chat(tokenizer, text) if chat else text
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def _assemble(cfg: FewShotConfig, shots: list[tuple[str, str]], question: str, chat: bool) -> str:
+    blocks = [f"{s}{cfg.target_prefix}{t}" for s, t in shots]
+    body = cfg.separator.join(blocks + [question])
+    text = f"{cfg.instruction}{cfg.separator}{body}" if cfg.instruction else body
+    # A chat turn ends at the user's message; a plain prompt ends where the target starts.
+    return text if chat else text + cfg.target_prefix
+
+
+def build_prompt(row: dict, render: Render, shots: list[dict], *, config: FewShotConfig | None = None,
+                 tokenizer=None, max_tokens: int | None = None, chat: bool = False,
+                 where: str | None = None, fields: set[str] | None = None) -> BuiltPrompt:
+    """Render ``row`` after the given demonstrations, fitted to ``max_tokens`` when a tokenizer is given."""
+    cfg = config or FewShotConfig()
+    question, target = render(row)
+    rendered = [render(s) for s in shots]
+    count = token_counter(tokenizer, chat) if max_tokens else None
+    truncated: list[str] = []
+    if count is not None:
+        alone = count(_assemble(cfg, [], question, chat))
+        if alone > max_tokens:
+            raise GenlabError(
+                f"the question alone is {alone} tokens, over the {max_tokens}-token budget of the context window",
+                where=where, hint="use a model with a longer context, lower max_new_tokens, or shorten the input "
+                                  "(genlab never cuts the question silently)")
+        if cfg.fit == "drop":
+            rendered = _fit_drop(cfg, rendered, question, chat, count, max_tokens)
+        else:
+            shots, rendered, truncated = _fit_truncate(cfg, list(shots), render, question, chat, count,
+                                                       max_tokens, tokenizer, fields)
+    prompt = _assemble(cfg, rendered, question, chat)
+    if chat:
+        prompt = wrap_chat(tokenizer, prompt) if tokenizer is not None else prompt
+    n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if tokenizer is not None else None
+    return BuiltPrompt(prompt, target, len(shots), len(rendered), truncated, n_tokens)
+
+
+def _fit_drop(cfg, rendered, question, chat, count, budget) -> list[tuple[str, str]]:
+    """Keep the longest prefix of demonstrations that fits (fewer shots, none cut)."""
+    while rendered and count(_assemble(cfg, rendered, question, chat)) > budget:
+        rendered = rendered[:-1]
+    return rendered
+
+
+def _fit_truncate(cfg, shots, render, question, chat, count, budget, tokenizer, fields):
+    """Shorten the longest field among the demonstrations until the prompt fits.
+
+    A field that is already short is not cut further; the last demonstration is
+    dropped instead, so truncation always terminates.
+    """
+    shots = [dict(s) for s in shots]
+    notes: list[str] = []
+    rendered = [render(s) for s in shots]
+    while rendered and (excess := count(_assemble(cfg, rendered, question, chat)) - budget) > 0:
+        i, key, ids = _longest_field(shots, tokenizer, fields)
+        if ids is None or len(ids) <= MIN_FIELD_TOKENS:
+            shots, rendered = shots[:-1], rendered[:-1]
+            notes.append(f"dropped shot {len(shots) + 1}")
+            continue
+        keep = max(MIN_FIELD_TOKENS, len(ids) - excess - 4)
+        shots[i][key] = tokenizer.decode(ids[:keep]).rstrip() + " ..."
+        notes.append(f"shot {i + 1}: {key} {len(ids)} -> {keep} tokens")
+        rendered[i] = render(shots[i])
+    return shots, rendered, notes
+
+
+def _longest_field(shots: list[dict], tokenizer, fields: set[str] | None):
+    """The longest not-yet-truncated text field the template uses, across all demonstrations."""
+    best = (-1, None, None)
+    best_len = 0
+    for i, s in enumerate(shots):
+        for key, value in s.items():
+            if fields is not None and key not in fields:
+                continue
+            if isinstance(value, str) and len(value) > best_len and not value.endswith(" ..."):
+                best, best_len = (i, key, None), len(value)
+    i, key, _ = best
+    if key is None:
+        return i, None, None
+    return i, key, tokenizer(shots[i][key], add_special_tokens=False)["input_ids"]

@@ -1,0 +1,182 @@
+"""Prompt templates: promptsource-style Jinja (``input ||| target``) and FLAN-style pattern lists.
+
+Both kinds answer one question, ``render(row) -> (input, target)``, so the
+few-shot builder, the evaluation runner and the training loop never care which
+kind a task uses.
+
+Jinja templates run in ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``:
+a template is user input, and must not reach Python internals (``{{ ''.__class__ }}``)
+nor silently render a missing field as an empty string. FLAN patterns use a
+tiny ``{field}`` substitution of our own rather than ``str.format``, because
+``str.format`` follows ``{field.__class__}`` attribute paths.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from genlab.errors import ConfigError, DataError, GenlabError
+
+SEPARATOR = "|||"
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Row(dict):
+    """A data row that remembers where it came from (``file:line``), for error messages."""
+
+    where: str | None = None
+
+    @classmethod
+    def at(cls, data: dict, where: str | None) -> "Row":
+        row = cls(data)
+        row.where = where
+        return row
+
+
+def where_of(row: dict, fallback: str | None = None) -> str | None:
+    return getattr(row, "where", None) or fallback
+
+
+def _missing(row: dict, fields: set[str]) -> list[str]:
+    return sorted(f for f in fields if f not in row or row[f] is None)
+
+
+def _missing_error(template: str, fields: list[str], row: dict, where: str | None) -> DataError:
+    names = ", ".join(f'"{f}"' for f in fields)
+    return DataError(f"missing field {names} used by template {template!r}", where=where_of(row, where),
+                     hint=f"the row has fields: {', '.join(sorted(map(str, row))) or '(none)'}; "
+                          "fix the data or map a column onto that name (column mapping)")
+
+
+@dataclass
+class JinjaTemplate:
+    """promptsource style: ``"<input> ||| <target>"``, with optional ``answer_choices``.
+
+    ``answer_choices`` is a list, or a string like ``"1 ||| 2 ||| 3"`` whose pieces
+    are themselves templates (so choices may use row fields).
+    """
+
+    name: str
+    jinja: str
+    answer_choices: list[str] | str | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        try:
+            self._compiled = _ENV.from_string(self.jinja)
+            self._fields = meta.find_undeclared_variables(_ENV.parse(self.jinja)) - {"answer_choices"}
+        except TemplateSyntaxError as e:
+            raise ConfigError(f"template {self.name!r} is not valid Jinja: {e.message} (line {e.lineno})") from e
+        if SEPARATOR not in self.jinja:
+            raise ConfigError(f"template {self.name!r} has no {SEPARATOR!r} separating input from target",
+                              hint='write it as "<prompt text> ||| <target text>"')
+
+    @property
+    def fields(self) -> set[str]:
+        """Row fields the template reads (what a column mapping must provide)."""
+        return set(self._fields)
+
+    def choices(self, row: dict, where: str | None = None) -> list[str] | None:
+        if self.answer_choices is None:
+            return None
+        if isinstance(self.answer_choices, str):
+            pieces = [p.strip() for p in self.answer_choices.split(SEPARATOR)]
+            return [_render(_ENV.from_string(p), row, self.name, where) for p in pieces]
+        return [str(c) for c in self.answer_choices]
+
+    def render(self, row: dict, *, where: str | None = None, rng: random.Random | None = None) -> tuple[str, str]:
+        missing = _missing(row, self._fields)
+        if missing:
+            raise _missing_error(self.name, missing, row, where)
+        context = dict(row)
+        choices = self.choices(row, where)
+        if choices is not None:
+            context["answer_choices"] = choices
+        text = _render(self._compiled, context, self.name, where_of(row, where))
+        source, _, target = text.partition(SEPARATOR)
+        return source.strip(), target.strip()
+
+
+def _render(compiled, context: dict, name: str, where: str | None) -> str:
+    try:
+        return compiled.render(**context)
+    except SecurityError as e:
+        raise GenlabError(f"template {name!r} tried something the sandbox forbids: {e}",
+                          where=where, hint="templates may read row fields only, not Python internals") from e
+    except UndefinedError as e:
+        if "unsafe" in str(e):
+            raise GenlabError(f"template {name!r} tried something the sandbox forbids: {e}", where=where,
+                              hint="templates may read row fields only, not Python internals") from e
+        raise DataError(f"template {name!r}: {e}", where=where,
+                        hint="a field or index the template uses is missing in this row") from e
+    except (TypeError, ValueError, IndexError, KeyError) as e:
+        raise DataError(f"template {name!r} failed on this row: {type(e).__name__}: {e}", where=where) from e
+
+
+def substitute(pattern: str, row: dict, name: str, where: str | None = None) -> str:
+    """Fill ``{field}`` placeholders (``{{``/``}}`` are literal braces); fields only, no attribute paths."""
+    def repl(m: re.Match) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        key = m.group(1)
+        if not _FIELD.match(key):
+            raise GenlabError(f"template {name!r}: placeholder {{{key}}} is not a plain field name",
+                              where=where, hint="use {field} with letters, digits and underscores only")
+        if key not in row or row[key] is None:
+            raise _missing_error(name, [key], row, where)
+        return str(row[key])
+
+    return _PLACEHOLDER.sub(repl, pattern)
+
+
+def pattern_fields(pattern: str) -> set[str]:
+    return {m.group(1) for m in _PLACEHOLDER.finditer(pattern) if m.group(1)}
+
+
+@dataclass
+class FlanTemplate:
+    """FLAN style: several ``(input_pattern, target_pattern)`` phrasings of one instruction.
+
+    ``render`` uses phrasing ``index`` when given, else samples one with ``rng``
+    (seeded by the caller), else the first: sampling per example is how
+    instruction data is augmented (Chung et al. 2022).
+    """
+
+    name: str
+    patterns: list[tuple[str, str]]
+    answer_choices: list[str] | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.patterns:
+            raise ConfigError(f"template {self.name!r} has no patterns")
+        self.patterns = [tuple(p) for p in self.patterns]
+        for p in self.patterns:
+            if len(p) != 2:
+                raise ConfigError(f"template {self.name!r}: each pattern is [input, target], got {list(p)!r}")
+
+    @property
+    def fields(self) -> set[str]:
+        return set().union(*(pattern_fields(i) | pattern_fields(t) for i, t in self.patterns))
+
+    def choices(self, row: dict, where: str | None = None) -> list[str] | None:
+        return None if self.answer_choices is None else [str(c) for c in self.answer_choices]
+
+    def render(self, row: dict, *, where: str | None = None, rng: random.Random | None = None,
+               index: int | None = None) -> tuple[str, str]:
+        if index is None:
+            index = rng.randrange(len(self.patterns)) if rng is not None else 0
+        source, target = self.patterns[index % len(self.patterns)]
+        where = where_of(row, where)
+        return substitute(source, row, self.name, where), substitute(target, row, self.name, where)
+
+
+Template = JinjaTemplate | FlanTemplate
