@@ -1,0 +1,255 @@
+"""Log-likelihood scoring: multiple choice and rolling (perplexity), causal and seq2seq.
+
+The contract mirrors lm-evaluation-harness' ``loglikelihood`` and
+``loglikelihood_rolling``; tokenization follows lm-eval's ``_encode_pair`` (the
+context's trailing whitespace moves onto the continuation, the pair is encoded
+together and the continuation is what follows the context's tokens) so that
+accuracies match lm-eval on the same model.
+
+Multiple choice computes the shared prompt ONCE per example:
+
+    pass 1  context (B, Lc), left-padded    -> KV cache + logits of the last position
+    pass 2  choices (B·C, Lk), right-padded -> reuse the cache repeated C times
+
+so the cost is one context pass plus C short passes in a batch, not C full passes.
+For seq2seq the encoder runs once and its states are repeated for the C decodes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+
+from genlab.evaluation.metrics.accuracy import ChoiceScores
+from genlab.evaluation.metrics.perplexity import RollingScore
+from genlab.runtime import Precision, autocast
+
+Progress = Callable[[int], None] | None
+
+
+# -- tokenization ----------------------------------------------------------------
+def _encode(tok, text: str) -> list[int]:
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def prefix_token(tok) -> int:
+    """The token that stands in for an empty context (lm-eval uses EOT/BOS)."""
+    for tid in (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id):
+        if tid is not None:
+            return tid
+    raise ValueError("the tokenizer has no BOS, EOS or pad token to start an empty context")
+
+
+def encode_pair(tok, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval ``_encode_pair``: (context ids, continuation ids) for a causal model."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    whole = _encode(tok, context + continuation)
+    ctx = _encode(tok, context)
+    cont = whole[len(ctx):]
+    if not ctx:
+        ctx = [prefix_token(tok)]
+    return ctx, cont
+
+
+def continuation_text(prompt: str, choice: str, delimiter: str) -> str:
+    """lm-eval's ``target_delimiter + choice``."""
+    return delimiter + choice
+
+
+def _forward_params(model) -> set[str]:
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wrappers
+    return set(inspect.signature(base.forward).parameters)
+
+
+def _cache_kwargs(model, cache) -> dict:
+    """transformers 5 renamed ``past_key_values`` to ``cache``; accept either."""
+    return {"cache" if "cache" in _forward_params(model) else "past_key_values": cache}
+
+
+def _last_logits_kwargs(model) -> dict:
+    return {"logits_to_keep": 1} if "logits_to_keep" in _forward_params(model) else {}
+
+
+# -- multiple choice -------------------------------------------------------------
+@torch.inference_mode()
+def score_choices(lm, requests: Sequence, *, batch_size: int = 16, precision: Precision = "auto",
+                  target_delimiter: str = " ", progress: Progress = None) -> list[ChoiceScores]:
+    """Per-choice log-likelihoods for each request (``request.prompt``, ``request.choices``)."""
+    for r in requests:
+        if not r.choices:
+            raise ValueError(f"request doc_id={r.doc_id} has no choices; multiple_choice needs them")
+    scorer = _score_causal_batch if lm.kind == "causal" else _score_seq2seq_batch
+    if lm.kind not in ("causal", "seq2seq"):
+        raise ValueError(f"{lm.name} is an encoder-only model: it cannot score continuations")
+    order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt))
+    out: dict[int, ChoiceScores] = {}
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        with autocast(precision, lm.device):
+            scores = scorer(lm, [requests[i] for i in idx], target_delimiter)
+        out.update(zip(idx, scores))
+        if progress:
+            progress(len(idx))
+    return [out[i] for i in range(len(requests))]
+
+
+def _truncate(ctx: list[int], conts: list[list[int]], max_len: int) -> list[int]:
+    """Keep the end of the context so context + longest continuation fits the window."""
+    room = max_len - max(len(c) for c in conts)
+    return ctx[-max(room, 1):]
+
+
+def _score_causal_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    ctxs, conts = [], []
+    for r in reqs:
+        pairs = [encode_pair(tok, r.prompt, continuation_text(r.prompt, c, delimiter)) for c in r.choices]
+        # the context ids are the same for every choice except in rare merges across the boundary
+        ctx = pairs[0][0]
+        if any(p[0] != ctx for p in pairs):
+            return [_score_causal_one(lm, r, delimiter) for r in reqs]
+        conts.append([p[1] if p[1] else [prefix_token(tok)] for p in pairs])
+        ctxs.append(_truncate(ctx, conts[-1], lm.context_window))
+    B, C = len(reqs), max(len(c) for c in conts)
+    Lc, Lk = max(map(len, ctxs)), max(len(x) for c in conts for x in c)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+
+    # pass 1: contexts, left-padded; (B, Lc)
+    ctx_ids = torch.full((B, Lc), pad, dtype=torch.long)
+    ctx_mask = torch.zeros((B, Lc), dtype=torch.long)
+    for b, c in enumerate(ctxs):
+        ctx_ids[b, Lc - len(c):] = torch.tensor(c)
+        ctx_mask[b, Lc - len(c):] = 1
+    pos = (ctx_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ctx_ids.to(dev), attention_mask=ctx_mask.to(dev), position_ids=pos.to(dev),
+                use_cache=True, **_last_logits_kwargs(model))
+    first = out.logits[:, -1].float().log_softmax(-1)  # (B, V): predicts each choice's first token
+
+    # pass 2: choices, right-padded after the repeated cache; (B·C, Lk)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    cache.batch_repeat_interleave(C)
+    ids = torch.full((B * C, Lk), pad, dtype=torch.long)
+    mask = torch.zeros((B * C, Lk), dtype=torch.long)
+    for b in range(B):
+        for j, c in enumerate(conts[b]):
+            ids[b * C + j, :len(c)] = torch.tensor(c)
+            mask[b * C + j, :len(c)] = 1
+    lens = torch.tensor([len(c) for c in ctxs]).repeat_interleave(C)
+    pos2 = lens[:, None] + torch.arange(Lk)[None]
+    full_mask = torch.cat([ctx_mask.repeat_interleave(C, 0), mask], dim=1)
+    logits = model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev), position_ids=pos2.to(dev),
+                   use_cache=False, **_cache_kwargs(model, cache)).logits.float().log_softmax(-1)  # (B·C, Lk, V)
+    return [_gather_choices(reqs[b], conts[b], first[b], logits[b * C:(b + 1) * C]) for b in range(B)]
+
+
+def _gather_choices(req, conts: list[list[int]], first: torch.Tensor, logprobs: torch.Tensor) -> ChoiceScores:
+    """Sum log p over each continuation's tokens. ``first``: (V,), ``logprobs``: (C, Lk, V)."""
+    lls, greedy = [], []
+    for j, c in enumerate(conts):
+        target = torch.tensor(c, device=logprobs.device)
+        # token t>0 is predicted by position t-1 of pass 2; token 0 by the context's last position
+        step = torch.cat([first[None], logprobs[j, :len(c) - 1]], dim=0)  # (len(c), V)
+        lls.append(float(step.gather(-1, target[:, None]).sum()))
+        greedy.append(bool((step.argmax(-1) == target).all()))
+    return ChoiceScores(lls, list(req.choices), [len(c) for c in conts], greedy)
+
+
+def _score_causal_one(lm, req, delimiter: str) -> ChoiceScores:
+    """Fallback: one full forward pass per choice (used when a choice changes the context's tokens)."""
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    lls, greedy, ntok = [], [], []
+    for choice in req.choices:
+        ctx, cont = encode_pair(tok, req.prompt, continuation_text(req.prompt, choice, delimiter))
+        ctx = _truncate(ctx, [cont], lm.context_window)
+        ids = torch.tensor([ctx + cont], device=dev)
+        logp = model(input_ids=ids).logits[0, len(ctx) - 1:-1].float().log_softmax(-1)
+        target = torch.tensor(cont, device=dev)
+        lls.append(float(logp.gather(-1, target[:, None]).sum()))
+        greedy.append(bool((logp.argmax(-1) == target).all()))
+        ntok.append(len(cont))
+    return ChoiceScores(lls, list(req.choices), ntok, greedy)
+
+
+def _score_seq2seq_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
+    """Encoder once per example; decoder scores each choice as the target sequence."""
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    enc = tok([r.prompt for r in reqs], return_tensors="pt", padding=True, truncation=True,
+              max_length=lm.context_window).to(dev)
+    hidden = model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+    C = max(len(r.choices) for r in reqs)
+    conts = [[_encode(tok, c) or [prefix_token(tok)] for c in r.choices] for r in reqs]
+    Lk = max(len(x) for c in conts for x in c)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    labels = torch.full((len(reqs) * C, Lk), pad, dtype=torch.long)
+    dmask = torch.zeros_like(labels)
+    for b, cs in enumerate(conts):
+        for j, c in enumerate(cs):
+            labels[b * C + j, :len(c)] = torch.tensor(c)
+            dmask[b * C + j, :len(c)] = 1
+    start = model.config.decoder_start_token_id
+    dec_in = torch.cat([torch.full((labels.shape[0], 1), start), labels[:, :-1]], dim=1)
+    from transformers.modeling_outputs import BaseModelOutput
+
+    logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden.repeat_interleave(C, 0)),
+                   attention_mask=enc["attention_mask"].repeat_interleave(C, 0),
+                   decoder_input_ids=dec_in.to(dev), decoder_attention_mask=dmask.to(dev)).logits
+    logprobs = logits.float().log_softmax(-1)  # (B·C, Lk, V)
+    out = []
+    for b, r in enumerate(reqs):
+        lls, greedy = [], []
+        for j, c in enumerate(conts[b]):
+            step, target = logprobs[b * C + j, :len(c)], torch.tensor(c, device=dev)
+            lls.append(float(step.gather(-1, target[:, None]).sum()))
+            greedy.append(bool((step.argmax(-1) == target).all()))
+        out.append(ChoiceScores(lls, list(r.choices), [len(c) for c in conts[b]], greedy))
+    return out
+
+
+# -- rolling log-likelihood (perplexity) ------------------------------------------
+@torch.inference_mode()
+def score_rolling(lm, texts: Sequence[str], *, precision: Precision = "auto", max_length: int | None = None,
+                  progress: Progress = None) -> list[RollingScore]:
+    """Log-likelihood of each whole text, scored in disjoint windows (lm-eval rolling windows).
+
+    Causal: the text is prefixed with the BOS/EOS token so its first token is
+    scored too; windows of ``max_length`` tokens each condition on the token before
+    them. Seq2seq: the text is the decoder target of an empty encoder input.
+    """
+    out = []
+    for text in texts:
+        with autocast(precision, lm.device):
+            out.append(_rolling_one(lm, text, max_length or lm.context_window))
+        if progress:
+            progress(1)
+    return out
+
+
+def _rolling_one(lm, text: str, max_length: int) -> RollingScore:
+    tok, model, dev = lm.tokenizer, lm.model, lm.device
+    ids = _encode(tok, text)
+    n_bytes = len(text.encode("utf-8"))
+    if not ids:
+        return RollingScore(0.0, 0, n_bytes)
+    if lm.kind == "seq2seq":
+        enc = torch.tensor([[tok.eos_token_id]], device=dev)
+        labels = torch.tensor([ids[:max_length]], device=dev)
+        logits = model(input_ids=enc, labels=labels).logits.float().log_softmax(-1)
+        return RollingScore(float(logits[0].gather(-1, labels[0][:, None]).sum()), labels.shape[1], n_bytes)
+    seq = [prefix_token(tok)] + ids
+    total = 0.0
+    for start in range(1, len(seq), max_length):  # predict seq[start:start+L] from seq[start-1:...]
+        window = torch.tensor([seq[start - 1:start + max_length - 1 + 1]], device=dev)
+        inp, target = window[:, :-1], window[0, 1:]
+        logp = model(input_ids=inp).logits[0].float().log_softmax(-1)
+        total += float(logp.gather(-1, target[:, None]).sum())
+    return RollingScore(total, len(ids), n_bytes)
+
+
+def nll_per_token(score: RollingScore) -> float:
+    return -score.loglik / max(score.num_tokens, 1) if score.num_tokens else math.nan
