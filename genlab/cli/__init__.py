@@ -22,6 +22,10 @@ app = typer.Typer(
 )
 
 AREAS = [
+    "genlab.cli.models",
+    "genlab.cli.generate",
+    "genlab.cli.inspect",
+    "genlab.cli.quickstart",
 ]
 
 for _name in AREAS:

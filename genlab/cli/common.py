@@ -1,0 +1,38 @@
+"""Options and helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from genlab.models import DEFAULT_MODEL
+
+ModelOpt = typer.Option(DEFAULT_MODEL, "--model", "-m",
+                        help="Built-in name, local folder, .gguf file or hub id.")
+TrustOpt = typer.Option(False, "--trust-remote-code",
+                        help="Allow a hub model to run its own Python code (off by default).")
+AdapterOpt = typer.Option(None, "--adapter", help="Trained adapter folder to load on the base model.")
+
+
+def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str] = None):
+    """Load a model for a command, with a status line while it loads."""
+    from genlab.models import load
+    from genlab.ui import err_console
+
+    with err_console.status(f"loading {name}..."):
+        lm = load(name, trust_remote_code=trust_remote_code)
+    if adapter:
+        lm = attach_adapter(lm, adapter)
+    return lm
+
+
+def attach_adapter(lm, path: str):
+    from genlab.errors import GenlabError
+
+    try:
+        from genlab.tuning import load_adapter
+    except ImportError:
+        raise GenlabError("adapters need genlab.tuning, which is not installed in this build") from None
+    load_adapter(lm, path)
+    return lm

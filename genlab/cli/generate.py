@@ -1,0 +1,138 @@
+"""``genlab generate``: one prompt streamed, or many from a file written as JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from genlab.cli.common import AdapterOpt, ModelOpt, TrustOpt, load_model
+from genlab.errors import DataError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate_cmd)
+
+
+def generate_cmd(
+    prompt: Optional[str] = typer.Argument(None, help="The prompt (or use --file)."),
+    model: str = ModelOpt,
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Prompts: .jsonl with a 'prompt' field, or .txt one per line."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write results as JSONL here (default: stdout)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with generation settings; flags override it."),
+    chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Wrap with the chat template (default: when the model has one)."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
+    sample: Optional[bool] = typer.Option(None, "--sample/--greedy", help="Sample instead of greedy decoding."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t"),
+    top_k: Optional[int] = typer.Option(None, "--top-k"),
+    top_p: Optional[float] = typer.Option(None, "--top-p"),
+    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty"),
+    stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop string (repeatable)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences", "-n"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 autocast."),
+    truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
+    adapter: Optional[str] = AdapterOpt,
+    trust_remote_code: bool = TrustOpt,
+) -> None:
+    """Generate text with a chosen configuration."""
+    from genlab.generation import generate
+    from genlab.ui import console
+
+    flags = dict(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_k=top_k,
+                 top_p=top_p, repetition_penalty=repetition_penalty, stop=stop or None, seed=seed,
+                 num_return_sequences=num_return_sequences)
+    cfg = build_config(config, flags)
+    prompts = _prompts(prompt, file)
+    lm = load_model(model, trust_remote_code, adapter)
+    use_chat = lm.has_chat_template if chat is None else chat
+    kw = dict(chat=use_chat, batch_size=batch_size, precision="fp32" if fp32 else "auto",
+              on_overflow="truncate" if truncate else "error")
+    if len(prompts) == 1 and not out and cfg.num_return_sequences == 1:
+        from transformers import TextStreamer
+
+        generate(lm, prompts, cfg, streamer=TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True), **kw)
+        return
+    outs = _generate_with_progress(lm, prompts, cfg, kw)
+    rows = [{"prompt": o.prompt, "output": o.text if len(o.texts) == 1 else o.texts,
+             "prompt_tokens": o.prompt_tokens, "new_tokens": o.new_tokens} for o in outs]
+    if out:
+        from genlab.io import atomic_write_jsonl
+
+        atomic_write_jsonl(out, rows)
+        console.print(f"wrote {len(rows)} results to {out}")
+    else:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+
+
+def build_config(path: Optional[Path], flags: dict):
+    """YAML file (if any) overridden by the flags the user actually passed."""
+    import yaml
+
+    from genlab.generation import GenerationConfig
+
+    base: dict = {}
+    if path:
+        try:
+            base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise DataError(f"cannot read generation config: {e}", where=str(path)) from None
+        if not isinstance(base, dict):
+            raise DataError("expected a mapping of generation settings", where=str(path))
+    base.update({k: v for k, v in flags.items() if v is not None})
+    return GenerationConfig.from_dict(base, where=str(path) if path else "command line")
+
+
+def _prompts(prompt: Optional[str], file: Optional[Path]) -> list[str]:
+    from genlab.errors import GenlabError
+
+    if (prompt is None) == (file is None):
+        raise GenlabError("give either a prompt or --file", hint='genlab generate "Why is the sky blue?"')
+    if prompt is not None:
+        return [prompt]
+    return read_prompt_file(file)
+
+
+def read_prompt_file(path: Path) -> list[str]:
+    """Prompts from .jsonl ({"prompt": ...} or a JSON string per line) or .txt (one per line)."""
+    if not path.is_file():
+        raise DataError("file not found", where=str(path))
+    prompts = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise DataError(f"not valid UTF-8 (byte {e.start})", where=f"{path}:{n}",
+                                hint="re-save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            prompts.append(_parse_prompt_line(line, path, n) if path.suffix == ".jsonl" else line)
+    if not prompts:
+        raise DataError("no prompts in file", where=str(path))
+    return prompts
+
+
+def _parse_prompt_line(line: str, path: Path, n: int) -> str:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"malformed JSON: {e.msg} at column {e.colno}", where=f"{path}:{n}") from None
+    if isinstance(row, str):
+        return row
+    if isinstance(row, dict) and isinstance(row.get("prompt"), str):
+        return row["prompt"]
+    raise DataError('expected a JSON string or an object with a "prompt" field', where=f"{path}:{n}")
+
+
+def _generate_with_progress(lm, prompts, cfg, kw):
+    from genlab.generation import generate
+    from genlab.ui import progress
+
+    with progress() as bar:
+        task = bar.add_task("generating", total=len(prompts), info="")
+        return generate(lm, prompts, cfg, progress=lambda n: bar.advance(task, n), **kw)

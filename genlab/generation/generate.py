@@ -1,0 +1,126 @@
+"""Batched generation for decoder-only and encoder-decoder models.
+
+Prompts are sorted by token length and batched so each batch pads little;
+decoder-only batches pad on the left so every row continues its own prompt.
+Results come back in the caller's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import torch
+
+from genlab.errors import GenlabError
+from genlab.generation.config import GenerationConfig
+from genlab.runtime import Precision, autocast
+from genlab.ui import err_console
+
+Overflow = Literal["error", "truncate"]
+
+
+@dataclass
+class Generation:
+    prompt: str
+    texts: list[str]
+    prompt_tokens: int
+    new_tokens: list[int] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.texts[0]
+
+
+def apply_chat(tokenizer, prompt: str, system: str | None = None) -> str:
+    """Wrap ``prompt`` as one user turn with the model's chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise GenlabError("this model has no chat template, so --chat cannot wrap the prompt",
+                          hint="drop --chat for base models, or use an instruct model such as smollm2-135m-instruct")
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def encode_prompts(lm, prompts: Sequence[str], config: GenerationConfig, *, chat: bool = False,
+                   on_overflow: Overflow = "error") -> list[list[int]]:
+    """Token ids per prompt, checked against the context window."""
+    tok = lm.tokenizer
+    ids: list[list[int]] = []
+    budget = lm.context_window - (config.max_new_tokens if lm.kind == "causal" else 0)
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GenlabError(f"prompt {i + 1} is empty", hint="give every prompt some text")
+        text = apply_chat(tok, prompt) if chat else prompt
+        row = tok(text, add_special_tokens=not chat)["input_ids"]
+        if len(row) > budget:
+            row = _overflow(row, i, budget, lm, config, on_overflow)
+        ids.append(row)
+    return ids
+
+
+def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
+    what = (f"prompt {i + 1} has {len(row)} tokens; with max_new_tokens={config.max_new_tokens} "
+            f"it exceeds the model's context window of {lm.context_window}")
+    if on_overflow == "truncate":
+        err_console.print(f"[yellow]warning:[/] {what}: keeping its last {budget} tokens")
+        return row[-budget:]
+    raise GenlabError(what, hint="shorten the prompt, lower --max-new-tokens, or pass --truncate "
+                                 "to keep the end of the prompt")
+
+
+@torch.inference_mode()
+def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None, *, chat: bool = False,
+             batch_size: int = 16, precision: Precision = "auto", on_overflow: Overflow = "error",
+             streamer=None, progress=None) -> list[Generation]:
+    """Generate ``config.num_return_sequences`` continuations for each prompt.
+
+    ``lm`` is a ``genlab.models.LoadedModel``. ``streamer`` (a transformers
+    streamer) prints tokens as they come and needs a single prompt.
+    ``progress`` is an optional callable(n_done) for progress bars.
+    """
+    config = config or GenerationConfig()
+    if lm.kind == "encoder":
+        raise GenlabError(f"{lm.name} is an encoder-only model and cannot generate text",
+                          hint="use a decoder-only or encoder-decoder model")
+    if streamer is not None and len(prompts) != 1:
+        raise GenlabError("streaming works for one prompt at a time")
+    ids = encode_prompts(lm, prompts, config, chat=chat, on_overflow=on_overflow)
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
+    hf_config = config.to_hf(lm.tokenizer)
+    torch.manual_seed(config.seed)
+    results: dict[int, Generation] = {}
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        outs = _generate_batch(lm, [ids[i] for i in batch], hf_config, precision, streamer)
+        n = config.num_return_sequences
+        for j, i in enumerate(batch):
+            texts, counts = zip(*outs[j * n:(j + 1) * n])
+            results[i] = Generation(prompts[i], list(_cut_at_stop(texts, config.stop)), len(ids[i]), list(counts))
+        if progress:
+            progress(len(batch))
+    return [results[i] for i in range(len(prompts))]
+
+
+def _generate_batch(lm, rows: list[list[int]], hf_config, precision, streamer) -> list[tuple[str, int]]:
+    tok, model = lm.tokenizer, lm.model
+    enc = tok.pad({"input_ids": rows}, return_tensors="pt").to(lm.device)
+    with autocast(precision, lm.device):
+        out = model.generate(**enc, generation_config=hf_config, tokenizer=tok, streamer=streamer)
+    new = out[:, enc["input_ids"].shape[1]:] if lm.kind == "causal" else out
+    return [(tok.decode(row, skip_special_tokens=True), _count_new(row, tok)) for row in new]
+
+
+def _count_new(row: torch.Tensor, tok) -> int:
+    """Generated tokens up to and including the first EOS (padding after it is not generated)."""
+    if lm_eos := tok.eos_token_id:
+        hits = (row == lm_eos).nonzero()
+        if len(hits):
+            return int(hits[0]) + 1
+    pad = tok.pad_token_id
+    return int((row != pad).sum()) if pad is not None and pad != tok.eos_token_id else len(row)
+
+
+def _cut_at_stop(texts, stops: list[str]):
+    for text in texts:
+        cut = min((text.find(s) for s in stops if s in text), default=-1)
+        yield text[:cut] if cut >= 0 else text
