@@ -1,0 +1,206 @@
+"""Load user data: JSONL, CSV, Parquet files and hub datasets (``hf:owner/name[:config]``).
+
+Files are read as a stream of rows (line by line, or Parquet batch by batch),
+each row tagged with ``file:line`` so every later error can point at it. A bad
+row (malformed JSON, missing column, non-UTF-8 byte, empty field) is an error
+naming file:line and the problem; with ``skip_bad_rows`` it is counted and
+listed in a report written beside the file. The user's file is only ever read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from genlab.errors import DataError
+from genlab.io import atomic_write_text
+from genlab.prompts.templates import Row
+
+FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
+           ".pq": "parquet"}
+
+
+@dataclass
+class BadRow:
+    where: str
+    problem: str
+
+
+@dataclass
+class Loaded:
+    rows: list[Row]
+    bad: list[BadRow] = field(default_factory=list)
+    report: Path | None = None
+
+
+class _Bad(Exception):
+    def __init__(self, where: str, problem: str):
+        self.where, self.problem = where, problem
+
+
+def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str, _Bad | None]]:
+    """Decode line by line, so a bad byte is reported with its own line number.
+
+    A bad line still comes through (with U+FFFD replacements) beside its problem,
+    so line counting downstream stays true.
+    """
+    for lineno, raw in enumerate(f, start=1):
+        try:
+            yield lineno, raw.decode("utf-8"), None
+        except UnicodeDecodeError as e:
+            problem = f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            yield lineno, raw.decode("utf-8", errors="replace"), _Bad(f"{path}:{lineno}", problem)
+
+
+def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
+    with open(path, "rb") as f:
+        for lineno, text, bad in _decoded_lines(f, path):
+            where = f"{path}:{lineno}"
+            if bad is not None:
+                yield bad
+                continue
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield _Bad(where, f"malformed JSON ({e.msg} at column {e.colno})")
+                continue
+            yield Row.at(obj, where) if isinstance(obj, dict) else _Bad(where, f"expected a JSON object, got {type(obj).__name__}")
+
+
+def _iter_csv(path: Path) -> Iterator[Row | _Bad]:
+    bad: dict[int, _Bad] = {}
+
+    def lines(f):
+        # The record spanning an undecodable line is reported instead of parsed.
+        for lineno, text, problem in _decoded_lines(f, path):
+            if problem is not None:
+                bad[lineno] = problem
+            yield text
+
+    with open(path, "rb") as f:
+        reader = csv.reader(lines(f))
+        header = next(reader, None)
+        if header is None:
+            return
+        last = reader.line_num
+        for values in reader:
+            span = range(last + 1, reader.line_num + 1)
+            last = reader.line_num
+            where = f"{path}:{span.start}"
+            hit = next((bad[i] for i in span if i in bad), None)
+            if hit is not None:
+                yield hit
+            elif len(values) != len(header):
+                yield _Bad(where, f"expected {len(header)} columns ({', '.join(header)}), found {len(values)}")
+            else:
+                yield Row.at(dict(zip(header, values)), where)
+
+
+def _iter_parquet(path: Path) -> Iterator[Row | _Bad]:
+    import pyarrow.parquet as pq
+
+    n = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        for obj in batch.to_pylist():
+            n += 1
+            yield Row.at(obj, f"{path}:row {n}")
+
+
+def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Row | _Bad]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} not found")
+    fmt = fmt or FORMATS.get(path.suffix.lower())
+    readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
+    if fmt not in readers:
+        raise DataError(f"cannot tell the format of {path}", hint="use .jsonl, .csv or .parquet, or pass fmt=")
+    return readers[fmt](path)
+
+
+def check_row(row: Row, mapping: dict[str, str], required: Iterable[str]) -> Row | _Bad:
+    """Apply the column mapping (task field -> source column) and check required fields are present and non-empty."""
+    out = Row.at({k: v for k, v in row.items()}, row.where)
+    for name, column in mapping.items():
+        if column not in row:
+            return _Bad(row.where, f'missing column "{column}" (mapped to field "{name}")')
+        out[name] = row[column]
+    for name in required:
+        if name not in out:
+            return _Bad(row.where, f'missing column "{name}"')
+        value = out[name]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return _Bad(row.where, f'empty field "{name}"')
+    return out
+
+
+def load_file(path: str | Path, *, columns: dict[str, str] | None = None, required: Iterable[str] = (),
+              skip_bad_rows: bool = False, fmt: str | None = None) -> Loaded:
+    """All good rows of a file; raise on the first bad one unless ``skip_bad_rows``."""
+    rows, bad = [], []
+    required = tuple(required)
+    for item in iter_file(path, fmt):
+        if not isinstance(item, _Bad):
+            item = check_row(item, columns or {}, required)
+        if isinstance(item, _Bad):
+            if not skip_bad_rows:
+                raise DataError(item.problem, where=item.where,
+                                hint="fix the row, or pass --skip-bad-rows to skip bad rows and get a report")
+            bad.append(BadRow(item.where, item.problem))
+            continue
+        rows.append(item)
+    report = write_bad_report(Path(path), bad) if bad else None
+    return Loaded(rows, bad, report)
+
+
+def write_bad_report(path: Path, bad: list[BadRow]) -> Path:
+    """``<file>.bad-rows.txt`` beside the data: one ``file:line: problem`` per skipped row."""
+    report = path.with_name(path.name + ".bad-rows.txt")
+    lines = [f"# {len(bad)} bad row(s) skipped while reading {path}\n"] + [f"{b.where}: {b.problem}\n" for b in bad]
+    atomic_write_text(report, "".join(lines))
+    return report
+
+
+def parse_hub_spec(spec: str) -> tuple[str, str | None]:
+    """``hf:owner/name[:config]`` -> (``owner/name``, config)."""
+    body = spec.removeprefix("hf:")
+    name, _, config = body.partition(":")
+    if "/" not in name and not name:
+        raise DataError(f"bad hub dataset spec {spec!r}", hint="write hf:owner/name or hf:owner/name:config")
+    return name, config or None
+
+
+def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iterable[str] = (),
+             skip_bad_rows: bool = False) -> dict[str, Loaded]:
+    """A hub dataset's own splits, each checked like a file (``where`` is ``hf:name[split]:row``)."""
+    from genlab.models.registry import is_offline
+
+    name, config = parse_hub_spec(spec)
+    if is_offline():
+        raise DataError(f"cannot download {spec}: offline (HF_HUB_OFFLINE is set)",
+                        hint="go online, or export the data to a local .jsonl/.csv/.parquet file")
+    import datasets
+
+    try:
+        dsd = datasets.load_dataset(name, config)
+    except Exception as e:  # network, missing dataset, gated dataset: all need the user's action
+        raise DataError(f"could not load {spec} from the hub: {type(e).__name__}: {e}",
+                        hint="check the name and config, your network, and `huggingface-cli login` for gated data") from e
+    out = {}
+    for split, ds in dsd.items():
+        rows, bad = [], []
+        for i, obj in enumerate(ds, start=1):
+            item = check_row(Row.at(obj, f"{spec}[{split}]:row {i}"), columns or {}, tuple(required))
+            if isinstance(item, _Bad):
+                if not skip_bad_rows:
+                    raise DataError(item.problem, where=item.where)
+                bad.append(BadRow(item.where, item.problem))
+            else:
+                rows.append(item)
+        out[split] = Loaded(rows, bad)
+    return out

@@ -1,0 +1,65 @@
+"""Turn a task's ``dataset:`` block into named splits of rows.
+
+Sources: ``builtin`` (a generator, ``n`` examples from ``seed``), ``path`` (one
+file, split by ratios), ``files`` (one file per split) or ``hf`` (a hub
+dataset's own splits, or its single split cut by ratios). Relative paths are
+resolved against the task file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genlab.data.builtin import generate
+from genlab.data.hygiene import dedupe
+from genlab.data.loading import load_file, load_hub
+from genlab.data.splits import split_rows
+from genlab.errors import ConfigError
+from genlab.prompts.templates import Row
+
+DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+def _ratios(spec: dict, where: str) -> dict[str, float]:
+    ratios = spec.get("splits", DEFAULT_RATIOS)
+    if not isinstance(ratios, dict) or not all(isinstance(v, (int, float)) for v in ratios.values()):
+        raise ConfigError("dataset.splits must map split names to ratios, e.g. {train: 0.8, test: 0.2}",
+                          where=f"{where}: dataset.splits")
+    return {str(k): float(v) for k, v in ratios.items()}
+
+
+def _cut(rows: list, spec: dict, where: str) -> dict[str, list]:
+    if spec.get("dedupe"):
+        rows, _ = dedupe(rows)
+    ratios = _ratios(spec, where)
+    return split_rows(rows, list(ratios.values()), seed=int(spec.get("split_seed", 0)), names=list(ratios))
+
+
+def _path(spec: dict, value: str) -> Path:
+    path = Path(value).expanduser()
+    base = spec.get("_base")
+    return path if path.is_absolute() or not base else Path(base) / path
+
+
+def load_splits(spec: dict, *, task: str, source: str, required: set[str] = frozenset()) -> dict[str, list[Row]]:
+    kinds = [k for k in ("builtin", "path", "files", "hf") if k in spec]
+    if len(kinds) != 1:
+        raise ConfigError("dataset needs exactly one of builtin, path, files or hf", where=f"{source}: dataset",
+                          hint="e.g. dataset: {path: data/train.jsonl, splits: {train: 0.9, test: 0.1}}")
+    kind = kinds[0]
+    columns = spec.get("columns") or {}
+    opts = dict(columns=columns, required=sorted(required), skip_bad_rows=bool(spec.get("skip_bad_rows")))
+    if kind == "builtin":
+        rows = [Row(r) for r in generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))]
+        return _cut(rows, spec, source)
+    if kind == "path":
+        return _cut(load_file(_path(spec, spec["path"]), fmt=spec.get("format"), **opts).rows, spec, source)
+    if kind == "files":
+        if not isinstance(spec["files"], dict):
+            raise ConfigError("dataset.files must map split names to files", where=f"{source}: dataset.files")
+        return {split: load_file(_path(spec, f), fmt=spec.get("format"), **opts).rows
+                for split, f in spec["files"].items()}
+    loaded = load_hub(spec["hf"], **opts)
+    if len(loaded) == 1 and "splits" in spec:
+        return _cut(next(iter(loaded.values())).rows, spec, source)
+    return {split: v.rows for split, v in loaded.items()}

@@ -1,0 +1,1 @@
+"""Built-in task YAML files (package data)."""
