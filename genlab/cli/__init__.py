@@ -26,6 +26,7 @@ AREAS = [
     "genlab.cli.generate",
     "genlab.cli.inspect",
     "genlab.cli.quickstart",
+    "genlab.cli.data",
 ]
 
 for _name in AREAS:

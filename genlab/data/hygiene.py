@@ -80,6 +80,11 @@ class ContaminationReport:
     n: int
     threshold: float
     hits: list[Contaminated] = field(default_factory=list)
+    overlaps: list[float] = field(default_factory=list)  # every test example's n-gram overlap share
+
+    @property
+    def mean_overlap(self) -> float:
+        return sum(self.overlaps) / len(self.overlaps) if self.overlaps else 0.0
 
     @property
     def exact(self) -> int:
@@ -101,11 +106,11 @@ def contamination(train: Iterable[dict], test: Sequence[dict], fields: Sequence[
     report = ContaminationReport(len(test), n, threshold)
     for i, row in enumerate(test):
         text = normalize(row_text(row, fields))
-        if text in train_texts:
-            report.hits.append(Contaminated(i, "exact", 1.0))
-            continue
         grams = ngrams(text, n)
         share = len(grams & train_grams) / len(grams) if grams else 0.0
-        if share > threshold:
+        report.overlaps.append(1.0 if text in train_texts else share)
+        if text in train_texts:
+            report.hits.append(Contaminated(i, "exact", 1.0))
+        elif share > threshold:
             report.hits.append(Contaminated(i, f"{n}-gram", share))
     return report

@@ -73,7 +73,9 @@ def token_counter(tokenizer, chat: bool) -> Callable[[str], int] | None:
 
 
 def _assemble(cfg: FewShotConfig, shots: list[tuple[str, str]], question: str, chat: bool) -> str:
-    blocks = [f"{s}{cfg.target_prefix}{t}" for s, t in shots]
+    # "Rating:" + "4" must read "Rating: 4"; a prefix ending in whitespace already separates.
+    join = cfg.target_prefix if cfg.target_prefix[-1:].isspace() or not cfg.target_prefix else cfg.target_prefix + " "
+    blocks = [f"{s}{join}{t}" for s, t in shots]
     body = cfg.separator.join(blocks + [question])
     text = f"{cfg.instruction}{cfg.separator}{body}" if cfg.instruction else body
     # A chat turn ends at the user's message; a plain prompt ends where the target starts.

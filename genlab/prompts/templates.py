@@ -84,6 +84,12 @@ class JinjaTemplate:
         """Row fields the template reads (what a column mapping must provide)."""
         return set(self._fields)
 
+    @property
+    def input_fields(self) -> set[str]:
+        """Fields read before ``|||`` (the prompt side)."""
+        source = self.jinja.split(SEPARATOR)[0]
+        return meta.find_undeclared_variables(_ENV.parse(source)) - {"answer_choices"}
+
     def choices(self, row: dict, where: str | None = None) -> list[str] | None:
         if self.answer_choices is None:
             return None
@@ -166,6 +172,10 @@ class FlanTemplate:
     @property
     def fields(self) -> set[str]:
         return set().union(*(pattern_fields(i) | pattern_fields(t) for i, t in self.patterns))
+
+    @property
+    def input_fields(self) -> set[str]:
+        return set().union(*(pattern_fields(i) for i, _ in self.patterns))
 
     def choices(self, row: dict, where: str | None = None) -> list[str] | None:
         return None if self.answer_choices is None else [str(c) for c in self.answer_choices]

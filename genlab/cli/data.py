@@ -1,0 +1,78 @@
+"""``genlab data show|stats``: look at a task's rendered prompts and its data health."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from genlab.ui import console, table
+
+data_app = typer.Typer(help="Inspect task data: rendered prompts, sizes, token lengths, duplicates, contamination.",
+                       no_args_is_help=True)
+
+
+def load_tokenizer(name: str):
+    """Only the tokenizer of a model (no weights): enough to count tokens and apply its chat template."""
+    from transformers import AutoTokenizer
+
+    from genlab.models import resolve
+
+    return AutoTokenizer.from_pretrained(resolve(name).path)
+
+
+def _template_arg(value: str) -> int | str:
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+@data_app.command("show")
+def show(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
+         split: str = typer.Option("test", "--split", help="split to show"),
+         n: int = typer.Option(3, "-n", help="number of examples"),
+         template: str = typer.Option("0", "--template", help="template variant (index or name), or 'sample'"),
+         shots: Optional[int] = typer.Option(None, "--shots", help="demonstrations from train (default: task's)"),
+         model: Optional[str] = typer.Option(None, "-m", "--model",
+                                             help="tokenizer for chat wrapping and context fitting"),
+         chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="wrap in the model's chat template"),
+         seed: int = typer.Option(0, "--seed")) -> None:
+    """Print rendered prompts and targets of TASK."""
+    from rich.panel import Panel
+
+    from genlab.tasks import load_task
+
+    t = load_task(task)
+    tokenizer = load_tokenizer(model) if model else None
+    k = t.default_shots if shots is None else shots
+    reqs = t.requests(split, shots=k, n=n, seed=seed, tokenizer=tokenizer, template=_template_arg(template), chat=chat)
+    for r in reqs:
+        console.print(Panel(r.prompt, title=f"{t.name} [{split}] #{r.doc_id} · prompt · shots {r.shots_used}/{k}",
+                            title_align="left", highlight=False), highlight=False)
+        extra = f"   choices: {r.choices}  (index {r.target_index})" if r.choices else ""
+        console.print(f"[bold]target:[/] {r.target}{extra}\n", highlight=False, markup=True)
+
+
+@data_app.command("stats")
+def stats(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
+          model: Optional[str] = typer.Option(None, "-m", "--model", help="tokenizer to count with (default model)"),
+          threshold: float = typer.Option(0.8, "--threshold", help="13-gram overlap share that counts as contamination"),
+          ) -> None:
+    """Sizes, token-length percentiles per split, duplicates and train/test contamination of TASK."""
+    from genlab.data.stats import task_stats
+    from genlab.models import DEFAULT_MODEL
+    from genlab.tasks import load_task
+
+    name = model or DEFAULT_MODEL
+    s = task_stats(load_task(task), load_tokenizer(name), threshold=threshold)
+    cols = ["split", "examples", "prompt tokens p50/p90/p99/max", "target p50/p90/max", "dups exact/norm"]
+    slash = lambda xs: "/".join(map(str, xs))  # noqa: E731
+    console.print(table(f"{s['task']}: tokens by {name} (zero-shot, template 0, no chat)", cols,
+                        [[r["split"], r["n"], slash(r["prompt"]), slash(r["target"]), f"{r['dup_exact']}/{r['dup_norm']}"]
+                         for r in s["splits"]]))
+    rows = [[c["split"], c["n"], c["exact"], c["ngram"], f"{100 * c['rate']:.1f}%", f"{c['mean_overlap']:.2f}"]
+            for c in s["contamination"]]
+    console.print(table(f"contamination vs train (exact text, or {s['n']}-gram overlap > {threshold:.0%})",
+                        ["split", "examples", "exact", "13-gram", "flagged", "mean overlap"], rows))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
