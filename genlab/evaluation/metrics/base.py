@@ -64,6 +64,10 @@ class Metric:
             raise ValueError(f"{self.name}: cannot score an empty corpus")
         return np.stack(rows).astype(np.float64)
 
+    def row_score(self, stats_row: np.ndarray, prediction: Any, references: Any) -> float:
+        """The per-sample score shown in samples.jsonl (defaults to ``from_stats`` of the row)."""
+        return float(self.from_stats(stats_row))
+
     def signature(self) -> str | None:
         """A string naming the settings that produced the number (sacrebleu style), if any."""
         return None

@@ -75,6 +75,9 @@ class Bleu(Metric):
     def sentence_score(self, prediction: str, references: Any) -> float:
         return float(_sentence_bleu().sentence_score(prediction, as_refs(references)).score)
 
+    def row_score(self, stats_row: np.ndarray, prediction: str, references: Any) -> float:
+        return self.sentence_score(prediction, references)  # sentence BLEU (effective order)
+
     def corpus_score(self, predictions: Sequence[str], references: Sequence[Any]) -> float:
         bleu = _corpus_bleu()
         score = bleu.corpus_score(list(predictions), ref_streams(references))

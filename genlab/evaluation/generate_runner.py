@@ -1,0 +1,76 @@
+"""The ``generate`` output type: cached batched generation, post-processing, references."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from genlab.evaluation import postprocess
+from genlab.evaluation.cache import GenerationCache, cache_key, model_identity
+
+
+def generation_config(task):
+    from genlab.generation import GenerationConfig
+
+    return GenerationConfig.from_dict(dict(task.generation or {}), where=f"task {task.name}: generation")
+
+
+def use_chat(lm, task, chat: bool | None) -> bool:
+    """Chat-wrap prompts when asked, else when the task wants it and the model has a template."""
+    wanted = chat if chat is not None else bool(getattr(task, "chat", False))
+    return bool(wanted and lm.has_chat_template)
+
+
+def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: int, precision: str,
+                    use_cache: bool, progress=None) -> tuple[list[dict], dict[str, Any]]:
+    """Generations for ``prompts`` (dicts with texts/prompt_tokens/new_tokens) and cache/timing facts."""
+    from genlab.generation import generate
+
+    keys = []
+    if use_cache:
+        identity = model_identity(lm)
+        keys = [cache_key(identity, p, config.to_dict(), chat=chat, precision=precision) for p in prompts]
+    cache = GenerationCache() if use_cache else None
+    found = cache.get_many(keys) if cache is not None else {}
+    todo = [i for i in range(len(prompts)) if not keys or keys[i] not in found]
+    if progress and len(todo) < len(prompts):
+        progress(len(prompts) - len(todo))
+    t0 = time.perf_counter()
+    fresh = generate(lm, [prompts[i] for i in todo], config, chat=chat, batch_size=batch_size,
+                     precision=precision, progress=progress) if todo else []
+    seconds = time.perf_counter() - t0
+    new = {i: {"texts": g.texts, "prompt_tokens": g.prompt_tokens, "new_tokens": g.new_tokens}
+           for i, g in zip(todo, fresh)}
+    if cache is not None and new:
+        cache.put_many({keys[i]: v for i, v in new.items()})
+    outs = [new[i] if i in new else found[keys[i]] for i in range(len(prompts))]
+    n_new = sum(sum(v["new_tokens"]) for v in new.values())
+    facts = {"hits": len(prompts) - len(todo), "misses": len(todo), "enabled": use_cache,
+             "seconds": seconds, "new_tokens": n_new}
+    return outs, facts
+
+
+def run_generate(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
+                 chat: bool | None, verbose: bool) -> dict[str, Any]:
+    from genlab.evaluation.progress import maybe_progress
+
+    config = generation_config(task)
+    chat_on = use_chat(lm, task, chat)
+    clean = postprocess.build(list(task.postprocess or []), where=f"task {task.name}: postprocess")
+    prompts = [r.prompt for r in requests]
+    with maybe_progress(verbose, "generate", len(prompts)) as advance:
+        outs, facts = cached_generate(lm, prompts, config, chat=chat_on, batch_size=batch_size,
+                                      precision=precision, use_cache=use_cache, progress=advance)
+    preds = [clean(o["texts"][0]) for o in outs]
+    refs = [r.target for r in requests]
+    samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": p, "raw_prediction": o["texts"][0],
+                "reference": r.target, "shots_used": getattr(r, "shots_used", 0),
+                "prompt_tokens": o["prompt_tokens"], "new_tokens": o["new_tokens"][0] if o["new_tokens"] else None}
+               for r, p, o in zip(requests, preds, outs)]
+    secs = facts["seconds"]
+    throughput = {"examples_per_s": facts["misses"] / secs if secs > 0 else None,
+                  "tokens_per_s": facts["new_tokens"] / secs if secs > 0 else None,
+                  "new_tokens": facts["new_tokens"], "generated": facts["misses"], "cached": facts["hits"]}
+    return {"predictions": preds, "references": refs, "samples": samples, "seconds": secs,
+            "throughput": throughput, "generation": config.to_dict(), "chat": chat_on,
+            "cache": {k: facts[k] for k in ("enabled", "hits", "misses")}}

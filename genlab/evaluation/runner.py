@@ -1,0 +1,192 @@
+"""The eval runner: task -> requests -> generations or log-likelihoods -> metrics with intervals.
+
+    result = evaluate(lm, "support-summary", shots=3, n=100, out_dir="runs/3shot")
+
+writes ``results.json`` (metrics with 95% bootstrap intervals, task and generation
+config, model name/hash, versions, git hash, timings, throughput) and
+``samples.jsonl`` (prompt, prediction, reference, per-sample scores and the
+metric statistics ``genlab compare`` needs for paired tests), both atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genlab.errors import ConfigError, GenlabError
+from genlab.evaluation import environment
+from genlab.evaluation.generate_runner import run_generate
+from genlab.evaluation.score_runner import run_multiple_choice, run_rolling
+from genlab.evaluation.metrics import bootstrap_ci, get_metric
+from genlab.evaluation.metrics.base import Metric
+from genlab.io import atomic_write_json, atomic_write_jsonl, read_json
+
+_RUNNERS = {"generate": run_generate, "multiple_choice": run_multiple_choice,
+            "loglikelihood_rolling": run_rolling}
+INPUT_KIND = {"generate": "text", "multiple_choice": "choices", "loglikelihood_rolling": "rolling"}
+
+
+@dataclass
+class EvalResult:
+    task: str
+    output_type: str
+    model: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]  # name -> {"value", "ci_low", "ci_high", ...}
+    config: dict[str, Any]
+    timings: dict[str, Any]
+    environment: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything but the samples (those go to samples.jsonl)."""
+        data = asdict(self)
+        data.pop("samples")
+        return data
+
+    def save(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        self.out_dir = str(out)
+        atomic_write_jsonl(out / "samples.jsonl", self.samples)
+        atomic_write_json(out / "results.json", self.to_json())
+        return out
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "EvalResult":
+        run = Path(run_dir)
+        if not (run / "results.json").is_file():
+            raise GenlabError(f"{run} has no results.json, so it is not an eval run",
+                              hint="pass a folder written by `genlab eval --out DIR`")
+        data = read_json(run / "results.json")
+        samples = []
+        if (run / "samples.jsonl").is_file():
+            import json
+
+            samples = [json.loads(line) for line in (run / "samples.jsonl").read_text("utf-8").splitlines() if line]
+        data["samples"], data["out_dir"] = samples, str(run)
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
+    def table(self, title: str | None = None):
+        from genlab.ui import table
+
+        rows = [(name, m["value"], m["ci_low"], m["ci_high"]) for name, m in self.metrics.items()]
+        title = title or f"{self.task} · {self.model.get('name')} · {self.config.get('shots')}-shot · n={len(self.samples)}"
+        return table(title, ["metric", "value", "95% CI low", "95% CI high"], rows)
+
+
+# -- metrics -------------------------------------------------------------------
+def resolve_metrics(task) -> list[Metric]:
+    """Instantiate the task's metrics; each must fit the task's output type."""
+    where = f"task {task.name}: metrics"
+    wanted = INPUT_KIND.get(task.output_type)
+    if wanted is None:
+        raise ConfigError(f"unknown output_type {task.output_type!r}", where=f"task {task.name}: output_type",
+                          hint=f"use one of {', '.join(INPUT_KIND)}")
+    if not task.metrics:
+        raise ConfigError("the task lists no metrics", where=where, hint="add e.g. metrics: [rougeL]")
+    metrics = []
+    for i, spec in enumerate(task.metrics):
+        name, opts = (spec, {}) if isinstance(spec, str) else next(iter(dict(spec).items()))
+        metric = get_metric(name, where=f"{where}[{i}]", **(opts or {}))
+        if metric.input_kind != wanted:
+            fits = [k for k, v in INPUT_KIND.items() if v == metric.input_kind]
+            raise ConfigError(f"metric {name!r} scores {fits[0]} outputs, but this task's output_type is "
+                              f"{task.output_type!r}", where=f"{where}[{i}]",
+                              hint=f"use {name} with output_type {fits[0]}, or pick a metric for {task.output_type}")
+        metrics.append(metric)
+    return metrics
+
+
+def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples: int, seed: int):
+    """Corpus value + bootstrap CI per metric, and per-sample scores/stats."""
+    summary: dict[str, dict[str, Any]] = {}
+    per_sample: list[dict[str, Any]] = [{"scores": {}, "stats": {}} for _ in preds]
+    for metric in metrics:
+        stats = metric.stats_matrix(preds, refs)  # (n, k)
+        low, high = bootstrap_ci(stats, metric.from_stats, n_resamples=n_resamples, seed=seed)
+        entry = {"value": float(metric.from_stats(stats.sum(0))), "ci_low": low, "ci_high": high,
+                 "higher_is_better": metric.higher_is_better, "reference": metric.reference}
+        if metric.signature():
+            entry["signature"] = metric.signature()
+        summary[metric.name] = entry
+        for i, row in enumerate(stats):
+            per_sample[i]["scores"][metric.name] = metric.row_score(row, preds[i], refs[i])
+            per_sample[i]["stats"][metric.name] = row.tolist()
+    return summary, per_sample
+
+
+# -- the runner ---------------------------------------------------------------
+def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = None, seed: int = 0,
+             out_dir: str | Path | None = None, use_cache: bool = True, batch_size: int = 16,
+             precision: str = "auto", chat: bool | None = None, n_resamples: int = 1000,
+             verbose: bool = True) -> EvalResult:
+    """Evaluate ``lm`` (a ``genlab.models.LoadedModel``) on ``task`` (a name, YAML path or Task).
+
+    ``n`` limits the number of examples (the same ``seed`` picks the same ones);
+    ``use_cache=False`` regenerates even when identical generations are cached.
+    """
+    from genlab.runtime import resolve_precision
+
+    task = _load_task(task)
+    metrics = resolve_metrics(task)
+    precision = resolve_precision(precision, lm.device)
+    t0 = time.perf_counter()
+    requests = task.requests(split, shots=shots, n=n, seed=seed, tokenizer=lm.tokenizer, chat=chat)
+    if not requests:
+        raise GenlabError(f"task {task.name} produced no examples for split {split!r}",
+                          hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
+                               "(long few-shot prompts that do not fit the context are dropped)")
+    t_build = time.perf_counter() - t0
+    run = _RUNNERS[task.output_type](lm, task, requests, batch_size=batch_size, precision=precision,
+                                     use_cache=use_cache, chat=chat, verbose=verbose)
+    t1 = time.perf_counter()
+    summary, per_sample = score_metrics(metrics, run["predictions"], run["references"],
+                                        n_resamples=n_resamples, seed=seed)
+    timings = {"build_requests_s": t_build, "model_s": run["seconds"], "metrics_s": time.perf_counter() - t1,
+               "total_s": time.perf_counter() - t0, **run["throughput"]}
+    result = EvalResult(
+        task=task.name, output_type=task.output_type, model=environment.model_info(lm),
+        metrics=summary, config=_run_config(task, split, shots, n, seed, batch_size, precision, chat,
+                                            n_resamples, run),
+        timings=timings, environment=environment.versions(),
+        samples=[{**row, **extra} for row, extra in zip(run["samples"], per_sample)])
+    if out_dir is not None:
+        result.save(out_dir)
+    if verbose:
+        _print(result)
+    return result
+
+
+def _load_task(task):
+    if isinstance(task, (str, Path)):
+        from genlab.tasks import load_task
+
+        return load_task(str(task))
+    return task
+
+
+def _run_config(task, split, shots, n, seed, batch_size, precision, chat, n_resamples, run) -> dict[str, Any]:
+    return {"task": task.name, "output_type": task.output_type, "split": split, "shots": shots, "n": n,
+            "seed": seed, "num_examples": len(run["samples"]), "metrics": [str(m) for m in task.metrics],
+            "generation": run.get("generation"), "postprocess": list(task.postprocess or []),
+            "chat": run.get("chat", chat), "batch_size": batch_size, "precision": precision,
+            "bootstrap_resamples": n_resamples, "cache": run.get("cache")}
+
+
+def _print(result: EvalResult) -> None:
+    from genlab.ui import console
+
+    console.print(result.table())
+    for name, m in result.metrics.items():
+        if "signature" in m and name == "bleu":
+            console.print(f"BLEU = {m['value']:.2f}  {m['signature']}", highlight=False)
+    t = result.timings
+    rate = f"{t['tokens_per_s']:.1f} new tokens/s, " if t.get("tokens_per_s") else ""
+    console.print(f"{len(result.samples)} examples in {t['total_s']:.1f}s ({rate}"
+                  f"{t.get('examples_per_s', 0):.2f} examples/s)"
+                  + (f" · saved to {result.out_dir}" if result.out_dir else ""), highlight=False)
+

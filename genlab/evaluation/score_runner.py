@@ -1,0 +1,52 @@
+"""The ``multiple_choice`` and ``loglikelihood_rolling`` output types."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from genlab.evaluation.progress import maybe_progress
+
+
+def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
+                        chat: bool | None, verbose: bool) -> dict[str, Any]:
+    from genlab.evaluation.scoring import score_choices
+
+    for r in requests:
+        if r.target_index is None or not r.choices:
+            raise ValueError(f"task {task.name}: doc {r.doc_id} has no choices/target_index; "
+                             "multiple_choice requests need both")
+    delimiter = getattr(task, "target_delimiter", " ")
+    t0 = time.perf_counter()
+    with maybe_progress(verbose, "score choices", len(requests)) as advance:
+        scores = score_choices(lm, requests, batch_size=batch_size, precision=precision,
+                               target_delimiter=delimiter, progress=advance)
+    secs = time.perf_counter() - t0
+    samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": r.choices[s.prediction()],
+                "reference": r.choices[r.target_index], "target_index": r.target_index,
+                "pred_index": s.prediction(), "pred_index_norm": s.prediction(normalize=True),
+                "choices": r.choices, "logprobs": s.logprobs, "probs": s.probs, "choice_tokens": s.num_tokens,
+                "shots_used": getattr(r, "shots_used", 0)}
+               for r, s in zip(requests, scores)]
+    return {"predictions": scores, "references": [r.target_index for r in requests], "samples": samples,
+            "seconds": secs, "throughput": {"examples_per_s": len(requests) / secs if secs > 0 else None},
+            "cache": {"enabled": False, "hits": 0, "misses": len(requests)}}
+
+
+def run_rolling(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
+                chat: bool | None, verbose: bool) -> dict[str, Any]:
+    from genlab.evaluation.scoring import score_rolling
+
+    texts = [r.target or r.prompt for r in requests]
+    t0 = time.perf_counter()
+    with maybe_progress(verbose, "score text", len(texts)) as advance:
+        scores = score_rolling(lm, texts, precision=precision, progress=advance)
+    secs = time.perf_counter() - t0
+    samples = [{"doc_id": r.doc_id, "prompt": "", "prediction": "", "reference": t,
+                "loglik": s.loglik, "tokens": s.num_tokens, "bytes": s.num_bytes}
+               for r, t, s in zip(requests, texts, scores)]
+    n_tok = sum(s.num_tokens for s in scores)
+    return {"predictions": scores, "references": [None] * len(scores), "samples": samples, "seconds": secs,
+            "throughput": {"examples_per_s": len(texts) / secs if secs > 0 else None,
+                           "tokens_per_s": n_tok / secs if secs > 0 else None},
+            "cache": {"enabled": False, "hits": 0, "misses": len(texts)}}
