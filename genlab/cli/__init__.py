@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except GenlabError as e:
-        err_console.print(f"[bold red]error:[/] {e.render()}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {e.render()}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

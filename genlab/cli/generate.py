@@ -43,7 +43,7 @@ def generate_cmd(
     from genlab.ui import console
 
     flags = dict(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_k=top_k,
-                 top_p=top_p, repetition_penalty=repetition_penalty, stop=stop or None, seed=seed,
+                 top_p=top_p, repetition_penalty=repetition_penalty, stop=_unescape(stop), seed=seed,
                  num_return_sequences=num_return_sequences)
     cfg = build_config(config, flags)
     prompts = _prompts(prompt, file)
@@ -67,6 +67,13 @@ def generate_cmd(
     else:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
+
+
+def _unescape(stops: Optional[list[str]]) -> Optional[list[str]]:
+    """``--stop '\\n'`` typed in a shell means a newline."""
+    if not stops:
+        return None
+    return [s.replace("\\n", "\n").replace("\\t", "\t") for s in stops]
 
 
 def build_config(path: Optional[Path], flags: dict):
