@@ -174,6 +174,8 @@ def support_dialogue(rng: random.Random) -> dict:
     events: set[str] = set()
     turns, named = _opening(rng, scenario, s, who)
     turns += _details(rng, scenario, s, who, named)
+    if s["product"] not in " ".join(text for _, text in turns):  # the extraction target must be in the text
+        turns[-1] = ("customer", turns[-1][1] + f" It's for {s['a_product']}.")
     if rng.random() < 0.8:
         turns += _middle(rng, scenario, s, events)
     res_turns, resolution = _resolution(rng, scenario, s, events)
