@@ -15,8 +15,8 @@ def generation_config(task):
     return GenerationConfig.from_dict(dict(task.generation or {}), where=f"task {task.name}: generation")
 
 
-def use_chat(lm, task, chat: bool | None) -> bool:
-    """Chat-wrap prompts when asked, else when the task wants it and the model has a template."""
+def prompts_in_chat_format(lm, task, chat: bool | None) -> bool:
+    """Whether ``task.requests`` wrapped the prompts in the chat template (recorded, not re-applied)."""
     wanted = chat if chat is not None else bool(getattr(task, "chat", False))
     return bool(wanted and lm.has_chat_template)
 
@@ -55,11 +55,12 @@ def run_generate(lm, task, requests, *, batch_size: int, precision: str, use_cac
     from genlab.evaluation.progress import maybe_progress
 
     config = generation_config(task)
-    chat_on = use_chat(lm, task, chat)
+    chat_on = prompts_in_chat_format(lm, task, chat)
     clean = postprocess.build(list(task.postprocess or []), where=f"task {task.name}: postprocess")
     prompts = [r.prompt for r in requests]
     with maybe_progress(verbose, "generate", len(prompts)) as advance:
-        outs, facts = cached_generate(lm, prompts, config, chat=chat_on, batch_size=batch_size,
+        # chat=False: genlab.tasks already put the prompts in the chat template when the task asks for it
+        outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=batch_size,
                                       precision=precision, use_cache=use_cache, progress=advance)
     preds = [clean(o["texts"][0]) for o in outs]
     refs = [r.target for r in requests]

@@ -135,7 +135,8 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
     metrics = resolve_metrics(task)
     precision = resolve_precision(precision, lm.device)
     t0 = time.perf_counter()
-    requests = task.requests(split, shots=shots, n=n, seed=seed, tokenizer=lm.tokenizer, chat=chat)
+    requests = task.requests(split, shots=shots, n=n, seed=seed, tokenizer=lm.tokenizer, chat=chat,
+                             context_window=lm.context_window)
     if not requests:
         raise GenlabError(f"task {task.name} produced no examples for split {split!r}",
                           hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
@@ -185,8 +186,14 @@ def _print(result: EvalResult) -> None:
         if "signature" in m and name == "bleu":
             console.print(f"BLEU = {m['value']:.2f}  {m['signature']}", highlight=False)
     t = result.timings
-    rate = f"{t['tokens_per_s']:.1f} new tokens/s, " if t.get("tokens_per_s") else ""
-    console.print(f"{len(result.samples)} examples in {t['total_s']:.1f}s ({rate}"
-                  f"{t.get('examples_per_s', 0):.2f} examples/s)"
-                  + (f" · saved to {result.out_dir}" if result.out_dir else ""), highlight=False)
+    parts = []
+    if t.get("tokens_per_s"):
+        parts.append(f"{t['tokens_per_s']:.1f} new tokens/s")
+    if t.get("examples_per_s"):
+        parts.append(f"{t['examples_per_s']:.2f} examples/s")
+    if t.get("cached"):
+        parts.append(f"{t['cached']} generations from cache")
+    where = f" · saved to {result.out_dir}" if result.out_dir else ""
+    console.print(f"{len(result.samples)} examples in {t['total_s']:.1f}s"
+                  + (f" ({', '.join(parts)})" if parts else "") + where, highlight=False)
 

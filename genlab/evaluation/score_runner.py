@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from genlab.evaluation.progress import maybe_progress
+
+
+def split_delimiter(requests) -> tuple[str, list]:
+    """genlab.tasks writes choices as ``" " + choice``; lm-eval keeps the delimiter apart.
+
+    Splitting it off again gives the same continuations (``" " + choice``) and the
+    same ``acc_norm`` lengths as lm-eval (``len(choice)`` without the delimiter).
+    """
+    if all(c.startswith(" ") and len(c) > 1 for r in requests for c in r.choices):
+        return " ", [replace(r, choices=[c[1:] for c in r.choices]) for r in requests]
+    return "", list(requests)
 
 
 def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
@@ -16,7 +28,7 @@ def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, 
         if r.target_index is None or not r.choices:
             raise ValueError(f"task {task.name}: doc {r.doc_id} has no choices/target_index; "
                              "multiple_choice requests need both")
-    delimiter = getattr(task, "target_delimiter", " ")
+    delimiter, requests = split_delimiter(requests)
     t0 = time.perf_counter()
     with maybe_progress(verbose, "score choices", len(requests)) as advance:
         scores = score_choices(lm, requests, batch_size=batch_size, precision=precision,

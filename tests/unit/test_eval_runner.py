@@ -38,7 +38,8 @@ class FakeTask:
     def split_names(self):
         return ["test"]
 
-    def requests(self, split, *, shots=0, n=None, seed=0, tokenizer=None, template=0, chat=None, fit="drop"):
+    def requests(self, split, *, shots=0, n=None, seed=0, tokenizer=None, template=0, chat=None, fit="drop",
+                 context_window=None):
         return self.reqs[:n] if n else list(self.reqs)
 
 
