@@ -90,7 +90,7 @@ class Task:
         if self._splits is None:
             from genlab.data.sources import load_splits
 
-            required = set().union(*(t.fields for t in self.templates))
+            required = {f: f"template {t.name!r} ({self.source})" for t in self.templates for f in sorted(t.fields)}
             self._splits = load_splits(self.dataset, task=self.name, source=self.source, required=required)
             self.check_columns(next((r for rows in self._splits.values() for r in rows), None))
         return self._splits

@@ -123,8 +123,11 @@ def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Row | _Bad]:
     return readers[fmt](path)
 
 
-def check_row(row: Row, mapping: dict[str, str], required: Iterable[str]) -> Row | _Bad:
-    """Apply the column mapping (task field -> source column) and check required fields are present and non-empty."""
+def check_row(row: Row, mapping: dict[str, str], required: Iterable[str] | dict[str, str]) -> Row | _Bad:
+    """Apply the column mapping (task field -> source column) and check required fields are present and non-empty.
+
+    ``required`` may map each field to who needs it (e.g. "template 'samsum-1' (task.yaml)") for the message.
+    """
     out = Row.at({k: v for k, v in row.items()}, row.where)
     for name, column in mapping.items():
         if column not in row:
@@ -132,18 +135,20 @@ def check_row(row: Row, mapping: dict[str, str], required: Iterable[str]) -> Row
         out[name] = row[column]
     for name in required:
         if name not in out:
-            return _Bad(row.where, f'missing column "{name}"')
+            used = f" used by {required[name]}" if isinstance(required, dict) else ""
+            return _Bad(row.where, f'missing column "{name}"{used}')
         value = out[name]
         if value is None or (isinstance(value, str) and not value.strip()):
             return _Bad(row.where, f'empty field "{name}"')
     return out
 
 
-def load_file(path: str | Path, *, columns: dict[str, str] | None = None, required: Iterable[str] = (),
+def load_file(path: str | Path, *, columns: dict[str, str] | None = None,
+              required: Iterable[str] | dict[str, str] = (),
               skip_bad_rows: bool = False, fmt: str | None = None) -> Loaded:
     """All good rows of a file; raise on the first bad one unless ``skip_bad_rows``."""
     rows, bad = [], []
-    required = tuple(required)
+    required = required if isinstance(required, dict) else tuple(required)
     for item in iter_file(path, fmt):
         if not isinstance(item, _Bad):
             item = check_row(item, columns or {}, required)
@@ -195,7 +200,7 @@ def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iter
     for split, ds in dsd.items():
         rows, bad = [], []
         for i, obj in enumerate(ds, start=1):
-            item = check_row(Row.at(obj, f"{spec}[{split}]:row {i}"), columns or {}, tuple(required))
+            item = check_row(Row.at(obj, f"{spec}[{split}]:row {i}"), columns or {}, required)
             if isinstance(item, _Bad):
                 if not skip_bad_rows:
                     raise DataError(item.problem, where=item.where)

@@ -41,14 +41,16 @@ def _path(spec: dict, value: str) -> Path:
     return path if path.is_absolute() or not base else Path(base) / path
 
 
-def load_splits(spec: dict, *, task: str, source: str, required: set[str] = frozenset()) -> dict[str, list[Row]]:
+def load_splits(spec: dict, *, task: str, source: str,
+                required: dict[str, str] | None = None) -> dict[str, list[Row]]:
+    """Named splits of rows; ``required`` maps each field the templates read to the template that reads it."""
     kinds = [k for k in ("builtin", "path", "files", "hf") if k in spec]
     if len(kinds) != 1:
         raise ConfigError("dataset needs exactly one of builtin, path, files or hf", where=f"{source}: dataset",
                           hint="e.g. dataset: {path: data/train.jsonl, splits: {train: 0.9, test: 0.1}}")
     kind = kinds[0]
     columns = spec.get("columns") or {}
-    opts = dict(columns=columns, required=sorted(required), skip_bad_rows=bool(spec.get("skip_bad_rows")))
+    opts = dict(columns=columns, required=dict(required or {}), skip_bad_rows=bool(spec.get("skip_bad_rows")))
     if kind == "builtin":
         rows = [Row(r) for r in generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))]
         return _cut(rows, spec, source)
