@@ -48,7 +48,7 @@ GEN = [Req(i, p, t) for i, (p, t) in enumerate([
     ("Customer: my order 12345 arrived late. Agent:", "I am sorry"), ("Hello, how are you", "today"),
     ("Review: great product, five stars. Rating:", "5"), ("Summarize the following conversation. Summary:", "refund"),
 ])]
-MC = [Req(i, p, "", choices=c, target_index=t) for i, (p, c, t) in enumerate([
+MC = [Req(i, p, "", choices=[" " + x for x in c], target_index=t) for i, (p, c, t) in enumerate([
     ("Review: great product, five stars. Rating:", ["1", "3", "5"], 2),
     ("Question: what is two plus two? Answer:", ["four", "five"], 0),
     ("The dog sat on the", ["log", "mat", "refund"], 0),
@@ -131,10 +131,15 @@ def test_multiple_choice_eval_matches_scoring(tiny_causal, home):
 
     task = FakeTask(output_type="multiple_choice", metrics=["acc", "acc_norm"], reqs=MC)
     result = evaluate(tiny_causal, task, precision="fp32", verbose=False, n_resamples=100)
-    scores = score_choices(tiny_causal, MC, precision="fp32")
-    acc = sum(s.prediction() == r.target_index for s, r in zip(scores, MC)) / len(MC)
-    assert result.metrics["acc"]["value"] == pytest.approx(acc)
+    # genlab.tasks writes choices as " " + choice; the runner scores the same continuations
+    # but measures acc_norm lengths without the delimiter, as lm-eval does
+    bare = [Req(r.doc_id, r.prompt, "", choices=[c[1:] for c in r.choices], target_index=r.target_index) for r in MC]
+    scores = score_choices(tiny_causal, bare, precision="fp32", target_delimiter=" ")
+    for metric, norm in (("acc", False), ("acc_norm", True)):
+        expected = sum(s.prediction(norm) == r.target_index for s, r in zip(scores, MC)) / len(MC)
+        assert result.metrics[metric]["value"] == pytest.approx(expected)
     assert result.samples[0]["probs"] == pytest.approx(scores[0].probs)
+    assert result.samples[0]["choices"] == ["1", "3", "5"]
 
 
 def test_rolling_eval_reports_perplexity(tiny_causal, home):
