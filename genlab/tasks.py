@@ -74,6 +74,12 @@ class Task:
     description: str = ""
     source: str = ""  # the YAML file, for error messages
     _splits: dict[str, list[Row]] | None = field(default=None, repr=False)
+    loaded_files: list = field(default_factory=list, repr=False)  # genlab.data.Loaded per file read
+
+    @property
+    def bad_rows(self) -> list:
+        """Rows skipped with ``dataset.skip_bad_rows`` (each with file:line and the problem)."""
+        return [b for f in self.loaded_files for b in f.bad]
 
     # -- data ---------------------------------------------------------------
     def split_names(self) -> list[str]:
@@ -91,7 +97,8 @@ class Task:
             from genlab.data.sources import load_splits
 
             required = {f: f"template {t.name!r} ({self.source})" for t in self.templates for f in sorted(t.fields)}
-            self._splits = load_splits(self.dataset, task=self.name, source=self.source, required=required)
+            self._splits = load_splits(self.dataset, task=self.name, source=self.source, required=required,
+                                       skipped=self.loaded_files)
             self.check_columns(next((r for rows in self._splits.values() for r in rows), None))
         return self._splits
 
@@ -189,6 +196,33 @@ class Task:
         return getattr(row, "where", None) or f"task {self.name} [{split}] example {i}"
 
 
+def mix_tasks(tasks: list[Task | str], n: int, *, weights: list[float] | None = None, cap: int | None = None,
+              seed: int = 0, split: str = "train", tokenizer=None, chat: bool | None = None) -> list[dict]:
+    """A multi-task training mixture (FLAN style): explicit ``weights`` or proportional with ``cap``.
+
+    Each drawn example is rendered with a template variant sampled for it; the
+    result (dicts with task, prompt, target, template, raw) depends only on the seed.
+    """
+    from genlab.data.mixture import MixtureSource, mix
+
+    loaded = [load_task(t) if isinstance(t, str) else t for t in tasks]
+    if weights is not None and len(weights) != len(loaded):
+        raise ConfigError(f"{len(weights)} weights for {len(loaded)} tasks")
+
+    def renderer(task: Task):
+        use_chat = task._use_chat(chat, tokenizer)
+
+        def render(row: dict, rng: random.Random) -> tuple[str, str, str]:
+            v = rng.choice(task.variants())
+            built = build_prompt(row, v.render, [], config=task.fewshot, tokenizer=tokenizer, chat=use_chat)
+            return built.prompt, built.target, v.name
+        return render
+
+    sources = [MixtureSource(t.name, t.examples(split), renderer(t), weights[i] if weights else None)
+               for i, t in enumerate(loaded)]
+    return mix(sources, n, cap=cap, seed=seed)
+
+
 # -- loading ---------------------------------------------------------------
 def _builtin_files() -> dict[str, Any]:
     root = resources.files(BUILTIN_DIR)
@@ -269,5 +303,5 @@ def task_from_dict(spec: dict, *, source: str = "<task>", base: Path | None = No
         description=str(spec.get("description", "")), source=source)
 
 
-__all__ = ["OUTPUT_TYPES", "Request", "Task", "Variant", "list_tasks", "load_task", "task_from_dict",
+__all__ = ["OUTPUT_TYPES", "Request", "Task", "Variant", "list_tasks", "load_task", "mix_tasks", "task_from_dict",
            "task_from_yaml"]

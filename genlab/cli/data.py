@@ -25,6 +25,26 @@ def _template_arg(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
+def _load(task: str, skip_bad_rows: bool):
+    from genlab.tasks import load_task
+
+    t = load_task(task)
+    if skip_bad_rows:
+        t.dataset["skip_bad_rows"] = True
+    return t
+
+
+def _report_skipped(t) -> None:
+    from genlab.ui import err_console
+
+    for f in t.loaded_files:
+        if f.bad:
+            err_console.print(f"[yellow]skipped {len(f.bad)} bad row(s)[/]; report: {f.report}", highlight=False)
+
+
+SKIP = typer.Option(False, "--skip-bad-rows", help="skip malformed rows (count + report file beside the data)")
+
+
 @data_app.command("show")
 def show(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
          split: str = typer.Option("test", "--split", help="split to show"),
@@ -34,16 +54,15 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
          model: Optional[str] = typer.Option(None, "-m", "--model",
                                              help="tokenizer for chat wrapping and context fitting"),
          chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="wrap in the model's chat template"),
-         seed: int = typer.Option(0, "--seed")) -> None:
+         seed: int = typer.Option(0, "--seed"), skip_bad_rows: bool = SKIP) -> None:
     """Print rendered prompts and targets of TASK."""
     from rich.panel import Panel
 
-    from genlab.tasks import load_task
-
-    t = load_task(task)
+    t = _load(task, skip_bad_rows)
     tokenizer = load_tokenizer(model) if model else None
     k = t.default_shots if shots is None else shots
     reqs = t.requests(split, shots=k, n=n, seed=seed, tokenizer=tokenizer, template=_template_arg(template), chat=chat)
+    _report_skipped(t)
     for r in reqs:
         console.print(Panel(r.prompt, title=f"{t.name} [{split}] #{r.doc_id} · prompt · shots {r.shots_used}/{k}",
                             title_align="left", highlight=False), highlight=False)
@@ -55,14 +74,15 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
 def stats(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
           model: Optional[str] = typer.Option(None, "-m", "--model", help="tokenizer to count with (default model)"),
           threshold: float = typer.Option(0.8, "--threshold", help="13-gram overlap share that counts as contamination"),
-          ) -> None:
+          skip_bad_rows: bool = SKIP) -> None:
     """Sizes, token-length percentiles per split, duplicates and train/test contamination of TASK."""
     from genlab.data.stats import task_stats
     from genlab.models import DEFAULT_MODEL
-    from genlab.tasks import load_task
 
     name = model or DEFAULT_MODEL
-    s = task_stats(load_task(task), load_tokenizer(name), threshold=threshold)
+    t = _load(task, skip_bad_rows)
+    s = task_stats(t, load_tokenizer(name), threshold=threshold)
+    _report_skipped(t)
     cols = ["split", "examples", "prompt tokens p50/p90/p99/max", "target p50/p90/max", "dups exact/norm"]
     slash = lambda xs: "/".join(map(str, xs))  # noqa: E731
     console.print(table(f"{s['task']}: tokens by {name} (zero-shot, template 0, no chat)", cols,

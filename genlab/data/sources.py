@@ -41,9 +41,13 @@ def _path(spec: dict, value: str) -> Path:
     return path if path.is_absolute() or not base else Path(base) / path
 
 
-def load_splits(spec: dict, *, task: str, source: str,
-                required: dict[str, str] | None = None) -> dict[str, list[Row]]:
-    """Named splits of rows; ``required`` maps each field the templates read to the template that reads it."""
+def load_splits(spec: dict, *, task: str, source: str, required: dict[str, str] | None = None,
+                skipped: list | None = None) -> dict[str, list[Row]]:
+    """Named splits of rows; ``required`` maps each field the templates read to the template that reads it.
+
+    With ``skip_bad_rows``, each file's ``Loaded`` (bad rows and report path) is appended to ``skipped``.
+    """
+    skipped = skipped if skipped is not None else []
     kinds = [k for k in ("builtin", "path", "files", "hf") if k in spec]
     if len(kinds) != 1:
         raise ConfigError("dataset needs exactly one of builtin, path, files or hf", where=f"{source}: dataset",
@@ -55,13 +59,17 @@ def load_splits(spec: dict, *, task: str, source: str,
         rows = [Row(r) for r in generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))]
         return _cut(rows, spec, source)
     if kind == "path":
-        return _cut(load_file(_path(spec, spec["path"]), fmt=spec.get("format"), **opts).rows, spec, source)
+        loaded = load_file(_path(spec, spec["path"]), fmt=spec.get("format"), **opts)
+        skipped.append(loaded)
+        return _cut(loaded.rows, spec, source)
     if kind == "files":
         if not isinstance(spec["files"], dict):
             raise ConfigError("dataset.files must map split names to files", where=f"{source}: dataset.files")
-        return {split: load_file(_path(spec, f), fmt=spec.get("format"), **opts).rows
-                for split, f in spec["files"].items()}
+        files = {split: load_file(_path(spec, f), fmt=spec.get("format"), **opts) for split, f in spec["files"].items()}
+        skipped.extend(files.values())
+        return {split: v.rows for split, v in files.items()}
     loaded = load_hub(spec["hf"], **opts)
+    skipped.extend(loaded.values())
     if len(loaded) == 1 and "splits" in spec:
         return _cut(next(iter(loaded.values())).rows, spec, source)
     return {split: v.rows for split, v in loaded.items()}

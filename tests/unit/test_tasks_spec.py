@@ -172,3 +172,33 @@ def test_task_stats_numbers(tok):
     assert s["splits"][0]["n"] == 2400 and s["splits"][0]["prompt"][0] > 10
     assert {c["split"] for c in s["contamination"]} == {"validation", "test"}
     assert s["fields"] == ["review_body"]
+
+
+def test_mix_tasks_rates_and_sampled_templates():
+    from genlab.tasks import mix_tasks
+
+    out = mix_tasks(["support-summary", "chat-summary"], 4000, weights=[0.75, 0.25], seed=0)
+    share = sum(o["task"] == "support-summary" for o in out) / len(out)
+    assert abs(share - 0.75) < 0.03
+    assert len({o["template"] for o in out if o["task"] == "chat-summary"}) == 7
+    assert out[:50] == mix_tasks(["support-summary", "chat-summary"], 4000, weights=[0.75, 0.25], seed=0)[:50]
+    capped = mix_tasks(["support-summary", "reviews-headline"], 3000, cap=2400, seed=0)
+    assert abs(sum(o["task"] == "reviews-headline" for o in capped) / 3000 - 0.5) < 0.04
+
+
+def test_cli_show_skip_bad_rows_on_a_user_task(tmp_path):
+    from genlab.cli import app
+
+    path = write_task(tmp_path, USER_TASK)
+    data = tmp_path / "data.jsonl"
+    original = data.read_bytes() + b"{broken\n"
+    data.write_bytes(original)
+    failed = CliRunner().invoke(app, ["data", "show", str(path), "-n", "1"])
+    assert failed.exit_code != 0 and "malformed JSON" in str(failed.exception)
+    ok = CliRunner().invoke(app, ["data", "show", str(path), "-n", "1", "--skip-bad-rows"])
+    assert ok.exit_code == 0, ok.output
+    assert "skipped 1 bad row(s)" in ok.output and (tmp_path / "data.jsonl.bad-rows.txt").is_file()
+    assert data.read_bytes() == original
+    t = load_task(str(path))
+    t.dataset["skip_bad_rows"] = True
+    assert [b.where for b in t.bad_rows] == [] and t.examples("test") and t.bad_rows[0].where == f"{data}:41"
