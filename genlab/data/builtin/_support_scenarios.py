@@ -148,7 +148,7 @@ SCENARIOS = [
                "It's the card ending in {last4}."],
       check=["I see both payments of {amount}; the second one was a system error.",
              "Yes, our payment system processed it twice on {date}."],
-      problem=["they were charged twice ({amount}) for their {service}",
+      problem=["they were charged twice ({amount}) for their {service}", "they had been billed twice for {service}",
                "a duplicate charge of {amount} for {service} appeared on their card"],
       topic=["a double charge of {amount} for {service}", "being billed twice for {service}"],
       resolutions=[

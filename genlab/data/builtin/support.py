@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 from genlab.data.builtin._common import (AGENT_NAMES, amount, date, order_number, person, pick,
                                           sentence_case)
@@ -37,7 +38,7 @@ ASK_ORDER = ["Could you give me the order number?", "Can I have your order numbe
              "What's the order number so I can look it up?", "Do you have the order or booking reference handy?"]
 ASK_ACCOUNT = ["Can you confirm some details on the account for me?", "Could you tell me a bit more so I can find the account?",
                "Can you verify the account for me?"]
-ASK_NAME = ["And may I have your name?", "Who am I speaking with, please?", "Can I get your full name as well?"]
+ASK_NAME = ["And may I have your name?", "Who am I speaking with?", "Can I get your full name as well?"]
 HOLD_AGENT = ["Give me a moment while I look into this.", "Let me check that for you, one moment.",
               "Bear with me for a minute while I pull up the details."]
 HOLD_CUSTOMER = ["Sure.", "No problem, take your time.", "Okay, thanks.", "Of course."]
@@ -61,7 +62,7 @@ CLOSE = ["Have a great day, {first}!", "Thanks for your patience, {first}. Take 
 
 OPENERS = ["{name} contacted support because {problem}.", "{name} got in touch because {problem}.",
            "{name} reached out about {topic}.", "{name} wrote to support about {topic}.",
-           "{name} complained that {problem}."]
+           "{name} told support that {problem}."]
 CLOSERS = ["The agent {resolution}.", "The agent {resolution}.", "{agent} from support {resolution}.",
            "Support {resolution}."]
 ONE_SENTENCE = ["{name} contacted support about {topic}, and the agent {resolution}.",
@@ -86,8 +87,11 @@ def _opening(rng, scenario, s, who) -> tuple[list[tuple[str, str]], bool]:
     if rng.random() < 0.6:
         turns.append(("agent", pick(rng, GREET_AGENT, **who)))
     named = rng.random() < 0.5
-    text = rng.choice(GREET_CUSTOMER) + (pick(rng, INTRO, **who) if named else "") + pick(rng, scenario["open"], **s)
-    turns.append(("customer", sentence_case(text)))
+    greeting = rng.choice(GREET_CUSTOMER)
+    rest = (pick(rng, INTRO, **who) if named else "") + pick(rng, scenario["open"], **s)
+    if greeting.endswith(", ") and not re.match(r"I\b|" + re.escape(who["full"]), rest):
+        rest = rest[:1].lower() + rest[1:]  # "Hi, my order..." but "Hi, I'm..." and "Hi, Maria Lopez here"
+    turns.append(("customer", sentence_case(greeting + rest)))
     return turns, named
 
 
@@ -135,13 +139,27 @@ def _closing(rng, who) -> list[tuple[str, str]]:
     return turns + ([("agent", pick(rng, CLOSE, **who))] if rng.random() < 0.7 else [])
 
 
-def _summary(rng, scenario, s, who, resolution, events) -> str:
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def grounded(options: list[str], values: dict, text: str) -> list[str]:
+    """Phrasings whose slot values all occur in the dialogue: a summary states no fact the dialogue lacks."""
+    def ok(option: str) -> bool:
+        keys = {"product" if k == "a_product" else k for k in _SLOT.findall(option)}
+        return all(str(values[k]) in text for k in keys if k in values)
+
+    return [o for o in options if ok(o)] or options
+
+
+def _summary(rng, scenario, s, who, resolution, events, text: str) -> str:
     slots = dict(name=who["full"], first=who["first"], agent=who["agent"], resolution=resolution,
-                 problem=pick(rng, scenario["problem"], **s), topic=pick(rng, scenario["topic"], **s))
+                 problem=pick(rng, grounded(scenario["problem"], s, text), **s),
+                 topic=pick(rng, grounded(scenario["topic"], s, text), **s))
     if rng.random() < 0.2:
         parts = [pick(rng, ONE_SENTENCE, **slots)]
     else:
-        parts = [pick(rng, OPENERS, **slots), pick(rng, CLOSERS, **slots)]
+        closers = grounded(CLOSERS, {"agent": who["agent"]}, text)
+        parts = [pick(rng, OPENERS, **slots), pick(rng, closers, **slots)]
     extras = [e for e in ("pushback", "sale", "gift") if e in events]
     if extras and rng.random() < 0.6:
         parts.insert(1 if "pushback" in extras[:1] else len(parts), pick(rng, EXTRA[extras[0]], **slots))
@@ -183,8 +201,8 @@ def support_dialogue(rng: random.Random) -> dict:
     style = rng.choice(["plain", "plain", "names", "mixed"])
     fields = dict(customer_name=full, order_number=s["order"], product=s["product"],
                   requested_action=scenario["action"])
-    return dict(dialogue=_render(turns[:20], who, style),
-                summary=_summary(rng, scenario, s, who, resolution, events),
+    dialogue = _render(turns[:20], who, style)
+    return dict(dialogue=dialogue, summary=_summary(rng, scenario, s, who, resolution, events, dialogue),
                 **fields, extraction=json.dumps(fields, ensure_ascii=False),
                 scenario=scenario["key"], turns=min(len(turns), 20))
 
