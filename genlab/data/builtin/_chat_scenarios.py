@@ -1,7 +1,9 @@
 """Scenario tables for friends' everyday chats (SAMSum-like).
 
 A scenario is a list of turns, each ``(speaker, [phrasings])``; a speaker
-prefixed with ``?`` is optional (said about half the time). Summaries are a
+prefixed with ``?`` is optional (said about half the time). A run of optional
+turns is one exchange: all or none of it is said, and its turns use the same
+phrasing index, so a question and its answer match. Summaries are a
 list of phrasings of the same facts. Slots: {A} {B} {place} {day} {time} {item}
 {movie} {gift} {dish} {city} {band} {pet} {subject} {minutes}
 """
@@ -35,7 +37,7 @@ SCENARIOS = [
         ("A", ["Fancy dinner at {place}?", "Want to try {place}? I've heard good things.",
                "I was thinking dinner at {place}."]),
         ("?B", ["Ooh, I love that place.", "Never been, but sure!", "Is it expensive?"]),
-        ("?A", ["Not really, it's quite reasonable.", "You'll love it.", "My treat this time :)"]),
+        ("?A", ["Me too, the desserts are amazing.", "You'll love it.", "Not really, it's quite reasonable."]),
         ("B", ["Sounds great. What time?", "I'm in. When?", "Perfect, what time works?"]),
         ("A", ["{time}?", "How about {time}?", "Let's say {time}."]),
         ("B", ["Deal, see you there!", "Great, I'll book a table.", "Perfect 👍"])],
@@ -43,7 +45,7 @@ SCENARIOS = [
                "{A} invited {B} to dinner at {place}; they will meet {day} at {time}.",
                "{B} agreed to go to {place} with {A} {day} at {time}."]),
     S(key="movie", turns=[
-        ("A", ["Have you seen {movie} yet?", "Wanna see {movie} this week?", "{movie} is finally out!!"]),
+        ("A", ["Have you seen {movie} yet?", "Wanna see {movie} this week?", "{movie} is finally out!! Have you seen it?"]),
         ("B", ["No, not yet! I really want to.", "Nope, is it good?", "Not yet, been dying to."]),
         ("A", ["Let's go {day}. There's a showing at {time}.", "There's a {time} screening {day}, want to come?"]),
         ("?B", ["Can we do a later one?", "Is that the one in 3D?", "Should we ask the others?"]),

@@ -18,6 +18,8 @@ def _casual(rng: random.Random, text: str) -> str:
     if rng.random() < 0.15:
         text = text[:1].lower() + text[1:]
     if rng.random() < 0.08:
+        if not (text.startswith("I ") or text.startswith("I'")):
+            text = text[:1].lower() + text[1:]
         text = rng.choice(["haha ", "ok so ", "lol ", "hmm "]) + text
     return text
 
@@ -27,17 +29,17 @@ def chat_dialogue(rng: random.Random) -> dict:
     a, b = rng.sample(FIRST_NAMES, 2)
     slots = {k: rng.choice(v) for k, v in SLOTS.items()}
     slots.update(A=a, B=b)
-    lines, keep, prev_optional = [], True, False
+    lines, keep, prev_optional, shared = [], True, False, 0
     for speaker, options in scenario["turns"]:
         optional = speaker.startswith("?")
         if optional and not prev_optional:  # a run of optional turns is one exchange: keep all or none
-            keep = rng.random() < 0.5
+            keep, shared = rng.random() < 0.5, rng.randrange(12)
         prev_optional = optional
         if optional and not keep:
             continue
-        speaker = speaker.lstrip("?")
-        name = a if speaker == "A" else b
-        lines.append(f"{name}: {_casual(rng, rng.choice(options).format(**slots))}")
+        text = options[shared % len(options)] if optional else rng.choice(options)
+        name = a if speaker.lstrip("?") == "A" else b
+        lines.append(f"{name}: {_casual(rng, text.format(**slots))}")
     summary = rng.choice(scenario["summary"]).format(**slots)
     summary = summary[:1].upper() + summary[1:]
     return dict(dialogue="\n".join(lines), summary=summary, scenario=scenario["key"])
