@@ -27,6 +27,7 @@ AREAS = [
     "genlab.cli.inspect",
     "genlab.cli.quickstart",
     "genlab.cli.data",
+    "genlab.cli.eval",
 ]
 
 for _name in AREAS:
