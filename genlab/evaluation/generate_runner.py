@@ -9,10 +9,15 @@ from genlab.evaluation import postprocess
 from genlab.evaluation.cache import GenerationCache, cache_key, model_identity
 
 
+def task_origin(task) -> str:
+    """The task's YAML file for error messages, else its name."""
+    return getattr(task, "source", None) or f"task {task.name}"
+
+
 def generation_config(task):
     from genlab.generation import GenerationConfig
 
-    return GenerationConfig.from_dict(dict(task.generation or {}), where=f"task {task.name}: generation")
+    return GenerationConfig.from_dict(dict(task.generation or {}), where=f"{task_origin(task)}: generation")
 
 
 def prompts_in_chat_format(lm, task, chat: bool | None) -> bool:
@@ -56,7 +61,7 @@ def run_generate(lm, task, requests, *, batch_size: int, precision: str, use_cac
 
     config = generation_config(task)
     chat_on = prompts_in_chat_format(lm, task, chat)
-    clean = postprocess.build(list(task.postprocess or []), where=f"task {task.name}: postprocess")
+    clean = postprocess.build(list(task.postprocess or []), where=f"{task_origin(task)}: postprocess")
     prompts = [r.prompt for r in requests]
     with maybe_progress(verbose, "generate", len(prompts)) as advance:
         # chat=False: genlab.tasks already put the prompts in the chat template when the task asks for it

@@ -81,10 +81,11 @@ class EvalResult:
 # -- metrics -------------------------------------------------------------------
 def resolve_metrics(task) -> list[Metric]:
     """Instantiate the task's metrics; each must fit the task's output type."""
-    where = f"task {task.name}: metrics"
+    origin = getattr(task, "source", None) or f"task {task.name}"
+    where = f"{origin}: metrics"
     wanted = INPUT_KIND.get(task.output_type)
     if wanted is None:
-        raise ConfigError(f"unknown output_type {task.output_type!r}", where=f"task {task.name}: output_type",
+        raise ConfigError(f"unknown output_type {task.output_type!r}", where=f"{origin}: output_type",
                           hint=f"use one of {', '.join(INPUT_KIND)}")
     if not task.metrics:
         raise ConfigError("the task lists no metrics", where=where, hint="add e.g. metrics: [rougeL]")

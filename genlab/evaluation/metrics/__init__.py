@@ -44,7 +44,12 @@ def get_metric(name: str, *, where: str | None = None, **overrides: Any) -> Metr
     Unknown names raise a ``ConfigError`` listing every known metric.
     """
     if name not in REGISTRY:
-        close = [m for m in REGISTRY if m.lower() == name.lower() or name.lower() in m.lower()]
+        import difflib
+
+        squashed = {m.lower().replace("_", ""): m for m in REGISTRY}
+        close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.6)
+        if name.lower().replace("_", "") in squashed:
+            close = [squashed[name.lower().replace("_", "")]] + [c for c in close if c != squashed[name.lower().replace("_", "")]]
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ConfigError(f"unknown metric {name!r}", where=where,
                           hint=f"{hint}known metrics: {', '.join(REGISTRY)}")
