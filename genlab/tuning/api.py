@@ -1,0 +1,218 @@
+"""``tune()``: model + task + method + TrainConfig → a run folder with adapter, metrics and curves.
+
+    from genlab.tuning import tune, TrainConfig
+    r = tune("smollm2-135m-instruct", "support-summary", "lora", {"r": 8}, TrainConfig(epochs=1), "runs/lora")
+
+The run folder: config.json (everything to reproduce: arguments, versions, git
+hash), metrics.jsonl, results.json, adapter/ (with manifest.json), train_curves.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genlab.errors import ConfigError, GenlabError
+from genlab.io import atomic_write_json
+from genlab.tuning import methods, scoring
+from genlab.tuning.adapters import save_adapter
+from genlab.tuning.config import TrainConfig
+from genlab.tuning.data import encode, pairs_of
+from genlab.tuning.loop import train
+from genlab.tuning.run import TrainResult
+
+
+@dataclass
+class TuneResult:
+    out_dir: Path
+    method: str
+    params: methods.ParamReport
+    train: TrainResult
+    test_metrics: dict[str, dict] | None = None
+    forgetting: list[dict] = field(default_factory=list)
+    adapter_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "method": self.method,
+                "params": {"trainable": self.params.trainable, "total": self.params.total,
+                           "percent": self.params.percent},
+                "train": self.train.to_dict(), "test_metrics": self.test_metrics,
+                "forgetting": self.forgetting, "adapter": str(self.adapter_path) if self.adapter_path else None}
+
+
+def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = None,
+         train_cfg: TrainConfig | None = None, out_dir: str | Path = "runs/tune", resume: bool = False,
+         forgetting_suite: list[str] | None = None, mixture: dict[str, float] | None = None,
+         head: str | None = None, n_train: int | None = None, n_test: int | None = None,
+         evaluate_test: bool = True) -> TuneResult:
+    """Fine-tune ``model_name`` on ``task_name`` (a task name or an object with ``training_pairs``)."""
+    from accelerate import Accelerator
+
+    cfg = train_cfg or TrainConfig()
+    acc = Accelerator()
+    out = Path(out_dir)
+    task = _load_task(task_name)
+    train_pairs = _mixture_pairs(mixture, cfg.seed, n_train) if mixture else _pairs(task, "train", n_train, cfg.seed)
+    val_pairs = _pairs(task, "validation", cfg.val_max_examples, cfg.seed)
+    labels = sorted({t for _, t in train_pairs + val_pairs}) if head == "classification" else None
+    lm = _load_model(model_name, head, labels, acc.device)
+    kind = "classifier" if head == "classification" else lm.kind
+    mcfg = methods.make_config(method, method_cfg)
+    base_before = _forgetting_eval(lm, forgetting_suite, out / "forgetting" / "before", n_test) if acc.is_main_process else {}
+    model = methods.apply(method, lm.model, mcfg, tokenizer=lm.tokenizer)
+    report = methods.param_report(model)
+    _say(acc, f"{method}: {report}")
+    train_set = encode(train_pairs, lm.tokenizer, kind, cfg.max_seq_len, labels)
+    val_set = encode(val_pairs, lm.tokenizer, kind, cfg.max_seq_len, labels)
+    if acc.is_main_process:
+        _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, forgetting_suite, labels)
+    val_metric = _val_metric(lm, task, kind, val_pairs, val_set, cfg)
+    result = train(model, lm.tokenizer, kind, train_set, val_set, cfg, out, resume=resume,
+                   val_metric=val_metric, accelerator=acc)
+    model = acc.unwrap_model(model)
+    tuned = scoring.model_view(lm, model)
+    test = forgetting = None
+    adapter_path = None
+    if acc.is_main_process:
+        if evaluate_test:
+            test = _test_eval(tuned, task, kind, labels, cfg, n_test, out, lm.tokenizer)
+        after = _forgetting_eval(tuned, forgetting_suite, out / "forgetting" / "after", n_test)
+        forgetting = scoring.forgetting_rows(base_before, after) if forgetting_suite else []
+        adapter_path = save_adapter(model, out / "adapter", method=method, method_cfg=mcfg, base_name=lm.name,
+                                    base_hash=lm.model_hash, base_kind=lm.kind, extra={
+                                        "task": _task_label(task_name), "template": getattr(task, "template", None),
+                                        "head": head, "labels": labels, "train_config": cfg.to_dict(),
+                                        "metrics": {"test": test, "best_val_loss": result.best_val_loss}})
+    res = TuneResult(out, method, report, result, test, forgetting or [], adapter_path)
+    if acc.is_main_process:
+        atomic_write_json(out / "results.json", res.to_dict())
+    return res
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+def _load_task(task_name):
+    if not isinstance(task_name, str):
+        return task_name  # already a task object (tests, notebooks)
+    try:
+        from genlab.tasks import load_task
+    except ImportError:
+        raise GenlabError("genlab.tasks is not available in this install", where="--task",
+                          hint="pass a task object with training_pairs(split, n, seed)") from None
+    return load_task(task_name)
+
+
+def _pairs(task, split: str, n: int | None, seed: int) -> list[tuple[str, str]]:
+    try:
+        items = task.training_pairs(split=split, n=n, seed=seed)
+    except Exception as e:
+        if split == "validation":
+            return []  # a task without a validation split: train without validation
+        raise GenlabError(f"could not read the {split} split: {e}", where="--task") from e
+    return pairs_of(items)
+
+
+def _mixture_pairs(mixture: dict[str, float], seed: int, n: int | None) -> list[tuple[str, str]]:
+    """Examples from several tasks in proportion to their rates (sampled with replacement when short)."""
+    if any(r <= 0 for r in mixture.values()):
+        raise ConfigError(f"mixture rates must be > 0: {mixture}", where="--mixture")
+    pools = {name: _pairs(_load_task(name), "train", None, seed) for name in mixture}
+    total = n or sum(len(p) for p in pools.values())
+    rng = random.Random(seed)
+    out: list[tuple[str, str]] = []
+    rate_sum = sum(mixture.values())
+    for name, rate in mixture.items():
+        k, pool = round(total * rate / rate_sum), pools[name]
+        out += rng.sample(pool, k) if k <= len(pool) else [rng.choice(pool) for _ in range(k)]
+    rng.shuffle(out)
+    return out
+
+
+def _load_model(model_name: str, head: str | None, labels, device):
+    from genlab.models import load
+
+    lm = load(model_name, device=str(device))
+    if head is None:
+        return lm
+    if head != "classification":
+        raise ConfigError(f"unknown head {head!r}", where="--head", hint="the only head is `classification`")
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        lm.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={l: i for i, l in enumerate(labels)})
+    if lm.tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = lm.tokenizer.pad_token_id
+    return dataclasses.replace(lm, model=model.to(device))
+
+
+def _val_metric(lm, task, kind, val_pairs, val_set, cfg):
+    if not val_pairs:
+        return None
+    if kind == "classifier":
+        return scoring.classifier_metric(val_set, lm.tokenizer.pad_token_id or 0, cfg.precision)
+    names = scoring.metric_names(task)
+    if not names or cfg.val_generate == 0:
+        return None
+    return scoring.generation_metric(lm, val_pairs[:cfg.val_generate], names[0], cfg.max_new_tokens, cfg.precision)
+
+
+# -- outputs ---------------------------------------------------------------------------------
+
+def _test_eval(tuned, task, kind, labels, cfg, n_test, out, tokenizer):
+    if kind == "classifier":
+        pairs = _pairs(task, "test", n_test, cfg.seed)
+        ex = encode(pairs, tokenizer, kind, cfg.max_seq_len, labels)
+        preds = scoring.classify(tuned.model, ex, tokenizer.pad_token_id or 0, cfg.precision)
+        return {"acc": scoring.accuracy_with_ci(preds, [e.labels for e in ex])}
+    return scoring.evaluate_task(tuned, task, "test", n_test, out / "eval")
+
+
+def _forgetting_eval(lm, suite, out, n):
+    return {t: scoring.evaluate_task(lm, t, "test", n, out / t) for t in suite or []}
+
+
+def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, suite, labels):
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", {
+        "command": sys.argv, "model": model_name, "model_hash": lm.model_hash, "task": _task_label(task_name),
+        "method": method, "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(),
+        "head": head, "labels": labels, "mixture": mixture, "forgetting_suite": suite,
+        "versions": _versions(), "git": _git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+
+def _task_label(task) -> str:
+    return task if isinstance(task, str) else getattr(task, "name", type(task).__name__)
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("genlab", "torch", "transformers", "peft", "accelerate"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_hash() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _say(acc, text: str) -> None:
+    if acc.is_main_process:
+        from genlab.ui import err_console
+
+        err_console.print(text, highlight=False)
