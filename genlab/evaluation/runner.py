@@ -172,7 +172,8 @@ def _load_task(task):
 
 
 def _run_config(task, split, shots, n, seed, batch_size, precision, chat, n_resamples, run) -> dict[str, Any]:
-    return {"task": task.name, "output_type": task.output_type, "split": split, "shots": shots, "n": n,
+    return {"task": task.name, "task_source": getattr(task, "source", None), "output_type": task.output_type,
+            "split": split, "shots": shots, "n": n,
             "seed": seed, "num_examples": len(run["samples"]), "metrics": [str(m) for m in task.metrics],
             "generation": run.get("generation"), "postprocess": list(task.postprocess or []),
             "chat": run.get("chat", chat), "batch_size": batch_size, "precision": precision,
