@@ -28,6 +28,7 @@ AREAS = [
     "genlab.cli.quickstart",
     "genlab.cli.data",
     "genlab.cli.eval",
+    "genlab.cli.tune",
 ]
 
 for _name in AREAS:

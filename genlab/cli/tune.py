@@ -1,0 +1,141 @@
+"""``genlab tune``, ``genlab merge``, ``genlab plan``: thin wrappers over ``genlab.tuning``.
+
+Multi-process: ``accelerate launch --num_processes 2 -m genlab tune ...`` (CPU: gloo DDP;
+GPUs, FSDP, DeepSpeed: pass an accelerate config with ``--config_file``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from genlab.cli.common import ModelOpt
+from genlab.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune_cmd)
+    app.command("merge")(merge_cmd)
+    app.command("plan")(plan_cmd)
+
+
+def tune_cmd(
+    model: str = ModelOpt,
+    task: str = typer.Option(..., "--task", help="Task name (see `genlab data tasks`)."),
+    method: str = typer.Option("lora", "--method", help="full | selective | lora | adapter | prompt-tuning | ia3 | prefix"),
+    out: Path = typer.Option(Path("runs/tune"), "--out", "-o", help="Run folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML with TrainConfig fields (flags override)."),
+    # -- loop
+    epochs: Optional[float] = typer.Option(None, "--epochs"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum"),
+    warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="cosine | linear | constant"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between validations (default: each epoch)."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", help="Steps between checkpoints (default: each epoch)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto | bf16 | fp32"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N validations without gain."),
+    max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len"),
+    # -- method options (each method takes its own; others are refused with the list)
+    r: Optional[int] = typer.Option(None, "--r", help="lora rank."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="lora alpha (scale alpha/r)."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", help="lora dropout."),
+    target_modules: Optional[str] = typer.Option(None, "--target-modules", help="lora/ia3 targets, comma-separated."),
+    bottleneck: Optional[int] = typer.Option(None, "--bottleneck", help="adapter bottleneck width."),
+    num_virtual_tokens: Optional[int] = typer.Option(None, "--num-virtual-tokens", help="prompt-tuning/prefix length."),
+    init_text: Optional[str] = typer.Option(None, "--init-text", help="prompt-tuning init text."),
+    biases: Optional[bool] = typer.Option(None, "--biases", help="selective: train biases (BitFit)."),
+    norms: Optional[bool] = typer.Option(None, "--norms", help="selective: train norm layers."),
+    last_k: Optional[int] = typer.Option(None, "--last-k", help="selective: train the last k blocks."),
+    regex: Optional[str] = typer.Option(None, "--regex", help="selective: train parameters matching."),
+    # -- data and evaluation
+    mixture: Optional[list[str]] = typer.Option(None, "--mixture", help="TASK:RATE (repeatable) instead of --task data."),
+    forgetting_suite: Optional[str] = typer.Option(None, "--forgetting-suite", help="Tasks to evaluate before/after, comma-separated."),
+    head: Optional[str] = typer.Option(None, "--head", help="`classification`: sequence-classification head (encoders)."),
+    n_train: Optional[int] = typer.Option(None, "--n-train", help="Use the first N training examples."),
+    n_test: Optional[int] = typer.Option(None, "--n-test", help="Evaluate on N test examples."),
+    test_eval: bool = typer.Option(True, "--test-eval/--no-test-eval", help="Final evaluation on the test split."),
+) -> None:
+    """Fine-tune a model on a task with a method; writes a run folder with adapter/ and metrics."""
+    from genlab.tuning import TrainConfig, tune
+
+    flags = dict(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
+                 warmup_ratio=warmup_ratio, schedule=schedule, seed=seed, eval_every=eval_every,
+                 save_every=save_every, precision=precision, early_stopping_patience=patience, max_seq_len=max_seq_len)
+    base = TrainConfig.from_yaml(config) if config else TrainConfig()
+    cfg = base.replace(**{k: v for k, v in flags.items() if v is not None})
+    mopts = dict(r=r, alpha=alpha, dropout=dropout, target_modules=target_modules, bottleneck=bottleneck,
+                 num_virtual_tokens=num_virtual_tokens, init_text=init_text, biases=biases, norms=norms,
+                 last_k=last_k, regex=regex)
+    mopts = {k: v for k, v in mopts.items() if v is not None}
+    res = tune(model, task, method, mopts, cfg, out, resume=resume,
+               forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,
+               n_train=n_train, n_test=n_test, evaluate_test=test_eval)
+    _print_result(res)
+
+
+def merge_cmd(adapter: Path = typer.Argument(..., help="Adapter folder (a run's adapter/)."),
+              out: Path = typer.Option(..., "--out", "-o", help="Where to write the standalone model.")) -> None:
+    """Fold a LoRA/IA3 (or selective/full) adapter into its base model and save a standalone model folder."""
+    from genlab.tuning import merge
+    from genlab.ui import console
+
+    path = merge(adapter, out)
+    console.print(f"merged model written to {path} (load it with -m {path})")
+
+
+def plan_cmd(model: str = ModelOpt, method: str = typer.Option("lora", "--method"),
+             batch: int = typer.Option(4, "--batch"), seq: int = typer.Option(512, "--seq"),
+             completion_fraction: float = typer.Option(0.25, "--completion-fraction",
+                                                       help="Share of positions with a loss (logits are computed only there).")) -> None:
+    """Estimate fine-tuning memory: weights, gradients, optimizer states, activations, per dtype."""
+    from genlab.tuning.plan import plan
+    from genlab.ui import console, table
+
+    p = plan(model, method, batch, seq, completion_fraction=completion_fraction)
+    cols = ["dtype", "weights", "gradients", "optimizer", "activations", "logits", "total"]
+    rows = [[name] + [f"{r[c]:.3f}" for c in cols[1:]] for name, r in p.rows.items()]
+    console.print(table(f"{p.model} · {method} · batch {batch} × seq {seq} · trainable {p.trainable:,} / {p.params:,} "
+                        f"({100 * p.trainable / p.params:.3f}%) · GiB", cols, rows))
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _mixture(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out = {}
+    for it in items:
+        name, sep, rate = it.replace("=", ":").rpartition(":")
+        try:
+            out[name if sep else rate] = float(rate) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"bad mixture entry {it!r}", where="--mixture", hint="write TASK:RATE, e.g. support-summary:0.7") from None
+    return out
+
+
+def _print_result(res) -> None:
+    from genlab.ui import console, table
+
+    t = res.train
+    console.print(table("training", ["method", "trainable %", "steps", "final loss", "best val loss", "tok/s",
+                                     "wall s", "peak RSS MB"],
+                        [[res.method, f"{res.params.percent:.4f}", t.steps, t.final_loss, t.best_val_loss,
+                          t.tokens_per_s, t.wall_s, t.peak_rss_mb]]))
+    if res.test_metrics:
+        console.print(table("test", ["metric", "value", "95% CI"],
+                            [[k, v["value"], f"[{v.get('ci_low', float('nan')):.4g}, {v.get('ci_high', float('nan')):.4g}]"]
+                             for k, v in res.test_metrics.items()]))
+    if res.forgetting:
+        console.print(table("forgetting (after - before)", ["task", "metric", "before", "after", "delta", "95% CI"],
+                            [[r["task"], r["metric"], r["before"], r["after"], r["delta"],
+                              f"[{r['delta_low']:.4g}, {r['delta_high']:.4g}]"] for r in res.forgetting]))
+    console.print(f"run folder: {res.out_dir}  adapter: {res.adapter_path}")
