@@ -43,6 +43,11 @@ def save_adapter(model, out_dir: str | Path, *, method: str, method_cfg: Any, ba
     return out
 
 
+def update_manifest(path: str | Path, **fields) -> None:
+    m = read_manifest(path)
+    atomic_write_json(Path(path) / MANIFEST, {**m, **fields})
+
+
 def read_manifest(path: str | Path) -> dict:
     f = Path(path) / MANIFEST
     if not f.is_file():

@@ -10,7 +10,6 @@ hash), metrics.jsonl, results.json, adapter/ (with manifest.json), train_curves.
 from __future__ import annotations
 
 import dataclasses
-import random
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import Any
 from genlab.errors import ConfigError, GenlabError
 from genlab.io import atomic_write_json
 from genlab.tuning import methods, scoring
-from genlab.tuning.adapters import save_adapter
+from genlab.tuning.adapters import save_adapter, update_manifest
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
 from genlab.tuning.loop import train
@@ -57,13 +56,20 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
     cfg = train_cfg or TrainConfig()
     acc = Accelerator()
     out = Path(out_dir)
-    task = _load_task(task_name)
-    train_pairs = _mixture_pairs(mixture, cfg.seed, n_train) if mixture else _pairs(task, "train", n_train, cfg.seed)
-    val_pairs = _pairs(task, "validation", cfg.val_max_examples, cfg.seed)
+    mcfg = methods.make_config(method, method_cfg)  # fail on bad options before loading anything
+    lm = _load_model(model_name, acc.device)
+    task = _load_task(task_name) if task_name is not None else None
+    if mixture:
+        train_pairs = _mixture_pairs(mixture, "train", n_train, cfg.seed, lm.tokenizer)
+        val_pairs = _mixture_pairs(mixture, "validation", cfg.val_max_examples, cfg.seed, lm.tokenizer)
+    else:
+        if task is None:
+            raise ConfigError("give a task or a mixture", where="--task")
+        train_pairs = _pairs(task, "train", n_train, cfg.seed, lm.tokenizer)
+        val_pairs = _pairs(task, "validation", cfg.val_max_examples, cfg.seed, lm.tokenizer)
     labels = sorted({t for _, t in train_pairs + val_pairs}) if head == "classification" else None
-    lm = _load_model(model_name, head, labels, acc.device)
+    lm = _with_head(lm, head, labels)
     kind = "classifier" if head == "classification" else lm.kind
-    mcfg = methods.make_config(method, method_cfg)
     base_before = _forgetting_eval(lm, forgetting_suite, out / "forgetting" / "before", n_test) if acc.is_main_process else {}
     model = methods.apply(method, lm.model, mcfg, tokenizer=lm.tokenizer)
     report = methods.param_report(model)
@@ -79,16 +85,17 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
     tuned = scoring.model_view(lm, model)
     test = forgetting = None
     adapter_path = None
-    if acc.is_main_process:
-        if evaluate_test:
-            test = _test_eval(tuned, task, kind, labels, cfg, n_test, out, lm.tokenizer)
-        after = _forgetting_eval(tuned, forgetting_suite, out / "forgetting" / "after", n_test)
-        forgetting = scoring.forgetting_rows(base_before, after) if forgetting_suite else []
+    if acc.is_main_process:  # the adapter first: a failing evaluation must not lose the training
         adapter_path = save_adapter(model, out / "adapter", method=method, method_cfg=mcfg, base_name=lm.name,
                                     base_hash=lm.model_hash, base_kind=lm.kind, extra={
-                                        "task": _task_label(task_name), "template": getattr(task, "template", None),
-                                        "head": head, "labels": labels, "train_config": cfg.to_dict(),
-                                        "metrics": {"test": test, "best_val_loss": result.best_val_loss}})
+                                        "task": _task_label(task_name), "templates": _template_names(task),
+                                        "mixture": mixture, "head": head, "labels": labels,
+                                        "train_config": cfg.to_dict(), "metrics": {"best_val_loss": result.best_val_loss}})
+        if evaluate_test:
+            test = _test_eval(tuned, task or list(mixture), kind, labels, cfg, n_test, out, lm.tokenizer)
+            update_manifest(adapter_path, metrics={"best_val_loss": result.best_val_loss, "test": test})
+        after = _forgetting_eval(tuned, forgetting_suite, out / "forgetting" / "after", n_test)
+        forgetting = scoring.forgetting_rows(base_before, after) if forgetting_suite else []
     res = TuneResult(out, method, report, result, test, forgetting or [], adapter_path)
     if acc.is_main_process:
         atomic_write_json(out / "results.json", res.to_dict())
@@ -108,9 +115,10 @@ def _load_task(task_name):
     return load_task(task_name)
 
 
-def _pairs(task, split: str, n: int | None, seed: int) -> list[tuple[str, str]]:
+def _pairs(task, split: str, n: int | None, seed: int, tokenizer=None) -> list[tuple[str, str]]:
+    """Prompts rendered as evaluation will render them (chat template when the task and tokenizer use one)."""
     try:
-        items = task.training_pairs(split=split, n=n, seed=seed)
+        items = task.training_pairs(split=split, n=n, seed=seed, tokenizer=tokenizer)
     except Exception as e:
         if split == "validation":
             return []  # a task without a validation split: train without validation
@@ -118,26 +126,32 @@ def _pairs(task, split: str, n: int | None, seed: int) -> list[tuple[str, str]]:
     return pairs_of(items)
 
 
-def _mixture_pairs(mixture: dict[str, float], seed: int, n: int | None) -> list[tuple[str, str]]:
-    """Examples from several tasks in proportion to their rates (sampled with replacement when short)."""
+def _mixture_pairs(mixture: dict[str, float], split: str, n: int | None, seed: int, tokenizer):
+    """A FLAN-style mixture of tasks with the given rates (genlab.tasks.mix_tasks)."""
+    from genlab.tasks import load_task, mix_tasks
+
     if any(r <= 0 for r in mixture.values()):
         raise ConfigError(f"mixture rates must be > 0: {mixture}", where="--mixture")
-    pools = {name: _pairs(_load_task(name), "train", None, seed) for name in mixture}
-    total = n or sum(len(p) for p in pools.values())
-    rng = random.Random(seed)
-    out: list[tuple[str, str]] = []
-    rate_sum = sum(mixture.values())
-    for name, rate in mixture.items():
-        k, pool = round(total * rate / rate_sum), pools[name]
-        out += rng.sample(pool, k) if k <= len(pool) else [rng.choice(pool) for _ in range(k)]
-    rng.shuffle(out)
-    return out
+    tasks = [load_task(name) for name in mixture]
+    if n is None:
+        n = sum(len(t.examples(split)) for t in tasks)
+    try:
+        rows = mix_tasks(tasks, n, weights=list(mixture.values()), seed=seed, split=split, tokenizer=tokenizer)
+    except Exception:
+        if split == "validation":
+            return []
+        raise
+    return pairs_of(rows)
 
 
-def _load_model(model_name: str, head: str | None, labels, device):
+def _load_model(model_name: str, device):
     from genlab.models import load
 
-    lm = load(model_name, device=str(device))
+    return load(model_name, device=str(device))
+
+
+def _with_head(lm, head: str | None, labels):
+    """Swap the bare encoder for a sequence-classification model over ``labels``."""
     if head is None:
         return lm
     if head != "classification":
@@ -149,7 +163,7 @@ def _load_model(model_name: str, head: str | None, labels, device):
         label2id={l: i for i, l in enumerate(labels)})
     if lm.tokenizer.pad_token_id is not None:
         model.config.pad_token_id = lm.tokenizer.pad_token_id
-    return dataclasses.replace(lm, model=model.to(device))
+    return dataclasses.replace(lm, model=model.to(lm.device))
 
 
 def _val_metric(lm, task, kind, val_pairs, val_set, cfg):
@@ -166,12 +180,21 @@ def _val_metric(lm, task, kind, val_pairs, val_set, cfg):
 # -- outputs ---------------------------------------------------------------------------------
 
 def _test_eval(tuned, task, kind, labels, cfg, n_test, out, tokenizer):
+    """Test-split metrics with intervals; for a mixture, each task's metrics as ``task/metric``."""
+    if isinstance(task, list):
+        per_task = {t: scoring.evaluate_task(tuned, t, "test", n_test, out / "eval" / t) or {} for t in task}
+        return {f"{t}/{k}": v for t, ms in per_task.items() for k, v in ms.items()}
     if kind == "classifier":
-        pairs = _pairs(task, "test", n_test, cfg.seed)
+        pairs = _pairs(task, "test", n_test, cfg.seed, tokenizer)
         ex = encode(pairs, tokenizer, kind, cfg.max_seq_len, labels)
         preds = scoring.classify(tuned.model, ex, tokenizer.pad_token_id or 0, cfg.precision)
         return {"acc": scoring.accuracy_with_ci(preds, [e.labels for e in ex])}
     return scoring.evaluate_task(tuned, task, "test", n_test, out / "eval")
+
+
+def _template_names(task) -> list[str] | None:
+    templates = getattr(task, "templates", None)
+    return [getattr(t, "name", str(t)) for t in templates] if templates else None
 
 
 def _forgetting_eval(lm, suite, out, n):

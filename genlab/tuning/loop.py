@@ -58,10 +58,11 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
                 loss_sum += loss.item() / len(group)
                 tokens += int(batch["attention_mask"].sum())
             grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
+            lr = opt.param_groups[0]["lr"]
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, grad_norm, val_metric, bar)
+            state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, lr, grad_norm, val_metric, bar)
             if on_step:
                 on_step(state)
             if state["stop"]:

@@ -123,14 +123,13 @@ class Run:
                 f.write(json.dumps(row) + "\n")
 
     # -- after each optimizer step ---------------------------------------------
-    def after_step(self, model, opt, sched, state, step, loss, tokens, grad_norm, val_metric, bar) -> dict:
+    def after_step(self, model, opt, sched, state, step, loss, tokens, lr, grad_norm, val_metric, bar) -> dict:
         loss = self._mean_over_ranks(loss)
         now = time.perf_counter()
         elapsed = state["elapsed"] + (now - self._t0)
         self._t0 = now
         state = {**state, "step": step, "loss": loss, "tokens": state["tokens"] + tokens * self.world,
                  "elapsed": elapsed}
-        lr = sched.get_last_lr()[0]
         tok_s = state["tokens"] / max(elapsed, 1e-9)
         if step % self.cfg.log_every == 0 or step == self.total_steps:
             self.log({"step": step, "epoch": round(step / self.steps_per_epoch, 4), "loss": loss, "lr": lr,

@@ -106,7 +106,9 @@ def model_type(model) -> str:
 def peft_task_type(model) -> str:
     if type(model).__name__.endswith("ForSequenceClassification"):
         return "SEQ_CLS"
-    return "SEQ_2_SEQ_LM" if getattr(model.config, "is_encoder_decoder", False) else "CAUSAL_LM"
+    if getattr(model.config, "is_encoder_decoder", False):
+        return "SEQ_2_SEQ_LM"
+    return "CAUSAL_LM" if hasattr(model, "prepare_inputs_for_generation") else "FEATURE_EXTRACTION"
 
 
 # one line per method module
