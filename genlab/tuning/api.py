@@ -23,7 +23,7 @@ from genlab.tuning import methods, scoring
 from genlab.tuning.adapters import save_adapter, update_manifest
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
-from genlab.tuning.loop import train
+from genlab.tuning.loop import make_accelerator, train
 from genlab.tuning.run import TrainResult
 
 
@@ -51,10 +51,8 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
          head: str | None = None, n_train: int | None = None, n_test: int | None = None,
          evaluate_test: bool = True) -> TuneResult:
     """Fine-tune ``model_name`` on ``task_name`` (a task name or an object with ``training_pairs``)."""
-    from accelerate import Accelerator
-
     cfg = train_cfg or TrainConfig()
-    acc = Accelerator()
+    acc = make_accelerator()
     out = Path(out_dir)
     mcfg = methods.make_config(method, method_cfg)  # fail on bad options before loading anything
     lm = _load_model(model_name, acc.device)

@@ -31,9 +31,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
           val_metric: Callable[[object], dict[str, float]] | None = None,
           on_step: Callable[[dict], None] | None = None, accelerator=None) -> TrainResult:
     """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``."""
-    from accelerate import Accelerator
-
-    acc = accelerator or Accelerator()
+    acc = accelerator or make_accelerator()
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
     run = Run(cfg, acc, out, kind, tokenizer, train_set, val_set)
@@ -70,6 +68,13 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     if head:
         head.remove()
     return run.finish(acc.unwrap_model(model), state)
+
+
+def make_accelerator():
+    """An Accelerator; without a GPU, ``cpu=True`` so that ``accelerate launch`` (torchrun) gives gloo DDP."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available())
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
