@@ -8,10 +8,12 @@ accuracies match lm-eval on the same model.
 
 Multiple choice computes the shared prompt ONCE per example:
 
-    pass 1  context (B, Lc), left-padded    -> KV cache + logits of the last position
-    pass 2  choices (B·C, Lk), right-padded -> reuse the cache repeated C times
+    pass 1  context (B, Lc), left-padded  -> KV cache + logits of the last position,
+            which score every choice's first token (single-token choices need nothing more)
+    pass 2  tokens 1.. of the longer choices (R, Lk), right-padded, after a copy of
+            their example's cached context
 
-so the cost is one context pass plus C short passes in a batch, not C full passes.
+so the cost is one context pass plus one short pass, not one full pass per choice.
 For seq2seq the encoder runs once and its states are repeated for the C decodes.
 """
 
@@ -116,11 +118,11 @@ def _score_causal_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
             return [_score_causal_one(lm, r, delimiter) for r in reqs]
         conts.append([p[1] if p[1] else [prefix_token(tok)] for p in pairs])
         ctxs.append(_truncate(ctx, conts[-1], lm.context_window))
-    B, C = len(reqs), max(len(c) for c in conts)
-    Lc, Lk = max(map(len, ctxs)), max(len(x) for c in conts for x in c)
+    B = len(reqs)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
 
     # pass 1: contexts, left-padded; (B, Lc)
+    Lc = max(map(len, ctxs))
     ctx_ids = torch.full((B, Lc), pad, dtype=torch.long)
     ctx_mask = torch.zeros((B, Lc), dtype=torch.long)
     for b, c in enumerate(ctxs):
@@ -131,30 +133,43 @@ def _score_causal_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
                 use_cache=True, **_last_logits_kwargs(model))
     first = out.logits[:, -1].float().log_softmax(-1)  # (B, V): predicts each choice's first token
 
-    # pass 2: choices, right-padded after the repeated cache; (B·C, Lk)
-    cache = getattr(out, "cache", None) or out.past_key_values
-    cache.batch_repeat_interleave(C)
-    ids = torch.full((B * C, Lk), pad, dtype=torch.long)
-    mask = torch.zeros((B * C, Lk), dtype=torch.long)
-    for b in range(B):
-        for j, c in enumerate(conts[b]):
-            ids[b * C + j, :len(c)] = torch.tensor(c)
-            mask[b * C + j, :len(c)] = 1
-    lens = torch.tensor([len(c) for c in ctxs]).repeat_interleave(C)
-    pos2 = lens[:, None] + torch.arange(Lk)[None]
-    full_mask = torch.cat([ctx_mask.repeat_interleave(C, 0), mask], dim=1)
-    logits = model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev), position_ids=pos2.to(dev),
-                   use_cache=False, **_cache_kwargs(model, cache)).logits.float().log_softmax(-1)  # (B·C, Lk, V)
-    return [_gather_choices(reqs[b], conts[b], first[b], logits[b * C:(b + 1) * C]) for b in range(B)]
+    # pass 2, only for choices longer than one token: their tokens 1.. continue the cached context
+    rows = [(b, j) for b in range(B) for j, c in enumerate(conts[b]) if len(c) > 1]
+    rest = _continue_choices(model, getattr(out, "cache", None) or out.past_key_values, ctx_mask, ctxs,
+                             conts, rows, pad, dev) if rows else {}
+    return [_gather_choices(reqs[b], conts[b], first[b], {j: rest[(b, j)] for j in range(len(conts[b]))
+                                                          if (b, j) in rest}) for b in range(B)]
 
 
-def _gather_choices(req, conts: list[list[int]], first: torch.Tensor, logprobs: torch.Tensor) -> ChoiceScores:
-    """Sum log p over each continuation's tokens. ``first``: (V,), ``logprobs``: (C, Lk, V)."""
+def _continue_choices(model, cache, ctx_mask, ctxs, conts, rows, pad: int, dev) -> dict:
+    """Log-probs of choice tokens 1..L-1 for ``rows`` [(example, choice)], reusing the context cache.
+
+    Input row r is ``cont[:-1]`` (right-padded) after example b's cached context; its
+    output position t predicts ``cont[t + 1]``. Returns {(b, j): (L-1, V) log-probs}.
+    """
+    idx = torch.tensor([b for b, _ in rows])
+    cache.batch_select_indices(idx.to(dev))  # (R, ...): one copy of the context per continuing choice
+    Lk = max(len(conts[b][j]) for b, j in rows) - 1
+    ids = torch.full((len(rows), Lk), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), Lk), dtype=torch.long)
+    for r, (b, j) in enumerate(rows):
+        c = conts[b][j][:-1]
+        ids[r, :len(c)] = torch.tensor(c)
+        mask[r, :len(c)] = 1
+    lens = torch.tensor([len(ctxs[b]) for b, _ in rows])
+    full_mask = torch.cat([ctx_mask[idx], mask], dim=1)
+    logits = model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev),
+                   position_ids=(lens[:, None] + torch.arange(Lk)[None]).to(dev),
+                   use_cache=False, **_cache_kwargs(model, cache)).logits.float().log_softmax(-1)  # (R, Lk, V)
+    return {(b, j): logits[r, :len(conts[b][j]) - 1] for r, (b, j) in enumerate(rows)}
+
+
+def _gather_choices(req, conts: list[list[int]], first: torch.Tensor, rest: dict) -> ChoiceScores:
+    """Sum log p over each continuation's tokens. ``first``: (V,); ``rest[j]``: (len-1, V)."""
     lls, greedy = [], []
     for j, c in enumerate(conts):
-        target = torch.tensor(c, device=logprobs.device)
-        # token t>0 is predicted by position t-1 of pass 2; token 0 by the context's last position
-        step = torch.cat([first[None], logprobs[j, :len(c) - 1]], dim=0)  # (len(c), V)
+        target = torch.tensor(c, device=first.device)
+        step = torch.cat([first[None], rest[j]], dim=0) if j in rest else first[None]  # (len(c), V)
         lls.append(float(step.gather(-1, target[:, None]).sum()))
         greedy.append(bool((step.argmax(-1) == target).all()))
     return ChoiceScores(lls, list(req.choices), [len(c) for c in conts], greedy)

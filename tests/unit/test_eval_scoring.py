@@ -55,9 +55,25 @@ def test_context_runs_once_per_batch_not_once_per_choice(tiny_causal):
         score_choices(tiny_causal, REQS[:4], batch_size=4, precision="fp32")
     finally:
         handle.remove()
-    assert len(calls) == 2  # one context pass for 4 examples, one pass for their 14 choices
-    n_choices_padded = 4 * max(len(r.choices) for r in REQS[:4])
-    assert calls[1][0] == n_choices_padded and calls[1][1] <= 6  # short choice rows, not context+choice
+    multi = [c for r in REQS[:4] for c in r.choices
+             if len(encode_pair(tiny_causal.tokenizer, r.prompt, " " + c)[1]) > 1]
+    assert multi and len(calls) == 2  # one context pass for 4 examples, one pass for multi-token choices
+    assert calls[0][0] == 4
+    assert calls[1][0] == len(multi) and calls[1][1] <= 5  # short choice rows, not context + choice
+
+
+def test_single_token_choices_need_only_the_context_pass(tiny_causal):
+    tok = tiny_causal.tokenizer
+    prompt = "Review: great product, five stars. Rating:"
+    digits = [d for d in ("1", "5", "the", "cat", "sat", "on", "mat", "dog") if len(encode_pair(tok, prompt, " " + d)[1]) == 1]
+    calls = []
+    handle = tiny_causal.model.register_forward_pre_hook(lambda m, a, kw: calls.append(1), with_kwargs=True)
+    try:
+        [s] = score_choices(tiny_causal, [Req(0, prompt, choices=digits)], precision="fp32")
+    finally:
+        handle.remove()
+    assert len(digits) >= 2 and len(calls) == 1
+    assert s.logprobs == pytest.approx([hand_logprob(tiny_causal, prompt, " " + d) for d in digits], abs=1e-4)
 
 
 def test_encode_pair_moves_trailing_whitespace_like_lm_eval(tiny_causal):
