@@ -137,12 +137,19 @@ class Task:
     # -- requests -----------------------------------------------------------
     def requests(self, split: str, *, shots: int = 0, n: int | None = None, seed: int = 0, tokenizer=None,
                  template: int | str = 0, chat: bool | None = None, fit: str = "drop",
-                 context_window: int | None = None) -> list[Request]:
-        """Prompts for ``split``; shots come from ``fewshot_split`` (train), never from ``split`` itself."""
+                 context_window: int | None = None, instruction: str | None = None,
+                 separator: str | None = None) -> list[Request]:
+        """Prompts for ``split``; shots come from ``fewshot_split`` (train), never from ``split`` itself.
+
+        ``context_window`` (the model's) bounds prompt + ``generation.max_new_tokens`` when a
+        tokenizer is given; ``fit`` says what gives way: ``drop`` shots or ``truncate`` their
+        longest field. ``instruction``/``separator`` override the task's ``fewshot`` block.
+        """
         rows = self.examples(split)[:n] if n is not None else self.examples(split)
         use_chat = self._use_chat(chat, tokenizer)
         pool = self.examples(self.fewshot_split) if shots else []
-        cfg = FewShotConfig(self.fewshot.instruction, self.fewshot.separator, self.fewshot.target_prefix, fit)
+        cfg = FewShotConfig(self.fewshot.instruction if instruction is None else instruction,
+                            self.fewshot.separator if separator is None else separator, self.fewshot.target_prefix, fit)
         budget = self._budget(tokenizer, context_window)
         rng = random.Random(f"requests:{self.name}:{seed}")
         out = []

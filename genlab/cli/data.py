@@ -54,6 +54,7 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
          model: Optional[str] = typer.Option(None, "-m", "--model",
                                              help="tokenizer for chat wrapping and context fitting"),
          chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="wrap in the model's chat template"),
+         fit: str = typer.Option("drop", "--fit", help="when shots overflow the context: drop | truncate"),
          seed: int = typer.Option(0, "--seed"), skip_bad_rows: bool = SKIP) -> None:
     """Print rendered prompts and targets of TASK."""
     from rich.panel import Panel
@@ -61,7 +62,8 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
     t = _load(task, skip_bad_rows)
     tokenizer = load_tokenizer(model) if model else None
     k = t.default_shots if shots is None else shots
-    reqs = t.requests(split, shots=k, n=n, seed=seed, tokenizer=tokenizer, template=_template_arg(template), chat=chat)
+    reqs = t.requests(split, shots=k, n=n, seed=seed, tokenizer=tokenizer, template=_template_arg(template), chat=chat,
+                      fit=fit)
     _report_skipped(t)
     for r in reqs:
         console.print(Panel(r.prompt, title=f"{t.name} [{split}] #{r.doc_id} · prompt · shots {r.shots_used}/{k}",

@@ -202,3 +202,14 @@ def test_cli_show_skip_bad_rows_on_a_user_task(tmp_path):
     t = load_task(str(path))
     t.dataset["skip_bad_rows"] = True
     assert [b.where for b in t.bad_rows] == [] and t.examples("test") and t.bad_rows[0].where == f"{data}:41"
+
+
+def test_requests_truncate_policy_and_instruction_override(tok):
+    t = load_task("support-summary")
+    reqs = t.requests("test", n=3, shots=3, tokenizer=tok, chat=False, context_window=1500, fit="truncate",
+                      instruction="Summarize each conversation.", separator="\n###\n")
+    for r in reqs:
+        assert r.prompt.startswith("Summarize each conversation.\n###\n")
+        assert len(tok(r.prompt)["input_ids"]) <= 1500 - 96
+        assert r.raw["dialogue"] in r.prompt  # the question is never cut
+    assert any(" ...\n" in r.prompt for r in reqs)  # some demonstration was shortened instead of dropped
