@@ -159,7 +159,7 @@ class Task:
                                   exclude=i if split == self.fewshot_split else None)
             built = build_prompt(row, v.render, picked, config=cfg, tokenizer=tokenizer, max_tokens=budget,
                                  chat=use_chat, where=self._where(row, split, i), fields=v.template.fields)
-            out.append(self._request(i, row, v, built.prompt, built.target, built.shots_used))
+            out.append(self._request(i, row, v, built, split))
         return out
 
     def training_pairs(self, split: str = "train", *, n: int | None = None, seed: int = 0, tokenizer=None,
@@ -170,14 +170,15 @@ class Task:
         """
         return self.requests(split, shots=0, n=n, seed=seed, tokenizer=tokenizer, template=template, chat=chat)
 
-    def _request(self, i: int, row: dict, v: Variant, prompt: str, target: str, shots_used: int) -> Request:
+    def _request(self, i: int, row: dict, v: Variant, built, split: str) -> Request:
+        prompt, target, shots_used = built.prompt, built.target, built.shots_used
         if self.output_type == "loglikelihood_rolling":
             return Request(i, "", f"{prompt}{target}".strip(), shots_used=shots_used, raw=dict(row))
         if self.output_type == "multiple_choice":
             choices = v.template.choices(row)
             if not choices or target not in choices:
                 raise GenlabError(f"target {target!r} is not one of the answer choices {choices}",
-                                  where=self._where(row, "?", i), hint=f"check answer_choices of template {v.name!r}")
+                                  where=self._where(row, split, i), hint=f"check answer_choices of template {v.name!r}")
             return Request(i, prompt, target, [" " + c for c in choices], choices.index(target), shots_used, dict(row))
         return Request(i, prompt, target, shots_used=shots_used, raw=dict(row))
 

@@ -175,7 +175,7 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     """``hf:owner/name[:config]`` -> (``owner/name``, config)."""
     body = spec.removeprefix("hf:")
     name, _, config = body.partition(":")
-    if "/" not in name and not name:
+    if not name.strip():
         raise DataError(f"bad hub dataset spec {spec!r}", hint="write hf:owner/name or hf:owner/name:config")
     return name, config or None
 

@@ -140,16 +140,10 @@ def _fit_truncate(cfg, shots, render, question, chat, count, budget, tokenizer, 
 
 
 def _longest_field(shots: list[dict], tokenizer, fields: set[str] | None):
-    """The longest not-yet-truncated text field the template uses, across all demonstrations."""
-    best = (-1, None, None)
-    best_len = 0
-    for i, s in enumerate(shots):
-        for key, value in s.items():
-            if fields is not None and key not in fields:
-                continue
-            if isinstance(value, str) and len(value) > best_len and not value.endswith(" ..."):
-                best, best_len = (i, key, None), len(value)
-    i, key, _ = best
-    if key is None:
-        return i, None, None
+    """(shot index, field, token ids) of the longest not-yet-truncated text field the template uses."""
+    candidates = [(len(v), i, k) for i, s in enumerate(shots) for k, v in s.items()
+                  if isinstance(v, str) and not v.endswith(" ...") and (fields is None or k in fields)]
+    if not candidates:
+        return -1, None, None
+    _, i, key = max(candidates)
     return i, key, tokenizer(shots[i][key], add_special_tokens=False)["input_ids"]
