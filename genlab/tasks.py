@@ -184,7 +184,7 @@ class Task:
 
     def _use_chat(self, chat: bool | None, tokenizer) -> bool:
         wanted = self.chat if chat is None else chat
-        if not wanted or tokenizer is None:
+        if not wanted or tokenizer is None or self.output_type == "loglikelihood_rolling":  # a document, not a turn
             return False
         if getattr(tokenizer, "chat_template", None):
             return True

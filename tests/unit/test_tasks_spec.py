@@ -213,3 +213,11 @@ def test_requests_truncate_policy_and_instruction_override(tok):
         assert len(tok(r.prompt)["input_ids"]) <= 1500 - 96
         assert r.raw["dialogue"] in r.prompt  # the question is never cut
     assert any(" ...\n" in r.prompt for r in reqs)  # some demonstration was shortened instead of dropped
+
+
+def test_loglikelihood_rolling_request_is_the_whole_document(tmp_path, tok):
+    body = USER_TASK.replace("metrics: [rougeL]", "output_type: loglikelihood_rolling\nmetrics: [perplexity]")
+    t = load_task(str(write_task(tmp_path, body)))
+    r = t.requests("test", n=1, tokenizer=tok)[0]  # never chat-wrapped: it is a document
+    assert r.prompt == "" and r.target == f"{r.raw['dialogue']}\nSummary:\n{r.raw['summary']}"
+    assert r.choices is None
