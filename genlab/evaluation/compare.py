@@ -124,7 +124,7 @@ def print_comparison(cmp: Comparison, *, prompt_chars: int = 300) -> None:
     for w in cmp.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     base = cmp.labels[0]
-    columns = ["metric", *cmp.labels] + [h for lab in cmp.labels[1:] for h in (f"Δ {lab}−{base}", "p")]
+    columns = ["metric", *cmp.labels] + [h for lab in cmp.labels[1:] for h in (f"Δ {lab}", "p")]
     rows = []
     for r in cmp.rows:
         cells = [f"{fmt(v)} [{fmt(lo)}, {fmt(hi)}]" for v, (lo, hi) in zip(r["values"], r["cis"])]
