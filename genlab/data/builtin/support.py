@@ -35,7 +35,7 @@ NEUTRAL = ["Sure, I can help with that.", "Of course, happy to help.", "No probl
            "Certainly."]
 NEUTRAL_KEYS = {"refund", "cancel_subscription", "address_change", "booking_change", "upgrade_plan", "return_item"}
 ASK_ORDER = ["Could you give me the order number?", "Can I have your order number, please?",
-             "What's the order number so I can look it up?", "Do you have the order or booking reference handy?"]
+             "What's the order number so I can look it up?", "Do you have the order number handy?"]
 ASK_ACCOUNT = ["Can you confirm some details on the account for me?", "Could you tell me a bit more so I can find the account?",
                "Can you verify the account for me?"]
 ASK_NAME = ["And may I have your name?", "Who am I speaking with?", "Can I get your full name as well?"]
