@@ -66,7 +66,7 @@ OPENERS = ["{name} contacted support because {problem}.", "{name} got in touch b
 CLOSERS = ["The agent {resolution}.", "The agent {resolution}.", "{agent} from support {resolution}.",
            "Support {resolution}."]
 ONE_SENTENCE = ["{name} contacted support about {topic}, and the agent {resolution}.",
-                "After {name} reported {topic}, the agent {resolution}."]
+                "{name} asked support about {topic}; the agent {resolution}."]
 EXTRA = {"pushback": ["{first} rejected the first offer.", "{first} was not happy with the first option."],
          "sale": ["{first} also asked about the summer sale.", "They also talked about the summer sale."],
          "gift": ["{first} also asked about gift cards."]}
