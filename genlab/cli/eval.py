@@ -37,6 +37,7 @@ def eval_cmd(
     batch_size: int = typer.Option(16, "--batch-size"),
     fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 autocast."),
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Chat-format prompts (default: the task's setting)."),
+    template: str = typer.Option("0", "--template", help="Prompt variant of the task: index or name."),
     trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Evaluate a model on a task: metrics with 95% CIs, results.json and samples.jsonl."""
@@ -47,7 +48,8 @@ def eval_cmd(
     k = spec.default_shots if shots is None else shots
     lm = load_model(model, trust_remote_code, adapter)
     evaluate(lm, spec, split=split, shots=k, n=n, seed=seed, out_dir=out or _default_out(task, k),
-             use_cache=not no_cache, batch_size=batch_size, precision="fp32" if fp32 else "auto", chat=chat)
+             use_cache=not no_cache, batch_size=batch_size, precision="fp32" if fp32 else "auto", chat=chat,
+             template=int(template) if template.isdigit() else template)
 
 
 def compare_cmd(

@@ -123,12 +123,13 @@ def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples
 # -- the runner ---------------------------------------------------------------
 def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = None, seed: int = 0,
              out_dir: str | Path | None = None, use_cache: bool = True, batch_size: int = 16,
-             precision: str = "auto", chat: bool | None = None, n_resamples: int = 1000,
-             verbose: bool = True) -> EvalResult:
+             precision: str = "auto", chat: bool | None = None, template: int | str = 0,
+             n_resamples: int = 1000, verbose: bool = True) -> EvalResult:
     """Evaluate ``lm`` (a ``genlab.models.LoadedModel``) on ``task`` (a name, YAML path or Task).
 
     ``n`` limits the number of examples (the same ``seed`` picks the same ones);
-    ``use_cache=False`` regenerates even when identical generations are cached.
+    ``use_cache=False`` regenerates even when identical generations are cached;
+    ``template`` picks the task's prompt variant (index or name).
     """
     from genlab.runtime import resolve_precision
 
@@ -137,7 +138,7 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
     precision = resolve_precision(precision, lm.device)
     t0 = time.perf_counter()
     requests = task.requests(split, shots=shots, n=n, seed=seed, tokenizer=lm.tokenizer, chat=chat,
-                             context_window=lm.context_window)
+                             template=template, context_window=lm.context_window)
     if not requests:
         raise GenlabError(f"task {task.name} produced no examples for split {split!r}",
                           hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
@@ -152,8 +153,8 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
                "total_s": time.perf_counter() - t0, **run["throughput"]}
     result = EvalResult(
         task=task.name, output_type=task.output_type, model=environment.model_info(lm),
-        metrics=summary, config=_run_config(task, split, shots, n, seed, batch_size, precision, chat,
-                                            n_resamples, run),
+        metrics=summary, config={**_run_config(task, split, shots, n, seed, batch_size, precision, chat,
+                                               n_resamples, run), "template": template},
         timings=timings, environment=environment.versions(),
         samples=[{**row, **extra} for row, extra in zip(run["samples"], per_sample)])
     if out_dir is not None:
