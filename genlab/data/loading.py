@@ -49,6 +49,8 @@ def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str,
     so line counting downstream stays true.
     """
     for lineno, raw in enumerate(f, start=1):
+        if lineno == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark (Excel writes one)
         try:
             yield lineno, raw.decode("utf-8"), None
         except UnicodeDecodeError as e:
@@ -89,7 +91,15 @@ def _iter_csv(path: Path) -> Iterator[Row | _Bad]:
         if header is None:
             return
         last = reader.line_num
-        for values in reader:
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # e.g. a NUL byte: report the record, carry on with the next line
+                yield _Bad(f"{path}:{reader.line_num}", f"malformed CSV ({e})")
+                last = reader.line_num
+                continue
             span = range(last + 1, reader.line_num + 1)
             last = reader.line_num
             where = f"{path}:{span.start}"

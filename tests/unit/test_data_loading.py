@@ -99,3 +99,17 @@ def test_hub_spec_and_offline_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="offline"):
         load_hub("hf:knkarthick/dialogsum")
+
+
+def test_csv_byte_order_mark_and_malformed_record(tmp_path):
+    import csv
+
+    path = write(tmp_path / "excel.csv", b"\xef\xbb\xbfdialogue,summary\nA: hi,greets\n" + b"B: " + b"x" * 50
+                 + b",long\nC: ok,fine\n")
+    old = csv.field_size_limit(40)  # makes line 3 a csv.Error, as a runaway field would be
+    try:
+        loaded = load_file(path, required=["dialogue", "summary"], skip_bad_rows=True)
+    finally:
+        csv.field_size_limit(old)
+    assert [r["summary"] for r in loaded.rows] == ["greets", "fine"]  # header read without the BOM
+    assert loaded.bad[0].where == f"{path}:3" and "malformed CSV" in loaded.bad[0].problem
