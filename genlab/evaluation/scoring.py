@@ -111,11 +111,9 @@ def _score_causal_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
     tok, model, dev = lm.tokenizer, lm.model, lm.device
     ctxs, conts = [], []
     for r in reqs:
+        # encode_pair tokenizes the context alone, so its ids are the same for every choice
         pairs = [encode_pair(tok, r.prompt, continuation_text(r.prompt, c, delimiter)) for c in r.choices]
-        # the context ids are the same for every choice except in rare merges across the boundary
         ctx = pairs[0][0]
-        if any(p[0] != ctx for p in pairs):
-            return [_score_causal_one(lm, r, delimiter) for r in reqs]
         conts.append([p[1] if p[1] else [prefix_token(tok)] for p in pairs])
         ctxs.append(_truncate(ctx, conts[-1], lm.context_window))
     B = len(reqs)
@@ -173,22 +171,6 @@ def _gather_choices(req, conts: list[list[int]], first: torch.Tensor, rest: dict
         lls.append(float(step.gather(-1, target[:, None]).sum()))
         greedy.append(bool((step.argmax(-1) == target).all()))
     return ChoiceScores(lls, list(req.choices), [len(c) for c in conts], greedy)
-
-
-def _score_causal_one(lm, req, delimiter: str) -> ChoiceScores:
-    """Fallback: one full forward pass per choice (used when a choice changes the context's tokens)."""
-    tok, model, dev = lm.tokenizer, lm.model, lm.device
-    lls, greedy, ntok = [], [], []
-    for choice in req.choices:
-        ctx, cont = encode_pair(tok, req.prompt, continuation_text(req.prompt, choice, delimiter))
-        ctx = _truncate(ctx, [cont], lm.context_window)
-        ids = torch.tensor([ctx + cont], device=dev)
-        logp = model(input_ids=ids).logits[0, len(ctx) - 1:-1].float().log_softmax(-1)
-        target = torch.tensor(cont, device=dev)
-        lls.append(float(logp.gather(-1, target[:, None]).sum()))
-        greedy.append(bool((logp.argmax(-1) == target).all()))
-        ntok.append(len(cont))
-    return ChoiceScores(lls, list(req.choices), ntok, greedy)
 
 
 def _score_seq2seq_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
