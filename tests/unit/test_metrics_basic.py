@@ -14,7 +14,10 @@ from genlab.evaluation.metrics.accuracy import ChoiceScores
 from genlab.evaluation.metrics.exact_match import normalize_text
 from genlab.evaluation.metrics.perplexity import RollingScore
 
-from test_metrics_parity import PAIRS  # pytest puts this folder on sys.path
+try:
+    from test_metrics_parity import PAIRS  # rootdir-less layout: pytest puts this folder on sys.path
+except ImportError:  # tests/unit became a package
+    from .test_metrics_parity import PAIRS
 
 
 def helm_f1(gold: str, pred: str) -> float:
