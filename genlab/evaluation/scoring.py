@@ -86,19 +86,35 @@ def score_choices(lm, requests: Sequence, *, batch_size: int = 16, precision: Pr
     for r in requests:
         if not r.choices:
             raise ValueError(f"request doc_id={r.doc_id} has no choices; multiple_choice needs them")
-    scorer = _score_causal_batch if lm.kind == "causal" else _score_seq2seq_batch
     if lm.kind not in ("causal", "seq2seq"):
         raise ValueError(f"{lm.name} is an encoder-only model: it cannot score continuations")
-    order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt))
+    if lm.kind == "causal":
+        encoded = [encode_choices(lm, r, target_delimiter) for r in requests]
+        scorer = _score_causal_batch
+        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i][0]))  # by tokens: little padding
+    else:
+        encoded = [None] * len(requests)
+        scorer = _score_seq2seq_batch
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt))
     out: dict[int, ChoiceScores] = {}
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        with autocast(precision, lm.device):
-            scores = scorer(lm, [requests[i] for i in idx], target_delimiter)
-        out.update(zip(idx, scores))
-        if progress:
-            progress(len(idx))
+    # one autocast region for all batches: autocast casts each fp32 weight to bf16 once, not once per batch
+    with autocast(precision, lm.device):
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            scores = scorer(lm, [requests[i] for i in idx], [encoded[i] for i in idx], target_delimiter)
+            out.update(zip(idx, scores))
+            if progress:
+                progress(len(idx))
     return [out[i] for i in range(len(requests))]
+
+
+def encode_choices(lm, req, delimiter: str) -> tuple[list[int], list[list[int]]]:
+    """(context ids, one continuation id list per choice), the context cut to fit the window."""
+    tok = lm.tokenizer
+    # encode_pair tokenizes the context alone, so its ids are the same for every choice
+    pairs = [encode_pair(tok, req.prompt, continuation_text(req.prompt, c, delimiter)) for c in req.choices]
+    conts = [p[1] if p[1] else [prefix_token(tok)] for p in pairs]
+    return _truncate(pairs[0][0], conts, lm.context_window), conts
 
 
 def _truncate(ctx: list[int], conts: list[list[int]], max_len: int) -> list[int]:
@@ -107,15 +123,9 @@ def _truncate(ctx: list[int], conts: list[list[int]], max_len: int) -> list[int]
     return ctx[-max(room, 1):]
 
 
-def _score_causal_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
+def _score_causal_batch(lm, reqs, encoded, delimiter: str) -> list[ChoiceScores]:
     tok, model, dev = lm.tokenizer, lm.model, lm.device
-    ctxs, conts = [], []
-    for r in reqs:
-        # encode_pair tokenizes the context alone, so its ids are the same for every choice
-        pairs = [encode_pair(tok, r.prompt, continuation_text(r.prompt, c, delimiter)) for c in r.choices]
-        ctx = pairs[0][0]
-        conts.append([p[1] if p[1] else [prefix_token(tok)] for p in pairs])
-        ctxs.append(_truncate(ctx, conts[-1], lm.context_window))
+    ctxs, conts = [e[0] for e in encoded], [e[1] for e in encoded]
     B = len(reqs)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
 
@@ -173,7 +183,7 @@ def _gather_choices(req, conts: list[list[int]], first: torch.Tensor, rest: dict
     return ChoiceScores(lls, list(req.choices), [len(c) for c in conts], greedy)
 
 
-def _score_seq2seq_batch(lm, reqs, delimiter: str) -> list[ChoiceScores]:
+def _score_seq2seq_batch(lm, reqs, encoded, delimiter: str) -> list[ChoiceScores]:
     """Encoder once per example; decoder scores each choice as the target sequence."""
     tok, model, dev = lm.tokenizer, lm.model, lm.device
     enc = tok([r.prompt for r in reqs], return_tensors="pt", padding=True, truncation=True,
@@ -219,11 +229,11 @@ def score_rolling(lm, texts: Sequence[str], *, precision: Precision = "auto", ma
     them. Seq2seq: the text is the decoder target of an empty encoder input.
     """
     out = []
-    for text in texts:
-        with autocast(precision, lm.device):
+    with autocast(precision, lm.device):  # one region: each weight is cast to bf16 once
+        for text in texts:
             out.append(_rolling_one(lm, text, max_length or lm.context_window))
-        if progress:
-            progress(1)
+            if progress:
+                progress(1)
     return out
 
 
