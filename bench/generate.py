@@ -69,15 +69,17 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--new-tokens", type=int, default=64)
     args = ap.parse_args()
-    lm = load(args.model)
+    lm = load(args.model)  # fp32: the peer's setting
+    ours = load(args.model, dtype="auto")  # genlab's inference default: bf16 weights where fast
     torch.set_num_threads(torch.get_num_threads())
-    genlab_run(lm, PROMPTS[:2], 4, 2)  # warm-up both paths once
+    genlab_run(ours, PROMPTS[:2], 4, 2)  # warm-up both paths once
     plain_transformers(lm, PROMPTS[:2], 4, 2)
-    print(f"model={args.model} new_tokens={args.new_tokens} threads={torch.get_num_threads()}")
+    print(f"model={args.model} new_tokens={args.new_tokens} threads={torch.get_num_threads()} "
+          f"genlab dtype={next(ours.model.parameters()).dtype}")
     print(f"{'batch':>5} {'prompts':>7} {'peer tok/s':>10} {'genlab tok/s':>12} {'ratio':>6} {'same text':>9}")
     for batch, prompts in [(1, PROMPTS[:4]), (16, PROMPTS)]:
         peer_texts, peer_n, peer_t = timed(plain_transformers, lm, prompts, args.new_tokens, batch)
-        ours_texts, ours_n, ours_t = timed(genlab_run, lm, prompts, args.new_tokens, batch)
+        ours_texts, ours_n, ours_t = timed(genlab_run, ours, prompts, args.new_tokens, batch)
         same = sum(a == b for a, b in zip(peer_texts, ours_texts))
         print(f"{batch:>5} {len(prompts):>7} {peer_n / peer_t:>10.1f} {ours_n / ours_t:>12.1f} "
               f"{(ours_n / ours_t) / (peer_n / peer_t):>5.2f}x {same:>4}/{len(prompts)}")

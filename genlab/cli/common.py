@@ -15,13 +15,16 @@ TrustOpt = typer.Option(False, "--trust-remote-code",
 AdapterOpt = typer.Option(None, "--adapter", help="Trained adapter folder to load on the base model.")
 
 
-def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str] = None):
-    """Load a model for a command, with a status line while it loads."""
+def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str] = None, dtype: str = "fp32"):
+    """Load a model for a command, with a status line while it loads.
+
+    Inference-only commands pass ``dtype="auto"`` (bf16 weights where fast).
+    """
     from genlab.models import load
     from genlab.ui import err_console
 
     with err_console.status(f"loading {name}..."):
-        lm = load(name, trust_remote_code=trust_remote_code)
+        lm = load(name, trust_remote_code=trust_remote_code, dtype=dtype)
     if adapter:
         lm = attach_adapter(lm, adapter)
     return lm

@@ -33,7 +33,7 @@ def generate_cmd(
     seed: Optional[int] = typer.Option(None, "--seed"),
     num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences", "-n"),
     batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 autocast."),
+    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 (the default where the CPU/GPU has fast bf16).")),
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
     adapter: Optional[str] = AdapterOpt,
     trust_remote_code: bool = TrustOpt,
@@ -47,7 +47,7 @@ def generate_cmd(
                  num_return_sequences=num_return_sequences)
     cfg = build_config(config, flags)
     prompts = _prompts(prompt, file)
-    lm = load_model(model, trust_remote_code, adapter)
+    lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
     use_chat = lm.has_chat_template if chat is None else chat
     kw = dict(chat=use_chat, batch_size=batch_size, precision="fp32" if fp32 else "auto",
               on_overflow="truncate" if truncate else "error")

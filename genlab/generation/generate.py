@@ -104,7 +104,8 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
 def _generate_batch(lm, rows: list[list[int]], hf_config, precision, streamer) -> list[tuple[str, int]]:
     tok, model = lm.tokenizer, lm.model
     enc = tok.pad({"input_ids": rows}, return_tensors="pt").to(lm.device)
-    with autocast(precision, lm.device):
+    low_precision_weights = next(model.parameters()).dtype != torch.float32
+    with autocast("fp32" if low_precision_weights else precision, lm.device):
         out = model.generate(**enc, generation_config=hf_config, tokenizer=tok, streamer=streamer)
     new = out[:, enc["input_ids"].shape[1]:] if lm.kind == "causal" else out
     return [(tok.decode(row, skip_special_tokens=True), _count_new(row, tok)) for row in new]

@@ -178,9 +178,14 @@ def _is_encoder_only(config) -> bool:
     return config.model_type in {"bert", "roberta", "distilbert", "deberta", "deberta-v2", "electra", "xlm-roberta"}
 
 
-def load(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False, device: str | None = None) -> LoadedModel:
+def load(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False, device: str | None = None,
+         dtype: str = "fp32") -> LoadedModel:
     """Load ``name`` (built-in, .gguf, folder or hub id) with its tokenizer, in eval mode.
 
+    ``dtype``: ``fp32`` (default; training keeps fp32 master weights and uses bf16
+    autocast), ``bf16``, or ``auto`` = bf16 where it is fast (AMX CPU, bf16 GPU).
+    Inference-only commands use ``auto``: decoding is memory-bound, and bf16 weights
+    halve the bytes read per token.
     ``trust_remote_code`` stays off unless the caller turns it on: a hub model that
     needs it fails with transformers' own message naming the flag.
     """
@@ -188,7 +193,7 @@ def load(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False, device: 
     from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM,
                               AutoModelForSeq2SeqLM, AutoTokenizer)
 
-    from genlab.runtime import default_device
+    from genlab.runtime import default_device, resolve_precision
 
     from transformers.utils import logging as hf_logging
 
@@ -197,10 +202,12 @@ def load(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False, device: 
     config = AutoConfig.from_pretrained(r.path, trust_remote_code=trust_remote_code)
     kind = model_kind(config)
     auto = {"causal": AutoModelForCausalLM, "seq2seq": AutoModelForSeq2SeqLM, "encoder": AutoModel}[kind]
-    model = auto.from_pretrained(r.path, trust_remote_code=trust_remote_code, dtype=torch.float32)
+    device = torch.device(device or default_device())
+    torch_dtype = torch.bfloat16 if resolve_precision(dtype, device) == "bf16" else torch.float32
+    model = auto.from_pretrained(r.path, trust_remote_code=trust_remote_code, dtype=torch_dtype)
     tokenizer = AutoTokenizer.from_pretrained(r.path, trust_remote_code=trust_remote_code)
     prepare_tokenizer(tokenizer, kind)
-    model.to(device or default_device()).eval()
+    model.to(device).eval()
     return LoadedModel(name, model, tokenizer, kind, r.model_hash, r.path, r.source)
 
 
