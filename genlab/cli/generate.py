@@ -33,7 +33,7 @@ def generate_cmd(
     seed: Optional[int] = typer.Option(None, "--seed"),
     num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences", "-n"),
     batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 (the default where the CPU/GPU has fast bf16).")),
+    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 (the default where the CPU/GPU has fast bf16)."),
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
     adapter: Optional[str] = AdapterOpt,
     trust_remote_code: bool = TrustOpt,
