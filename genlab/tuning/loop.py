@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from genlab.errors import GenlabError
-from genlab.runtime import autocast
+from genlab.runtime import autocast, resolve_precision
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.loss import CompletionHead, completion_loss
@@ -39,10 +39,12 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)
     sched = make_schedule(opt, cfg, run.total_steps)
+    if cfg.compile:
+        compile_blocks(model)
     model = acc.prepare(model)
     state = run.restore(model, opt, sched) if resume else run.fresh()
     model.train()
-    with run.progress() as bar:
+    with run.progress() as bar, frozen_linears_in_bf16(model, resolve_precision(cfg.precision, acc.device)):
         for step in range(state["step"], run.total_steps):
             loss_sum, tokens = 0.0, 0
             group = run.micro_batches(step)  # this rank's share of the step's micro-batches
@@ -68,6 +70,42 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     if head:
         head.remove()
     return run.finish(acc.unwrap_model(model), state)
+
+
+@contextlib.contextmanager
+def frozen_linears_in_bf16(model, precision: str):
+    """Under bf16 autocast, hold frozen Linear weights in bf16 for the run (restored after).
+
+    Autocast casts every fp32 weight to bf16 at every use, and it caches the cast
+    only for weights that require grad; for a frozen base model (LoRA, adapters,
+    prompt tuning) that is a full read+write of the weights per forward. Casting
+    once gives the same bf16 matmul inputs, so the numbers are unchanged.
+    """
+    if precision != "bf16":
+        yield
+        return
+    saved = []
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        if isinstance(m, torch.nn.Linear) and w is not None and not w.requires_grad and w.dtype == torch.float32:
+            saved.append((w, w.data))
+            w.data = w.data.to(torch.bfloat16)
+    try:
+        yield
+    finally:
+        for w, data in saved:
+            w.data = data
+
+
+def compile_blocks(model) -> int:
+    """torch.compile every repeated block (one compiled graph, reused by all layers); returns how many."""
+    blocks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
+    n = 0
+    for stack in blocks:
+        for block in stack:
+            block.compile(dynamic=True)
+            n += 1
+    return n
 
 
 def make_accelerator():
