@@ -28,9 +28,10 @@ def _ratios(spec: dict, where: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in ratios.items()}
 
 
-def _cut(rows: list, spec: dict, where: str) -> dict[str, list]:
+def _cut(rows: list, spec: dict, where: str, fields: list[str] | None = None) -> dict[str, list]:
+    """Optionally drop duplicates (compared on the fields the templates read), then split by ratios."""
     if spec.get("dedupe"):
-        rows, _ = dedupe(rows)
+        rows, _ = dedupe(rows, fields or None)
     ratios = _ratios(spec, where)
     return split_rows(rows, list(ratios.values()), seed=int(spec.get("split_seed", 0)), names=list(ratios))
 
@@ -57,11 +58,11 @@ def load_splits(spec: dict, *, task: str, source: str, required: dict[str, str] 
     opts = dict(columns=columns, required=dict(required or {}), skip_bad_rows=bool(spec.get("skip_bad_rows")))
     if kind == "builtin":
         rows = [Row(r) for r in generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))]
-        return _cut(rows, spec, source)
+        return _cut(rows, spec, source, sorted(required or {}))
     if kind == "path":
         loaded = load_file(_path(spec, spec["path"]), fmt=spec.get("format"), **opts)
         skipped.append(loaded)
-        return _cut(loaded.rows, spec, source)
+        return _cut(loaded.rows, spec, source, sorted(required or {}))
     if kind == "files":
         if not isinstance(spec["files"], dict):
             raise ConfigError("dataset.files must map split names to files", where=f"{source}: dataset.files")
@@ -71,5 +72,5 @@ def load_splits(spec: dict, *, task: str, source: str, required: dict[str, str] 
     loaded = load_hub(spec["hf"], **opts)
     skipped.extend(loaded.values())
     if len(loaded) == 1 and "splits" in spec:
-        return _cut(next(iter(loaded.values())).rows, spec, source)
+        return _cut(next(iter(loaded.values())).rows, spec, source, sorted(required or {}))
     return {split: v.rows for split, v in loaded.items()}

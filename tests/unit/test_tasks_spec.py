@@ -169,7 +169,7 @@ def test_task_stats_numbers(tok):
 
     s = task_stats(load_task("reviews-headline"), tok)
     assert [r["split"] for r in s["splits"]] == ["train", "validation", "test"]
-    assert s["splits"][0]["n"] == 2400 and s["splits"][0]["prompt"][0] > 10
+    assert 2300 < s["splits"][0]["n"] <= 2400 and s["splits"][0]["prompt"][0] > 10
     assert {c["split"] for c in s["contamination"]} == {"validation", "test"}
     assert s["fields"] == ["review_body"]
 
@@ -221,3 +221,17 @@ def test_loglikelihood_rolling_request_is_the_whole_document(tmp_path, tok):
     r = t.requests("test", n=1, tokenizer=tok)[0]  # never chat-wrapped: it is a document
     assert r.prompt == "" and r.target == f"{r.raw['dialogue']}\nSummary:\n{r.raw['summary']}"
     assert r.choices is None
+
+
+def test_dedupe_before_split_compares_template_fields(tmp_path):
+    rows = [{"conversation": "A: same", "abstract": "same", "id": i} for i in range(5)]
+    rows += [{"conversation": f"A: {i}", "abstract": f"s{i}", "id": 10 + i} for i in range(15)]
+    (tmp_path / "dup.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    body = USER_TASK.replace("path: data.jsonl", "path: dup.jsonl\n  dedupe: true")
+    path = tmp_path / "dup.yaml"
+    path.write_text(body)
+    t = load_task(str(path))
+    assert sum(len(t.examples(s)) for s in t.split_names()) == 16  # 4 copies dropped despite distinct ids
+    reviews = load_task("reviews")
+    bodies = [r["review_body"] + str(r["star_rating"]) for s in reviews.split_names() for r in reviews.examples(s)]
+    assert len(bodies) == len(set(bodies))
