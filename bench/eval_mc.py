@@ -7,7 +7,8 @@ exact prompts genlab builds, and run through lm-eval 0.4 (``hf`` backend, a
 local task YAML, ``multiple_choice``) and through ``genlab.evaluation.evaluate``.
 Both score ``" " + choice`` after the prompt; acc_norm divides by the choice's
 character length. Prints accuracies, every example whose prediction differs,
-examples/s and the speed ratio. lm-eval runs the model as loaded (fp32); genlab
+examples/s and the speed ratio (systems run interleaved ``--repeats`` times and
+the fastest run of each counts, since the machine is shared). lm-eval runs the model as loaded (fp32); genlab
 runs once in fp32 (the parity check) and once with its default precision.
 """
 
@@ -82,6 +83,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=2, help="Interleaved runs per system; the fastest counts.")
     args = ap.parse_args()
 
     from genlab.evaluation import evaluate
@@ -91,16 +93,21 @@ def main() -> None:
     lm = load(args.model)
     task = load_task("reviews")
     requests = task.requests("test", n=args.n, tokenizer=lm.tokenizer, context_window=lm.context_window)
+    peer_best, runs = None, {}
     with tempfile.TemporaryDirectory() as tmp:
         export(requests, Path(tmp))
-        peer_metrics, peer_samples, peer_s = run_lm_eval(lm, Path(tmp), args.batch_size)
-    runs = {}
-    for precision in ("fp32", "auto"):
-        t0 = time.perf_counter()
-        res = evaluate(lm, task, n=args.n, precision=precision, batch_size=args.batch_size, verbose=False,
-                       use_cache=False)
-        runs[precision] = (res, time.perf_counter() - t0)
-    report(args, requests, peer_metrics, peer_samples, peer_s, runs)
+        for _ in range(args.repeats):  # interleaved; the best time of each counts (the machine is shared)
+            peer = run_lm_eval(lm, Path(tmp), args.batch_size)
+            if peer_best is None or peer[2]["model"] < peer_best[2]["model"]:
+                peer_best = peer
+            for precision in ("fp32", "auto"):
+                t0 = time.perf_counter()
+                res = evaluate(lm, task, n=args.n, precision=precision, batch_size=args.batch_size,
+                               verbose=False, use_cache=False)
+                secs = time.perf_counter() - t0
+                if precision not in runs or res.timings["model_s"] < runs[precision][0].timings["model_s"]:
+                    runs[precision] = (res, secs)
+    report(args, requests, *peer_best, runs)
 
 
 def report(args, requests, peer_metrics, peer_samples, peer_s, runs) -> None:
