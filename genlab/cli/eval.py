@@ -35,7 +35,7 @@ def eval_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Regenerate even if identical generations are cached."),
     seed: int = typer.Option(0, "--seed", help="Seeds few-shot selection and the bootstrap."),
     batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 autocast."),
+    fp32: bool = typer.Option(False, "--fp32", help="fp32 weights and compute (default: bf16 where it is fast)."),
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Chat-format prompts (default: the task's setting)."),
     template: str = typer.Option("0", "--template", help="Prompt variant of the task: index or name."),
     trust_remote_code: bool = TrustOpt,
@@ -46,7 +46,7 @@ def eval_cmd(
 
     spec = load_task(task)  # fail on a bad task before loading the model
     k = spec.default_shots if shots is None else shots
-    lm = load_model(model, trust_remote_code, adapter)
+    lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
     evaluate(lm, spec, split=split, shots=k, n=n, seed=seed, out_dir=out or _default_out(task, k),
              use_cache=not no_cache, batch_size=batch_size, precision="fp32" if fp32 else "auto", chat=chat,
              template=int(template) if template.isdigit() else template)
@@ -94,7 +94,7 @@ def prompt_cmd(
 
     counts = _shot_list(shots)
     spec = load_task(task)
-    lm = load_model(model, trust_remote_code, adapter)
+    lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
     results = shot_sweep(lm, spec, counts, n=n, split=split, seed=seed, out_dir=out, use_cache=not no_cache,
                          batch_size=batch_size, precision="fp32" if fp32 else "auto")
     print_shot_table(spec, results)
