@@ -26,6 +26,7 @@ AREAS = [
     "genlab.cli.generate",
     "genlab.cli.inspect",
     "genlab.cli.quickstart",
+    "genlab.cli.run",
     "genlab.cli.data",
     "genlab.cli.eval",
     "genlab.cli.tune",

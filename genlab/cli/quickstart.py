@@ -1,6 +1,8 @@
-"""``genlab quickstart``: a first tour on the embedded model (what ``make demo`` runs)."""
+"""``genlab quickstart`` (what ``make demo`` runs) and ``genlab tour`` (a one-minute generation tour)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -9,6 +11,15 @@ from genlab.cli.common import ModelOpt
 
 def register(app: typer.Typer) -> None:
     app.command("quickstart")(quickstart)
+    app.command("tour")(tour)
+
+
+def quickstart(fast: bool = typer.Option(False, "--fast", help="A smaller run for a first look (~3 minutes)."),
+               out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/quickstart[-fast]).")) -> None:
+    """The lifecycle on the embedded model: zero-shot, few-shot, LoRA and IA3 on support-summary, with a report."""
+    from genlab.cli.run import run_and_report
+
+    run_and_report("quickstart-fast" if fast else "quickstart", out)
 
 
 FEW_SHOT = """Classify the sentiment of each review as positive or negative.
@@ -26,7 +37,7 @@ ZERO_SHOT = "Classify the sentiment of this review as positive or negative.\n\nR
 REVIEW = "I love this kettle, it boils water in a minute and looks lovely on the counter."
 
 
-def quickstart(model: str = ModelOpt, fast: bool = typer.Option(False, "--fast", help="Shorter tour.")) -> None:
+def tour(model: str = ModelOpt, fast: bool = typer.Option(False, "--fast", help="Shorter tour.")) -> None:
     """Zero-shot vs few-shot prompting, then greedy vs sampled output."""
     import time
 

@@ -67,9 +67,9 @@ def test_chat_template_is_applied(embedded):
     assert "<|im_start|>user\nHi<|im_end|>" in text and text.rstrip().endswith("<|im_start|>assistant")
 
 
-def test_quickstart_fast_runs(capsys):
+def test_generation_tour_runs(capsys):
     from genlab.cli import main
 
-    assert main(["quickstart", "--fast"]) == 0
+    assert main(["tour", "--fast"]) == 0
     out = capsys.readouterr().out
     assert "zero-shot" in out and "few-shot" in out and "greedy" in out

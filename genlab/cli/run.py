@@ -1,0 +1,78 @@
+"""``genlab run RECIPE`` and ``genlab report``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("report")(report)
+
+
+def run(recipe: str = typer.Argument(..., help="Recipe .yaml, or a built-in recipe name (quickstart, quickstart-fast)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
+        only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this stage (repeatable)."),
+        force: Optional[list[str]] = typer.Option(None, "--force", help="Re-run this stage even if unchanged (repeatable).")) -> None:
+    """Run every stage of a recipe (reusing unchanged ones), then print the leaderboard and write report.html."""
+    run_and_report(recipe, out, only=only, force=force)
+
+
+def run_and_report(recipe_name: str, out: Optional[Path], *, only=None, force=None) -> Path:
+    import time
+
+    from genlab.lifecycle import load_recipe, run_recipe
+    from genlab.report.lifecycle import build_report
+    from genlab.ui import console
+
+    t0 = time.perf_counter()
+    recipe = load_recipe(recipe_name)
+    out = out or Path("runs") / recipe.name
+    console.print(f"[bold]{recipe.name}[/]: {recipe.model} on {recipe.task or recipe.mixture}, "
+                  f"{len(recipe.stages)} stages → {out}")
+    outcomes = run_recipe(recipe, out, only=only, force=force, command=["genlab"] + sys.argv[1:])
+    path = build_report(out)
+    print_leaderboard(out)
+    ran = sum(o.status == "ran" for o in outcomes)
+    reused = sum(o.status == "reused" for o in outcomes)
+    console.print(f"{ran} stage(s) ran, {reused} reused, in {time.perf_counter() - t0:.0f} s")
+    console.print(f"report: [bold]{path.resolve()}[/]")
+    return path
+
+
+def print_leaderboard(run_dir: Path) -> None:
+    from genlab.report.lifecycle import collect, leaderboard
+    from genlab.ui import console, table
+
+    data = collect(run_dir)
+    cols, rows = leaderboard(data)
+    keep = [0, 1, 2, 3 + len(data.metric_names) - 1, 4 + len(data.metric_names) - 1, 5 + len(data.metric_names) - 1,
+            6 + len(data.metric_names) - 1]  # stage, how, main metric, params, train time, stage time, RSS
+    console.print(table("leaderboard (test split)", [cols[i] for i in keep], [[r[i] for i in keep] for r in rows]))
+
+
+def report(run_dir: Optional[Path] = typer.Argument(None, help="A run folder written by `genlab run`."),
+           compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Two run folders to compare."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the HTML.")) -> None:
+    """Rebuild a run's report.html, or compare two runs (--compare A --compare B)."""
+    from genlab.errors import GenlabError
+    from genlab.report.lifecycle import build_compare, build_report, collect, compare_rows
+    from genlab.ui import console, table
+
+    if compare:
+        if len(compare) != 2 or run_dir is not None:
+            raise GenlabError("--compare takes exactly two run folders",
+                              hint="genlab report --compare runs/a --compare runs/b")
+        cols, rows = compare_rows(collect(compare[0]), collect(compare[1]))
+        console.print(table("runs compared", cols, rows))
+        path = build_compare(compare[0], compare[1], out or Path("compare.html"))
+    else:
+        if run_dir is None:
+            raise GenlabError("give a run folder", hint="genlab report runs/quickstart")
+        path = build_report(run_dir, out)
+        print_leaderboard(run_dir)
+    console.print(f"report: [bold]{path.resolve()}[/]")

@@ -1,0 +1,211 @@
+"""A recipe: one model, one task (or mixture), the stages to compare. YAML wires; code decides.
+
+    name: support-summary
+    model: smollm2-135m-instruct
+    task: support-summary          # or  mixture: {support-summary: 1, chat-summary: 0.5}
+    seed: 0
+    eval: {split: test, n: 100}
+    n_train: 300                   # training examples (default: the whole train split)
+    train: {epochs: 1, lr: 3e-4}   # TrainConfig defaults for every tuned stage
+    forgetting: [chat-summary]     # optional: tasks evaluated before/after tuning
+    stages:
+      - zero-shot                  # shorthand for {name: zero-shot, kind: prompt, shots: 0}
+      - {kind: few-shot, shots: [1, 3]}        # expands to 1-shot, 3-shot
+      - {name: lora, kind: tune, method: lora, options: {r: 8}, train: {lr: 5e-4}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genlab.errors import ConfigError
+
+TOP_KEYS = {"name", "model", "task", "mixture", "seed", "eval", "n_train", "train", "forgetting", "stages",
+            "description"}
+EVAL_KEYS = {"split", "n", "batch_size", "shots_seed"}
+STAGE_KEYS = {"name", "kind", "shots", "method", "options", "train"}
+KINDS = ("prompt", "few-shot", "zero-shot", "tune")
+
+
+@dataclass
+class Stage:
+    name: str
+    kind: str  # prompt | tune
+    shots: int = 0
+    method: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)  # merged with the recipe's train defaults
+
+    def section(self) -> dict[str, Any]:
+        """What defines this stage's result (for the stage cache)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Recipe:
+    name: str
+    model: str
+    task: str | None
+    mixture: dict[str, float] | None
+    seed: int
+    eval: dict[str, Any]
+    n_train: int | None
+    forgetting: list[str]
+    stages: list[Stage]
+    source: str = "<recipe>"
+    text: str = ""
+
+    @property
+    def eval_task(self) -> str:
+        return self.task or next(iter(self.mixture))
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise ConfigError(f"no stage named {name!r}", where=self.source,
+                          hint=f"stages: {', '.join(s.name for s in self.stages)}")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        from genlab.lifecycle.builtin import builtin_recipe_path
+
+        builtin = builtin_recipe_path(str(path))
+        if builtin is None:
+            raise ConfigError("recipe file not found", where=str(path),
+                              hint="pass a recipe .yaml, or a built-in recipe name (see genlab/lifecycle/recipes/)")
+        path = builtin
+    text = path.read_text(encoding="utf-8")
+    return recipe_from_yaml(text, source=str(path))
+
+
+def recipe_from_yaml(text: str, source: str = "<recipe>") -> Recipe:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", where=where) from None
+    if not isinstance(data, dict):
+        raise ConfigError("a recipe is a mapping (model:, task:, stages:, ...)", where=source)
+    return recipe_from_dict(data, source=source, text=text)
+
+
+def recipe_from_dict(d: dict[str, Any], source: str = "<recipe>", text: str = "") -> Recipe:
+    _known(d, TOP_KEYS, source)
+    model = _required(d, "model", str, source)
+    task, mixture = d.get("task"), d.get("mixture")
+    if (task is None) == (mixture is None):
+        raise ConfigError("give exactly one of task: or mixture:", where=f"{source}: task",
+                          hint="e.g. task: support-summary")
+    if task is not None and not isinstance(task, str):
+        raise ConfigError("must be a task name or path", where=f"{source}: task")
+    if mixture is not None and (not isinstance(mixture, dict) or not mixture):
+        raise ConfigError("must map task names to weights", where=f"{source}: mixture",
+                          hint="e.g. mixture: {support-summary: 1.0, chat-summary: 0.5}")
+    ev = d.get("eval") or {}
+    _known(ev, EVAL_KEYS, f"{source}: eval")
+    train_defaults = d.get("train") or {}
+    stages = _stages(d.get("stages"), train_defaults, source)
+    forgetting = d.get("forgetting") or []
+    if not isinstance(forgetting, list):
+        raise ConfigError("must be a list of task names", where=f"{source}: forgetting")
+    return Recipe(name=str(d.get("name") or Path(source).stem), model=model, task=task, mixture=mixture,
+                  seed=int(d.get("seed", 0)), eval={"split": "test", "n": 100, "batch_size": 16, **ev},
+                  n_train=d.get("n_train"), forgetting=forgetting, stages=stages, source=source, text=text)
+
+
+def _stages(raw, train_defaults: dict, source: str) -> list[Stage]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("list at least one stage", where=f"{source}: stages",
+                          hint="e.g. stages: [zero-shot, {kind: few-shot, shots: [3]}, {kind: tune, method: lora}]")
+    stages: list[Stage] = []
+    for i, item in enumerate(raw):
+        stages.extend(_stage(item, train_defaults, f"{source}: stages[{i}]"))
+    names = [s.name for s in stages]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"duplicate stage name(s): {', '.join(dupes)}", where=f"{source}: stages",
+                          hint="give each stage a distinct name:")
+    return stages
+
+
+def _stage(item, train_defaults: dict, where: str) -> list[Stage]:
+    if item in ("zero-shot", "zero_shot"):
+        return [Stage("zero-shot", "prompt", 0)]
+    if not isinstance(item, dict):
+        raise ConfigError(f"a stage is `zero-shot` or a mapping, not {item!r}", where=where)
+    _known(item, STAGE_KEYS, where)
+    kind = item.get("kind", "tune" if "method" in item else None)
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}", where=f"{where}.kind")
+    if kind in ("prompt", "few-shot", "zero-shot"):
+        shots = item.get("shots", 0 if kind == "zero-shot" else 3)
+        shot_list = shots if isinstance(shots, list) else [shots]
+        if not all(isinstance(k, int) and k >= 0 for k in shot_list):
+            raise ConfigError(f"shots must be whole numbers >= 0, not {shots!r}", where=f"{where}.shots")
+        if "name" in item and len(shot_list) > 1:
+            raise ConfigError("a named stage takes one shot count", where=f"{where}.shots",
+                              hint="drop name: to get one stage per k (1-shot, 3-shot, ...)")
+        return [Stage(item.get("name") or ("zero-shot" if k == 0 else f"{k}-shot"), "prompt", k) for k in shot_list]
+    return [_tune_stage(item, train_defaults, where)]
+
+
+def _tune_stage(item: dict, train_defaults: dict, where: str) -> Stage:
+    from genlab.tuning import METHODS, TrainConfig
+    from genlab.tuning.methods import make_config
+
+    method = item.get("method")
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}", where=f"{where}.method",
+                          hint=f"methods: {', '.join(sorted(METHODS))}")
+    options = _numbers(item.get("options") or {})
+    try:
+        make_config(method, options)
+    except ConfigError as e:
+        raise ConfigError(e.message, where=f"{where}.options", hint=e.hint) from None
+    train = _numbers({**train_defaults, **(item.get("train") or {})})
+    try:
+        TrainConfig.from_dict(train, where=f"{where}.train")
+    except ConfigError as e:  # TrainConfig names its own field; say where it sits in the recipe
+        field_name = (e.where or "").removeprefix("TrainConfig.")
+        at = f"{where}.train" if e.where and e.where.startswith(where) else f"{where}.train.{field_name}"
+        raise ConfigError(e.message, where=at, hint=e.hint) from None
+    except TypeError as e:
+        raise ConfigError(str(e), where=f"{where}.train") from None
+    return Stage(item.get("name") or method, "tune", 0, method, dict(options), train)
+
+
+def _numbers(d: dict) -> dict:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; users mean a number."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, str):
+            try:
+                v = float(v) if any(c in v.lower() for c in ".e") else int(v)
+            except ValueError:
+                pass
+        out[k] = v
+    return out
+
+
+def _known(d: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(unknown)}", where=where,
+                          hint=f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _required(d: dict, key: str, kind: type, where: str):
+    if key not in d:
+        raise ConfigError(f"missing required key {key!r}", where=where)
+    if not isinstance(d[key], kind):
+        raise ConfigError(f"must be a {kind.__name__}", where=f"{where}: {key}")
+    return d[key]

@@ -1,0 +1,139 @@
+"""Recipe schema, stage caching, resume after interruption, and the report on a tiny run."""
+
+import json
+import re
+
+import pytest
+
+from genlab.errors import ConfigError
+from genlab.lifecycle import load_recipe, recipe_from_yaml, run_recipe
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    from genlab.testing import tiny_model_dir
+
+    return tiny_model_dir(tmp_path_factory.mktemp("lm"), "causal", max_position_embeddings=4096)
+
+
+def recipe_text(model, lr="1e-3", extra_stage=""):
+    return f"""
+name: tiny
+model: {model}
+task: support-summary
+eval: {{n: 4, batch_size: 4}}
+n_train: 8
+train: {{max_steps: 2, batch_size: 2, lr: {lr}, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
+stages:
+  - zero-shot
+  - {{kind: few-shot, shots: [1]}}
+  - {{name: lora, kind: tune, method: lora, options: {{r: 4}}}}
+{extra_stage}
+"""
+
+
+BAD = [
+    ("model: m\nstages: [zero-shot]\n", "task: or mixture:"),
+    ("task: t\nstages: [zero-shot]\n", "missing required key 'model'"),
+    ("model: m\ntask: t\nstages: []\n", "list at least one stage"),
+    ("model: m\ntask: t\nstages: [{kind: tune, method: nope}]\n", "unknown method 'nope'"),
+    ("model: m\ntask: t\nstages: [{kind: dance}]\n", "kind must be one of"),
+    ("model: m\ntask: t\nstages: [{kind: few-shot, shots: [-1]}]\n", "shots must be whole numbers"),
+    ("model: m\ntask: t\nstages: [zero-shot, {kind: prompt, shots: 0}]\n", "duplicate stage name"),
+    ("model: m\ntask: t\nstagse: [zero-shot]\n", "unknown key(s): stagse"),
+    ("model: m\ntask: t\nstages: [{kind: tune, method: lora, options: {rank: 8}}]\n", "rank"),
+    ("model: m\ntask: t\nstages: [{kind: tune, method: lora, train: {lr: -1}}]\n", "lr"),
+    ("model: m\ntask: [\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD)
+def test_recipe_errors_are_clear(text, message):
+    with pytest.raises(ConfigError) as e:
+        recipe_from_yaml(text, source="r.yaml")
+    assert message in e.value.render() and "r.yaml" in e.value.render()
+
+
+def test_stage_error_names_the_stage_index():
+    with pytest.raises(ConfigError) as e:
+        recipe_from_yaml("model: m\ntask: t\nstages: [zero-shot, {kind: tune, method: nope}]\n", source="r.yaml")
+    assert e.value.where == "r.yaml: stages[1].method"
+
+
+def test_shorthands_expand():
+    r = recipe_from_yaml("model: m\ntask: t\ntrain: {lr: 0.01}\nstages: [zero-shot, {kind: few-shot, shots: [1, 3]},"
+                         " {kind: tune, method: lora, train: {epochs: 2}}]\n")
+    assert [(s.name, s.kind, s.shots) for s in r.stages] == [("zero-shot", "prompt", 0), ("1-shot", "prompt", 1),
+                                                              ("3-shot", "prompt", 3), ("lora", "tune", 0)]
+    assert r.stages[-1].train == {"lr": 0.01, "epochs": 2}
+
+
+def test_builtin_quickstart_recipes_load():
+    for name in ("quickstart", "quickstart-fast"):
+        r = load_recipe(name)
+        kinds = [s.kind for s in r.stages]
+        assert "prompt" in kinds and kinds.count("tune") >= 2
+
+
+def _stage_runs(out):
+    return {p.parent.name: json.loads(p.read_text())["finished"] for p in (out / "stages").glob("*/stage.json")}
+
+
+def test_run_caches_stages_and_reruns_only_what_changed(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    first = run_recipe(recipe_from_yaml(recipe_text(tiny_dir), "r.yaml"), out)
+    assert [o.status for o in first] == ["ran", "ran", "ran"]
+    for stage in ("zero-shot", "1-shot", "lora"):
+        res = json.loads((out / "stages" / stage / "eval" / "results.json").read_text())
+        assert 0 <= res["metrics"]["rougeL"]["value"] <= 1
+    assert (out / "stages" / "lora" / "adapter").is_dir()
+
+    again = run_recipe(recipe_from_yaml(recipe_text(tiny_dir), "r.yaml"), out)
+    assert [o.status for o in again] == ["reused", "reused", "reused"]
+
+    changed = run_recipe(recipe_from_yaml(recipe_text(tiny_dir, lr="2e-3"), "r.yaml"), out)
+    assert [o.status for o in changed] == ["reused", "reused", "ran"]  # only the tuned stage depends on lr
+
+    forced = run_recipe(recipe_from_yaml(recipe_text(tiny_dir, lr="2e-3"), "r.yaml"), out, force=["zero-shot"],
+                        only=["zero-shot"])
+    assert [o.status for o in forced] == ["ran", "skipped", "skipped"]
+
+
+def test_interrupted_stage_is_redone_and_finished_stages_kept(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    recipe = recipe_from_yaml(recipe_text(tiny_dir), "r.yaml")
+    run_recipe(recipe, out)
+    marker = out / "stages" / "1-shot" / "stage.json"
+    info = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**info, "status": "running"}))  # as if killed mid-stage
+    outcomes = run_recipe(recipe, out)
+    assert [o.status for o in outcomes] == ["reused", "ran", "reused"]
+
+
+def test_report_has_every_section(tiny_dir, tmp_path):
+    from genlab.report.lifecycle import build_report, build_compare
+
+    out = tmp_path / "run"
+    run_recipe(recipe_from_yaml(recipe_text(tiny_dir), "r.yaml"), out)
+    (out / "recipe.yaml").write_text(recipe_text(tiny_dir))
+    html = build_report(out).read_text()
+    for section in ('id="leaderboard"', 'id="charts"', 'id="examples"', 'id="reproduce"', "helped and hurt most"):
+        assert section in html
+    assert len(re.findall(r'<tr(?: class="[^"]*")?><td>', html.split('id="charts"')[0])) == 3  # one row per stage
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 3  # metric by stage, score vs params, training curves
+    assert "http://" not in html and "https://" not in html  # self-contained
+    cmp = build_compare(out, out, tmp_path / "cmp.html").read_text()
+    assert "+0.0000" in cmp
+
+
+def test_run_cli_prints_leaderboard_and_report_path(tiny_dir, tmp_path, capsys):
+    from genlab.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(recipe_text(tiny_dir))
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--only", "zero-shot"]) == 0
+    text = capsys.readouterr().out
+    assert "leaderboard" in text and "report:" in text and (out / "report.html").is_file()
+    assert main(["run", str(recipe), "--out", str(out), "--only", "nope"]) == 2
