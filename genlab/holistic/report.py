@@ -1,0 +1,154 @@
+"""The suite's terminal leaderboard and its HTML report (built on ``genlab.report.html``).
+
+The report's heat map is one row per scenario × model and one column per family; each
+cell is coloured by how good the number is, red (worst) to green (best): bounded numbers
+on their own scale (accuracy, robustness, fairness as is; ECE, bias TV distance and toxic
+fraction as ``1 - x``), time per request relative to the fastest model on that scenario.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genlab.holistic.runner import FAMILIES, HEADLINE
+
+LABELS = {"accuracy": "acc", "calibration": "ECE10↓", "robustness": "robust", "fairness": "fair",
+          "bias": "bias↓", "toxicity": "toxic↓", "efficiency": "s/req↓"}
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+# -- terminal ---------------------------------------------------------------------------
+def print_leaderboard(summary: dict) -> None:
+    from genlab.ui import console, table
+
+    rows = []
+    for scenario, by_model in summary["headline"].items():
+        for model, heads in by_model.items():
+            rows.append([scenario, model] + [_fmt(heads[f]) for f in FAMILIES])
+    console.print(table(f"holistic leaderboard · n={summary['n']} per scenario", ["scenario", "model"]
+                        + [LABELS[f] for f in FAMILIES], rows))
+    wins = summary["win_rates"]
+    if len(summary["models"]) > 1:
+        console.print(table("mean win rate across scenarios (share of other models beaten)", ["model"]
+                            + list(FAMILIES), [[m] + [_fmt(wins[m][f]) for f in FAMILIES] for m in wins]))
+    console.print(f"{len(summary['scenarios'])} scenarios × {len(summary['models'])} model(s) in "
+                  f"{summary['seconds']:.0f}s" + (f" · saved to {summary['out_dir']}" if summary.get("out_dir") else ""),
+                  highlight=False)
+
+
+# -- colours ------------------------------------------------------------------------------
+def goodness(family: str, value: float | None, column: list[float]) -> float | None:
+    """0 (bad) .. 1 (good) for colouring; ``column`` = the family's values on this scenario."""
+    if value is None:
+        return None
+    if family == "efficiency":
+        return min(column) / value if value > 0 else 1.0
+    v = min(max(float(value), 0.0), 1.0)
+    return v if HEADLINE[family][1] else 1.0 - v
+
+
+def _cell(value, g: float | None) -> str:
+    if g is None:
+        return '<td class="num muted">—</td>'
+    hue = int(round(120 * g))  # 0 red .. 120 green
+    return f'<td class="num" style="background:hsl({hue},65%,82%)">{value:.3f}</td>'
+
+
+def heatmap_html(summary: dict) -> str:
+    from genlab.report.html import esc
+
+    head = "".join(f"<th>{esc(LABELS[f])}</th>" for f in FAMILIES)
+    body = []
+    for scenario, by_model in summary["headline"].items():
+        for j, (model, heads) in enumerate(by_model.items()):
+            cells = []
+            for f in FAMILIES:
+                column = [h[f] for h in by_model.values() if h[f] is not None]
+                cells.append(_cell(heads[f], goodness(f, heads[f], column)))
+            first = f'<td rowspan="{len(by_model)}"><b>{esc(scenario)}</b></td>' if j == 0 else ""
+            body.append(f"<tr>{first}<td>{esc(model)}</td>{''.join(cells)}</tr>")
+    return (f'<table><thead><tr><th>scenario</th><th>model</th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+# -- charts ---------------------------------------------------------------------------------
+def _bar_chart(groups: list[str], series: dict[str, list[float | None]], title: str, ylabel: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for k, (name, values) in enumerate(series.items()):
+        ax.bar(x + k * width, [np.nan if v is None else v for v in values], width, label=name)
+    ax.set_xticks(x + width * (len(series) - 1) / 2, groups, rotation=20, ha="right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def charts(summary: dict) -> list[str]:
+    from genlab.report.html import img_tag
+
+    figs = []
+    models, heads = summary["models"], summary["headline"]
+    if len(models) > 1:
+        wins = summary["win_rates"]
+        fig = _bar_chart(list(FAMILIES), {m: [wins[m][f] for f in FAMILIES] for m in models},
+                         "mean win rate per family", "win rate")
+        figs.append(img_tag(fig, "mean win rate per family", "share of other models beaten, averaged over scenarios"))
+    scored = [s for s, by in heads.items() if any(h["accuracy"] is not None for h in by.values())]
+    for model in models:
+        series = {f: [heads[s][model][f] for s in scored] for f in ("accuracy", "robustness", "fairness")}
+        fig = _bar_chart(scored, series, f"{model}: unperturbed vs worst case", "main metric")
+        figs.append(img_tag(fig, f"{model} robustness", "accuracy, then worst case over perturbed inputs"))
+    return figs
+
+
+# -- detail tables ---------------------------------------------------------------------------
+def _detail_rows(family: str, by_model: dict) -> tuple[list[str], list[list]]:
+    keys: list[str] = []
+    for res in by_model.values():
+        for k, v in res.get(family, {}).items():
+            if k not in keys and (isinstance(v, (int, float)) or v is None):
+                keys.append(k)
+        keys += [k for k in res.get(family, {}).get("per_perturbation", {}) if k not in keys]
+    keys = keys or ["note"]
+    rows = []
+    for model, res in by_model.items():
+        fam = res.get(family, {})
+        if "skipped" in fam:
+            rows.append([model, f"skipped: {fam['skipped']}"] + [""] * (len(keys) - 1))
+            continue
+        merged = {**fam, **fam.get("per_perturbation", {})}
+        rows.append([model] + [merged.get(k) for k in keys])
+    return ["model"] + keys, rows
+
+
+def write_report(summary: dict, path: str | Path) -> Path:
+    from genlab.report.html import Page
+
+    page = Page("Holistic benchmark", f"{', '.join(summary['models'])} · {summary['n']} instances per scenario · "
+                f"perturbations: {', '.join(summary['perturbations'])} · toxicity: {summary['toxicity_scorer']}")
+    page.h2("Heat map").p("One row per scenario × model; green is better. Robustness and fairness are the main "
+                          "metric's per-instance worst case over the original and perturbed inputs (HELM).")
+    page.raw(heatmap_html(summary))
+    page.h2("Charts").charts(charts(summary))
+    for scenario, by_model in summary["results"].items():
+        page.h2(scenario, anchor=f"scenario-{scenario}")
+        for family in FAMILIES:
+            columns, rows = _detail_rows(family, by_model)
+            page.h3(family).table(columns, rows)
+    return page.write(path)
+
+
+__all__ = ["goodness", "heatmap_html", "print_leaderboard", "write_report"]
