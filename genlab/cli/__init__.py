@@ -30,6 +30,7 @@ AREAS = [
     "genlab.cli.data",
     "genlab.cli.eval",
     "genlab.cli.tune",
+    "genlab.cli.bench",
 ]
 
 for _name in AREAS:
