@@ -63,9 +63,19 @@ def first_names() -> dict[str, list[str]]:
     return {group: list(names) for group, names in wordlist_yaml("first_names.yaml").items()}
 
 
+# Function words stay perturbable even when the reference has them: protecting "it", "not" or
+# "his" would switch contractions and pronoun swaps off for any instance with a long reference.
+FUNCTION_WORDS = frozenset(
+    "a an the and or but to of in on at by for from with as is are was were be been am do does did not no "
+    "it its this that i you we they he she his her him them their our your my me us will would can could "
+    "have has had there here what which who".split())
+
+
 def protected_words(*texts: str) -> frozenset:
-    """Lowercased words of ``texts`` (the references): perturbations leave these alone."""
-    return frozenset(w.lower() for t in texts for w in WORD.findall(str(t or "")))
+    """Lowercased content words of ``texts`` (the references): perturbations leave these alone."""
+    words = {w.lower() for t in texts for w in WORD.findall(str(t or ""))}
+    words |= {part for w in words for part in w.split("'") if part}  # "adam's" -> "adam" too
+    return frozenset(words - FUNCTION_WORDS)
 
 
 # -- helpers ---------------------------------------------------------------------------
