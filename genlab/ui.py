@@ -9,8 +9,14 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+def _console(stderr: bool) -> Console:
+    """Piped output (CI logs, `| tee`) gets 140 columns instead of rich's 80, so tables stay readable."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=140)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 def progress(transient: bool = False) -> Progress:
