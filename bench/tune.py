@@ -13,7 +13,7 @@ prompt + completion + EOS tokens of every example trained on.
 
 Prints trained tokens/s, wall time, peak RSS, final training loss (mean of the
 last 10% of steps), the ratios, and model FLOPs utilization against the bf16
-matmul peak measured by bench/matmul_peak.py.
+matmul peak measured by bench/tune_matmul_peak.py.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main() -> None:
     results = {s: child(s, a.n, a.compile) for s in sides}
     peak = a.peak_tflops
     if peak is None:
-        from matmul_peak import measure
+        from tune_matmul_peak import measure
 
         peak = measure()["bf16_tflops"]
     for r in results.values():

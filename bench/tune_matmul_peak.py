@@ -1,6 +1,6 @@
 """Measure this machine's matmul peak in bf16 and fp32 (the denominator of MFU).
 
-    python bench/matmul_peak.py
+    python bench/tune_matmul_peak.py
 """
 
 from __future__ import annotations
