@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 from genlab.io import atomic_write_json, read_json
 from genlab.tuning import methods
 from genlab.tuning.methods import adapter as bottleneck
@@ -77,6 +77,8 @@ def load_adapter(lm, path: str | Path, name: str | None = None):
     """
     manifest = read_manifest(path)
     check_base(lm, manifest, path)
+    if manifest.get("head") and "_adapter_registry" not in lm.__dict__:
+        lm.model = with_head(lm, manifest["head"], manifest["labels"]).model
     reg = _registry(lm)
     name = name or Path(path).resolve().name
     if name in reg["kinds"]:
@@ -144,6 +146,22 @@ def save_model_folder(model, tokenizer, out: Path, info: dict) -> Path:
         model.generation_config.save_pretrained(str(out))
     atomic_write_json(out / "genlab-merged.json", info)
     return out
+
+
+def with_head(lm, head: str | None, labels):
+    """``lm`` with its bare encoder swapped for a sequence-classification model over ``labels``."""
+    if head is None:
+        return lm
+    if head != "classification":
+        raise ConfigError(f"unknown head {head!r}", where="--head", hint="the only head is `classification`")
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        lm.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)})
+    if lm.tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = lm.tokenizer.pad_token_id
+    return dataclasses.replace(lm, model=model.to(lm.device).eval())
 
 
 # -- internals ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 from genlab.errors import ConfigError, GenlabError
 from genlab.io import atomic_write_json
 from genlab.tuning import methods, scoring
-from genlab.tuning.adapters import save_adapter, update_manifest
+from genlab.tuning.adapters import save_adapter, update_manifest, with_head
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
 from genlab.tuning.loop import make_accelerator, train
@@ -66,7 +66,7 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
         train_pairs = _pairs(task, "train", n_train, cfg.seed, lm.tokenizer)
         val_pairs = _pairs(task, "validation", cfg.val_max_examples, cfg.seed, lm.tokenizer)
     labels = sorted({t for _, t in train_pairs + val_pairs}) if head == "classification" else None
-    lm = _with_head(lm, head, labels)
+    lm = with_head(lm, head, labels)
     kind = "classifier" if head == "classification" else lm.kind
     base_before = _forgetting_eval(lm, forgetting_suite, out / "forgetting" / "before", n_test) if acc.is_main_process else {}
     model = methods.apply(method, lm.model, mcfg, tokenizer=lm.tokenizer)
@@ -146,22 +146,6 @@ def _load_model(model_name: str, device):
     from genlab.models import load
 
     return load(model_name, device=str(device))
-
-
-def _with_head(lm, head: str | None, labels):
-    """Swap the bare encoder for a sequence-classification model over ``labels``."""
-    if head is None:
-        return lm
-    if head != "classification":
-        raise ConfigError(f"unknown head {head!r}", where="--head", hint="the only head is `classification`")
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(
-        lm.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={l: i for i, l in enumerate(labels)})
-    if lm.tokenizer.pad_token_id is not None:
-        model.config.pad_token_id = lm.tokenizer.pad_token_id
-    return dataclasses.replace(lm, model=model.to(lm.device))
 
 
 def _val_metric(lm, task, kind, val_pairs, val_set, cfg):

@@ -53,6 +53,16 @@ def test_classification_head(tiny_encoder_dir, tmp_path):
     assert any("val_acc" in r for r in rows)
     manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
     assert manifest["head"] == "classification" and manifest["labels"] == ["neg", "pos"]
+    from genlab.models import load
+    from genlab.tuning.scoring import classify
+    from genlab.tuning.data import encode
+
+    lm = load(str(tiny_encoder_dir))
+    load_adapter(lm, tmp_path / "adapter")  # the classification head comes back with the adapter
+    pairs = [(r.prompt, r.target) for r in ToyTask(classification=True).training_pairs("test")]
+    ex = encode(pairs, lm.tokenizer, "classifier", 128, ["neg", "pos"])
+    preds = classify(lm.model, ex, lm.tokenizer.pad_token_id, "auto")
+    assert sum(p == e.labels for p, e in zip(preds, ex)) / len(ex) == pytest.approx(res.test_metrics["acc"]["value"])
 
 
 def test_cli_tune_merge_plan(long_ctx_dir, tmp_path, capsys):
