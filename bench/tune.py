@@ -91,8 +91,8 @@ def _summary(name, tokens, wall, losses, n) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def child(which: str, n: int, compile_: bool) -> dict:
-    cmd = [sys.executable, __file__, "--child", which, "--n", str(n)] + (["--compile"] if compile_ else [])
+def child(which: str, n: int, compile_: bool, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)] + (["--compile"] if compile_ else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-4000:])
@@ -119,7 +119,7 @@ def main() -> None:
         print(json.dumps(res))
         return
     sides = ["genlab", "trl"] if a.which == "both" else [a.which]
-    results = {s: child(s, a.n, a.compile) for s in sides}
+    results = {s: child(s, a.n, a.compile, a.out) for s in sides}
     peak = a.peak_tflops
     if peak is None:
         from tune_matmul_peak import measure
