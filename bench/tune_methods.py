@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 METHODS = {  # method -> (options, learning rate)
-    "lora": ({"r": 8}, 2e-4 * 10),
+    "lora": ({"r": 8}, 2e-3),
     "adapter": ({"bottleneck": 16}, 1e-3),
     "ia3": ({}, 3e-3),
     "prompt-tuning": ({"num_virtual_tokens": 16, "init_text": "Summarize the support conversation:"}, 3e-2),
