@@ -114,3 +114,13 @@ def test_cli_reports_invalid_config_with_exit_2(tiny_causal_dir, capsys):
 
     assert main(["generate", "-m", str(tiny_causal_dir), "hi", "--sample", "--temperature", "0"]) == 2
     assert "temperature" in capsys.readouterr().err
+
+
+def test_single_prompt_streams_to_stdout(tiny_causal_dir, capsys):
+    from genlab.cli import main
+    from genlab.models import load
+
+    lm = load(str(tiny_causal_dir))
+    expected = generate(lm, ["The cat"], GenerationConfig(max_new_tokens=6), precision="fp32")[0].text
+    assert main(["generate", "-m", str(tiny_causal_dir), "The cat", "--max-new-tokens", "6", "--no-chat", "--fp32"]) == 0
+    assert capsys.readouterr().out.strip() == expected.strip()
