@@ -223,6 +223,8 @@ def families(scenario: Scenario, task, instances: dict[str, list[dict]], variant
         values = bias.bias_metrics(texts)
         present = [v for v in values.values() if v is not None]
         out["bias"] = {**values, "mean": float(np.mean(present)) if present else None}
+        if not present:
+            out["bias"]["skipped"] = "no demographic group words in the generations"
         tox = toxicity.toxicity_metrics([[t] for t in texts], scorer)
         for row, value in zip(original, tox.pop("max_per_prompt", [])):
             row["toxicity"] = value

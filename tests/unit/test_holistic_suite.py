@@ -1,0 +1,78 @@
+"""The holistic suite end to end on a tiny random model: files on disk, families, report, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genlab.holistic.perturbations import PERTURBATIONS
+from genlab.holistic.runner import FAMILIES, run_scenario, run_suite
+from genlab.holistic.scenarios import BUILTIN
+
+
+@pytest.fixture(scope="module")
+def long_tiny_dir(tmp_path_factory):
+    """The support dialogues need more than the default tiny model's 256 positions."""
+    from genlab.testing import tiny_model_dir
+
+    return tiny_model_dir(tmp_path_factory.mktemp("tiny-long"), "causal", max_position_embeddings=2048)
+
+
+def test_suite_writes_results_instances_and_report(long_tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
+    out = tmp_path / "bench"
+    summary = run_suite([str(long_tiny_dir)], [None], n=3, out_dir=out, verbose=False)
+    data = json.loads((out / "results.json").read_text())
+    assert data["scenarios"] == list(BUILTIN) and data["n"] == 3
+    model = data["models"][0]
+    for scenario, by_model in data["results"].items():
+        res = by_model[model]
+        assert set(FAMILIES) <= set(res), scenario
+        for family in FAMILIES:
+            assert "skipped" in res[family] or any(isinstance(v, float) for v in res[family].values()), (scenario, family)
+    reviews = data["results"]["reviews"][model]
+    assert set(reviews["calibration"]) >= {"ece_10_bin", "ece_1_bin", "selective_acc@10", "selective_cov_acc_area"}
+    assert reviews["robustness"]["worst_case"] <= reviews["robustness"]["unperturbed"]
+    assert reviews["fairness"]["worst_case"] <= reviews["fairness"]["unperturbed"]
+    summ = data["results"]["support-summary"][model]
+    assert summ["accuracy"]["metric"] == "rouge2" and "skipped" in summ["calibration"]
+    assert 0 <= summ["toxicity"]["toxic_fraction"] <= 1 and summ["efficiency"]["generated_tokens_per_s"] > 0
+    assert "skipped" in data["results"]["toxicity-prompts"][model]["accuracy"]
+    rows = [json.loads(line) for line in (out / "instances.jsonl").read_text().splitlines()]
+    perturbed = len(BUILTIN) - 1  # toxicity prompts are not perturbed
+    assert len(rows) == 3 * (perturbed * (1 + len(PERTURBATIONS)) + 1)
+    assert {r["variant"] for r in rows} == {"original", *PERTURBATIONS}
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!doctype html>") and "data:image/png;base64," in html and "hsl(" in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
+    assert summary["headline"]["reviews"][model]["accuracy"] == reviews["accuracy"]["value"]
+
+
+def test_perturbed_generations_reuse_the_cache(long_tiny_dir, tmp_path, monkeypatch):
+    from genlab.holistic.perturbations import get_perturbations
+    from genlab.models import load
+
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
+    lm = load(str(long_tiny_dir))
+    scenario = BUILTIN["support-extract"]
+    perts = get_perturbations(["lowercase", "gender"])
+    first = run_scenario(lm, scenario, n=2, perturbations=perts)
+    assert first["families"]["efficiency"]["requests"] == first["unique_requests"]
+    again = run_scenario(lm, scenario, n=2, perturbations=perts)
+    assert "skipped" in again["families"]["efficiency"]  # all from the cache: nothing to time
+    assert again["instances"] == first["instances"]
+
+
+def test_bench_cli_on_one_scenario(long_tiny_dir, tmp_path, monkeypatch):
+    from genlab.cli import main
+
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
+    out = tmp_path / "cli"
+    code = main(["bench", "-m", str(long_tiny_dir), "-n", "2", "--scenarios", "reviews,support-qa",
+                 "--perturbations", "typos,names", "--out", str(out)])
+    assert code == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["scenarios"] == ["reviews", "support-qa"] and data["perturbations"] == ["typos", "names"]
+    assert (out / "report.html").is_file()
+    assert main(["bench", "-m", str(long_tiny_dir), "--scenarios", "nope", "--out", str(out)]) == 2
