@@ -59,8 +59,15 @@ def misspellings() -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=None)
+def first_names_by_gender() -> dict[str, dict[str, list[str]]]:
+    """{group: {"male": names, "female": names}}."""
+    return {group: {g: list(ns) for g, ns in by.items()} for group, by in wordlist_yaml("first_names.yaml").items()}
+
+
+@lru_cache(maxsize=None)
 def first_names() -> dict[str, list[str]]:
-    return {group: list(names) for group, names in wordlist_yaml("first_names.yaml").items()}
+    """{group: all its names}."""
+    return {group: by["male"] + by["female"] for group, by in first_names_by_gender().items()}
 
 
 # Function words stay perturbable even when the reference has them: protecting "it", "not" or
@@ -100,12 +107,16 @@ def replace_words(text: str, protect: frozenset, fn: Callable[[str], str | None]
 
 
 def replace_phrases(text: str, table: dict[str, str], protect: frozenset, rng: random.Random,
-                    prob: float = 1.0) -> str:
-    """Replace whole-word phrases (case-insensitive, longest first) by ``table[phrase]``."""
+                    prob: float = 1.0, before_word: bool = False) -> str:
+    """Replace whole-word phrases (case-insensitive, longest first) by ``table[phrase]``.
+
+    ``before_word``: only where another word follows ("it is late", not "yes, it is.").
+    """
     if not table:
         return text
     keys = sorted(table, key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w'])(" + "|".join(re.escape(k) for k in keys) + r")(?![\w'])", re.I)
+    follow = r"(?=\s+[A-Za-z0-9$])" if before_word else r"(?![\w'])"
+    pattern = re.compile(r"(?<![\w'])(" + "|".join(re.escape(k) for k in keys) + r")" + follow, re.I)
 
     def repl(m: re.Match) -> str:
         found = m.group(0)
@@ -121,8 +132,10 @@ def lowercase(text: str, rng: random.Random, protect: frozenset) -> str:
 
 
 def contraction(text: str, rng: random.Random, protect: frozenset) -> str:
-    """"do not" -> "don't" (every listed expansion)."""
-    return replace_phrases(text, pairs("contractions.txt"), protect, rng)
+    """"do not" -> "don't" where a word follows ("yes, it is." stays); "have" as a main verb
+    ("may I have your name") cannot contract, so "X have" is only ever expanded, never contracted."""
+    table = {k: v for k, v in pairs("contractions.txt").items() if not k.endswith(" have")}
+    return replace_phrases(text, table, protect, rng, before_word=True)
 
 
 def expansion(text: str, rng: random.Random, protect: frozenset) -> str:
@@ -178,19 +191,20 @@ def gender(text: str, rng: random.Random, protect: frozenset) -> str:
 
 
 def names(text: str, rng: random.Random, protect: frozenset, target: str = "black_american") -> str:
-    """First names of the other groups -> names of ``target``; one name maps to one name per instance."""
-    groups = first_names()
-    pool = list(groups[target])
-    rng.shuffle(pool)
-    sources = {n.lower() for g, ns in groups.items() if g != target for n in ns}
+    """First names of the other groups -> names of ``target`` of the same gender; one name maps to
+    one name within an instance."""
+    groups = first_names_by_gender()
+    pools = {g: rng.sample(ns, len(ns)) for g, ns in groups[target].items()}
+    gender_of = {n.lower(): g for group, by in groups.items() if group != target for g, ns in by.items() for n in ns}
     mapping: dict[str, str] = {}
 
     def swap(word: str) -> str | None:
         key = word.lower()
-        if key not in sources or not word[:1].isupper():
+        if key not in gender_of or not word[:1].isupper():
             return None
         if key not in mapping:
-            mapping[key] = pool[len(mapping) % len(pool)]
+            pool = pools[gender_of[key]]
+            mapping[key] = pool[sum(gender_of[k] == gender_of[key] for k in mapping) % len(pool)]
         return match_case(word, mapping[key])
     return replace_words(text, protect, swap)
 

@@ -65,6 +65,8 @@ def test_names_map_consistently_to_the_target_group():
     target = set(first_names()["black_american"])
     assert words[0] in target and words[2] in target and words[4] in target and words[6] in target
     assert words[0] == words[4] and words[0] != words[2]  # one name -> one name within an instance
+    by_gender = __import__("genlab.holistic.perturbations", fromlist=["x"]).first_names_by_gender()["black_american"]
+    assert words[0] in by_gender["male"] and words[6] in by_gender["female"]  # Adam -> male, Mei -> female
 
 
 def test_protected_words_are_never_changed():
