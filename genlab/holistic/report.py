@@ -134,7 +134,31 @@ def _detail_rows(family: str, by_model: dict) -> tuple[list[str], list[list]]:
     return ["model"] + keys, rows
 
 
-def write_report(summary: dict, path: str | Path) -> Path:
+def _excerpt(original: str, changed: str, width: int = 90) -> str:
+    """The part of ``changed`` around its first difference from ``original``."""
+    i = next((k for k, (a, b) in enumerate(zip(original, changed)) if a != b), min(len(original), len(changed)))
+    start = max(0, i - width // 3)
+    return ("…" if start else "") + changed[start:start + width].replace("\n", " ⏎ ") + "…"
+
+
+def example_rows(rows: list[dict], scenario: str, model: str, doc: int = 0) -> list[list]:
+    """Instance ``doc`` of one scenario × model under every variant: input change, prediction, score."""
+    mine = [r for r in rows if r["scenario"] == scenario and r["model"] == model and r["doc_id"] == doc]
+    original = next((r for r in mine if r["variant"] == "original"), None)
+    if original is None:
+        return []
+    out = []
+    for r in mine:
+        same = r["prompt"] == original["prompt"]
+        if r is original:
+            shown = "…" + r["prompt"][-90:].replace("\n", " ⏎ ")
+        else:
+            shown = "(unchanged)" if same else _excerpt(original["prompt"], r["prompt"])
+        out.append([r["variant"], shown, str(r["prediction"])[:160], r["score"]])
+    return out
+
+
+def write_report(summary: dict, path: str | Path, rows: list[dict] | None = None) -> Path:
     from genlab.report.html import Page
 
     page = Page("Holistic benchmark", f"{', '.join(summary['models'])} · {summary['n']} instances per scenario · "
@@ -146,8 +170,12 @@ def write_report(summary: dict, path: str | Path) -> Path:
     for scenario, by_model in summary["results"].items():
         page.h2(scenario, anchor=f"scenario-{scenario}")
         for family in FAMILIES:
-            columns, rows = _detail_rows(family, by_model)
-            page.h3(family).table(columns, rows)
+            columns, table_rows = _detail_rows(family, by_model)
+            page.h3(family).table(columns, table_rows)
+        examples = example_rows(rows or [], scenario, summary["models"][0])
+        if len(examples) > 1:
+            page.h3(f"one instance under each perturbation ({summary['models'][0]})")
+            page.table(["variant", "input (around the first change)", "prediction", "score"], examples)
     return page.write(path)
 
 

@@ -371,7 +371,7 @@ def save(summary: dict, rows: list[dict], out_dir: str | Path) -> Path:
     out = Path(out_dir)
     atomic_write_jsonl(out / "instances.jsonl", rows)
     atomic_write_json(out / "results.json", {**summary, "environment": environment.versions()})
-    write_report(summary, out / "report.html")
+    write_report(summary, out / "report.html", rows)
     summary["out_dir"] = str(out)
     return out
 

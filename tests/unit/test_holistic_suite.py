@@ -47,6 +47,7 @@ def test_suite_writes_results_instances_and_report(long_tiny_dir, tmp_path, monk
     assert html.startswith("<!doctype html>") and "data:image/png;base64," in html and "hsl(" in html
     assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
     assert summary["headline"]["reviews"][model]["accuracy"] == reviews["accuracy"]["value"]
+    assert "one instance under each perturbation" in html and "<td>typos</td>" in html
 
 
 def test_perturbed_generations_reuse_the_cache(long_tiny_dir, tmp_path, monkeypatch):
