@@ -21,6 +21,7 @@ the evaluation generation cache, so a re-run only computes what is new.
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -55,6 +56,17 @@ def _requests(task, split: str, rows: list, lm, seed: int) -> list:
     return fixed.requests(split, shots=0, seed=seed, tokenizer=lm.tokenizer, context_window=lm.context_window)
 
 
+def pick_instances(rows: list, n: int, seed: int) -> list:
+    """``n`` rows drawn with ``seed``, in their original order; a smaller ``n`` picks a subset of a larger one.
+
+    Drawn rather than the first ``n``: hub splits are often sorted (IMDB's test split lists
+    every negative review first).
+    """
+    order = list(range(len(rows)))
+    random.Random(f"instances:{seed}").shuffle(order)
+    return [rows[i] for i in sorted(order[:n])]
+
+
 def build_variants(task, scenario: Scenario, lm, *, n: int, seed: int,
                    perturbations: Sequence[Perturbation]) -> list[Variant]:
     """Requests for the original rows and for each perturbation of their input fields.
@@ -62,7 +74,7 @@ def build_variants(task, scenario: Scenario, lm, *, n: int, seed: int,
     Only string fields the prompt reads are perturbed, and words the reference or the
     choices contain are protected; the references are checked to be unchanged.
     """
-    rows = task.examples(scenario.split)[:n]
+    rows = pick_instances(task.examples(scenario.split), n, seed)
     original = _requests(task, scenario.split, rows, lm, seed)
     variants = [Variant("original", None, original)]
     if not scenario.perturb:

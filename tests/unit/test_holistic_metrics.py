@@ -168,3 +168,13 @@ def test_win_rates_by_hand():
     assert wins["A"]["accuracy"] == pytest.approx(0.25) and wins["B"]["accuracy"] == pytest.approx(0.75)
     assert wins["A"]["efficiency"] == pytest.approx((1 + 0.5 + 0) / 3)  # lower time wins
     assert wins["A"]["toxicity"] is None
+
+
+def test_instances_are_drawn_by_seed_and_nested():
+    from genlab.holistic.runner import pick_instances
+
+    rows = list(range(1000))
+    small, large = pick_instances(rows, 20, 0), pick_instances(rows, 100, 0)
+    assert set(small) <= set(large) and small == sorted(small) and len(set(large)) == 100
+    assert small != rows[:20] and pick_instances(rows, 20, 1) != small
+    assert pick_instances(rows[:5], 100, 0) == rows[:5]
