@@ -77,3 +77,15 @@ def test_bench_cli_on_one_scenario(long_tiny_dir, tmp_path, monkeypatch):
     assert data["scenarios"] == ["reviews", "support-qa"] and data["perturbations"] == ["typos", "names"]
     assert (out / "report.html").is_file()
     assert main(["bench", "-m", str(long_tiny_dir), "--scenarios", "nope", "--out", str(out)]) == 2
+
+
+def test_models_pair_with_adapters():
+    from genlab.errors import GenlabError
+    from genlab.holistic.runner import _pairs, model_label
+
+    assert _pairs(["a", "b"], None) == [("a", None), ("b", None)]
+    assert _pairs(["a"], ["none", "runs/x/adapter"]) == [("a", "none"), ("a", "runs/x/adapter")]
+    assert _pairs(["a", "b"], ["none", "p"]) == [("a", "none"), ("b", "p")]
+    with pytest.raises(GenlabError, match="one --adapter per -m"):
+        _pairs(["a", "b", "c"], ["p", "q"])
+    assert model_label("m", "runs/lora/adapter") == "m+adapter" and model_label("m", None) == "m"
