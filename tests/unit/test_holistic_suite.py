@@ -88,4 +88,4 @@ def test_models_pair_with_adapters():
     assert _pairs(["a", "b"], ["none", "p"]) == [("a", "none"), ("b", "p")]
     with pytest.raises(GenlabError, match="one --adapter per -m"):
         _pairs(["a", "b", "c"], ["p", "q"])
-    assert model_label("m", "runs/lora/adapter") == "m+adapter" and model_label("m", None) == "m"
+    assert model_label("m", "runs/lora/adapter") == "m+lora" and model_label("m", "ad2") == "m+ad2" and model_label("m", None) == "m"
