@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genlab.holistic.runner import FAMILIES, HEADLINE
+from genlab.holistic.aggregate import FAMILIES, HEADLINE
 
 LABELS = {"accuracy": "acc", "calibration": "ECE10↓", "robustness": "robust", "fairness": "fair",
           "bias": "bias↓", "toxicity": "toxic↓", "efficiency": "s/req↓"}

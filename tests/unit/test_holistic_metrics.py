@@ -8,7 +8,7 @@ import pytest
 
 from genlab.holistic import bias, calibration, toxicity
 from genlab.holistic.efficiency import Meter
-from genlab.holistic.runner import HEADLINE, worst_case, win_rates
+from genlab.holistic.aggregate import HEADLINE, win_rates, worst_case
 
 # (confidence, correct): |y - c| = .1 .2 .7 .4 .5 .4 .7 .2 .1 0  -> sum 3.3
 CONF = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -148,7 +148,8 @@ def test_worst_case_aggregation_by_hand():
 
 
 def test_invariance_reports_worst_case_and_unperturbed():
-    from genlab.holistic.runner import Variant, invariance
+    from genlab.holistic.aggregate import invariance
+    from genlab.holistic.variants import Variant
 
     scores = {"original": [1.0, 0.0, 1.0, 0.5], "typos": [0.0, 0.0, 1.0, 1.0], "dialect": [1.0, 1.0, 1.0, 1.0]}
     variants = [Variant("original", None, []), Variant("typos", "robustness", []), Variant("dialect", "fairness", [])]
@@ -171,7 +172,7 @@ def test_win_rates_by_hand():
 
 
 def test_instances_are_drawn_by_seed_and_nested():
-    from genlab.holistic.runner import pick_instances
+    from genlab.holistic.variants import pick_instances
 
     rows = list(range(1000))
     small, large = pick_instances(rows, 20, 0), pick_instances(rows, 100, 0)

@@ -87,7 +87,7 @@ def test_unknown_perturbation_is_an_actionable_error():
 
 def test_variants_never_touch_references():
     """Every perturbation of a built-in scenario keeps targets and choices; most prompts change."""
-    from genlab.holistic.runner import build_variants
+    from genlab.holistic.variants import build_variants
     from genlab.holistic.scenarios import get_scenarios
 
     lm = SimpleNamespace(tokenizer=None, context_window=None)
