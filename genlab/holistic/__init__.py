@@ -4,8 +4,11 @@
     run_suite(["smollm2-135m-instruct"], [None], n=100, out_dir="runs/bench")
 
 One module per family: ``calibration``, ``bias``, ``toxicity``, ``efficiency``;
-``perturbations`` feeds robustness and fairness; ``scenarios`` lists what is run,
-``runner`` runs it and ``report`` writes the HTML page (Liang et al. 2022, HELM).
+``perturbations`` feeds robustness and fairness; ``scenarios`` lists what is run
+(``support_qa`` generates the yes/no scenario); ``variants`` renders original and
+perturbed instances and scores them, ``aggregate`` turns those into the seven families
+and win rates, ``runner`` drives the models and ``report`` writes the leaderboard and
+HTML page (Liang et al. 2022, "Holistic Evaluation of Language Models").
 """
 
 from __future__ import annotations
