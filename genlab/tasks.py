@@ -12,6 +12,7 @@ augmentation for training).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,7 +30,7 @@ TASK_KEYS = {"name", "description", "dataset", "output_type", "templates", "metr
              "chat", "default_shots", "fewshot", "fewshot_split", "tags"}
 DATASET_KEYS = {"builtin", "n", "seed", "path", "files", "hf", "columns", "splits", "split_seed",
                 "skip_bad_rows", "dedupe", "format"}
-FEWSHOT_KEYS = {"instruction", "separator", "target_prefix", "fit"}
+FEWSHOT_KEYS = {"instruction", "separator", "target_prefix", "fit", "multiturn"}
 BUILTIN_DIR = "genlab.data.tasks"
 
 
@@ -138,18 +139,19 @@ class Task:
     def requests(self, split: str, *, shots: int = 0, n: int | None = None, seed: int = 0, tokenizer=None,
                  template: int | str = 0, chat: bool | None = None, fit: str = "drop",
                  context_window: int | None = None, instruction: str | None = None,
-                 separator: str | None = None) -> list[Request]:
+                 separator: str | None = None, multiturn: bool | None = None) -> list[Request]:
         """Prompts for ``split``; shots come from ``fewshot_split`` (train), never from ``split`` itself.
 
         ``context_window`` (the model's) bounds prompt + ``generation.max_new_tokens`` when a
         tokenizer is given; ``fit`` says what gives way: ``drop`` shots or ``truncate`` their
-        longest field. ``instruction``/``separator`` override the task's ``fewshot`` block.
+        longest field. ``instruction``/``separator``/``multiturn`` override the task's ``fewshot``
+        block (``multiturn``: with chat, each demonstration is a user turn and an assistant turn).
         """
         rows = self.examples(split)[:n] if n is not None else self.examples(split)
         use_chat = self._use_chat(chat, tokenizer)
         pool = self.examples(self.fewshot_split) if shots else []
-        cfg = FewShotConfig(self.fewshot.instruction if instruction is None else instruction,
-                            self.fewshot.separator if separator is None else separator, self.fewshot.target_prefix, fit)
+        overrides = dict(instruction=instruction, separator=separator, multiturn=multiturn, fit=fit)
+        cfg = dataclasses.replace(self.fewshot, **{k: v for k, v in overrides.items() if v is not None})
         budget = self._budget(tokenizer, context_window)
         rng = random.Random(f"requests:{self.name}:{seed}")
         out = []

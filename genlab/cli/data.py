@@ -55,6 +55,8 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
                                              help="tokenizer for chat wrapping and context fitting"),
          chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="wrap in the model's chat template"),
          fit: str = typer.Option("drop", "--fit", help="when shots overflow the context: drop | truncate"),
+         multiturn: Optional[bool] = typer.Option(None, "--multiturn/--inline",
+                                                  help="chat: shots as earlier user/assistant turns, or inline"),
          seed: int = typer.Option(0, "--seed"), skip_bad_rows: bool = SKIP) -> None:
     """Print rendered prompts and targets of TASK."""
     from rich.panel import Panel
@@ -63,7 +65,7 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
     tokenizer = load_tokenizer(model) if model else None
     k = t.default_shots if shots is None else shots
     reqs = t.requests(split, shots=k, n=n, seed=seed, tokenizer=tokenizer, template=_template_arg(template), chat=chat,
-                      fit=fit)
+                      fit=fit, multiturn=multiturn)
     _report_skipped(t)
     for r in reqs:
         console.print(Panel(r.prompt, title=f"{t.name} [{split}] #{r.doc_id} · prompt · shots {r.shots_used}/{k}",

@@ -30,6 +30,7 @@ class FewShotConfig:
     separator: str = "\n\n"  # between demonstrations
     target_prefix: str = "\n"  # between an input and its target
     fit: str = "drop"
+    multiturn: bool = False  # chat models: each demonstration as a user turn + an assistant turn
 
     def __post_init__(self):
         if self.fit not in FIT_POLICIES:
@@ -61,17 +62,6 @@ def select_shots(pool: list[dict], k: int, *, seed: int, doc_id: int, exclude: i
     return [pool[i] for i in rng.sample(candidates, k)]
 
 
-def token_counter(tokenizer, chat: bool) -> Callable[[str], int] | None:
-    if tokenizer is None:
-        return None
-
-    def count(text: str) -> int:
-        text = wrap_chat(tokenizer, text) if chat else text
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return count
-
-
 def _assemble(cfg: FewShotConfig, shots: list[tuple[str, str]], question: str, chat: bool) -> str:
     # "Rating:" + "4" must read "Rating: 4"; a prefix ending in whitespace already separates.
     join = cfg.target_prefix if cfg.target_prefix[-1:].isspace() or not cfg.target_prefix else cfg.target_prefix + " "
@@ -82,42 +72,64 @@ def _assemble(cfg: FewShotConfig, shots: list[tuple[str, str]], question: str, c
     return text if chat else text + cfg.target_prefix
 
 
+def _multiturn(cfg: FewShotConfig, tokenizer, shots: list[tuple[str, str]], question: str) -> str:
+    """Demonstrations as earlier turns of the conversation (lm-eval's ``fewshot_as_multiturn``)."""
+    inputs = [s for s, _ in shots] + [question]
+    if cfg.instruction:
+        inputs[0] = f"{cfg.instruction}{cfg.separator}{inputs[0]}"
+    messages = []
+    for i, text in enumerate(inputs):
+        messages.append({"role": "user", "content": text})
+        if i < len(shots):
+            messages.append({"role": "assistant", "content": shots[i][1]})
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def layout(cfg: FewShotConfig, question: str, *, chat: bool, tokenizer) -> Callable[[list[tuple[str, str]]], str]:
+    """The function from rendered demonstrations to the final prompt text (chat-wrapped when asked)."""
+    def final(shots: list[tuple[str, str]]) -> str:
+        if chat and tokenizer is not None:
+            if cfg.multiturn:
+                return _multiturn(cfg, tokenizer, shots, question)
+            return wrap_chat(tokenizer, _assemble(cfg, shots, question, chat=True))
+        return _assemble(cfg, shots, question, chat)
+
+    return final
+
+
 def build_prompt(row: dict, render: Render, shots: list[dict], *, config: FewShotConfig | None = None,
                  tokenizer=None, max_tokens: int | None = None, chat: bool = False,
                  where: str | None = None, fields: set[str] | None = None) -> BuiltPrompt:
     """Render ``row`` after the given demonstrations, fitted to ``max_tokens`` when a tokenizer is given."""
     cfg = config or FewShotConfig()
     question, target = render(row)
-    rendered = [render(s) for s in shots]
-    count = token_counter(tokenizer, chat) if max_tokens else None
-    truncated: list[str] = []
-    if count is not None:
-        alone = count(_assemble(cfg, [], question, chat))
+    requested, rendered, truncated = len(shots), [render(s) for s in shots], []
+    final = layout(cfg, question, chat=chat, tokenizer=tokenizer)
+    if tokenizer is not None and max_tokens:
+        count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+        alone = count(final([]))
         if alone > max_tokens:
             raise GenlabError(
                 f"the question alone is {alone} tokens, over the {max_tokens}-token budget of the context window",
                 where=where, hint="use a model with a longer context, lower max_new_tokens, or shorten the input "
                                   "(genlab never cuts the question silently)")
         if cfg.fit == "drop":
-            rendered = _fit_drop(cfg, rendered, question, chat, count, max_tokens)
+            rendered = _fit_drop(final, rendered, count, max_tokens)
         else:
-            shots, rendered, truncated = _fit_truncate(cfg, list(shots), render, question, chat, count,
-                                                       max_tokens, tokenizer, fields)
-    prompt = _assemble(cfg, rendered, question, chat)
-    if chat:
-        prompt = wrap_chat(tokenizer, prompt) if tokenizer is not None else prompt
+            rendered, truncated = _fit_truncate(final, list(shots), render, count, max_tokens, tokenizer, fields)
+    prompt = final(rendered)
     n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if tokenizer is not None else None
-    return BuiltPrompt(prompt, target, len(shots), len(rendered), truncated, n_tokens)
+    return BuiltPrompt(prompt, target, requested, len(rendered), truncated, n_tokens)
 
 
-def _fit_drop(cfg, rendered, question, chat, count, budget) -> list[tuple[str, str]]:
+def _fit_drop(final, rendered, count, budget) -> list[tuple[str, str]]:
     """Keep the longest prefix of demonstrations that fits (fewer shots, none cut)."""
-    while rendered and count(_assemble(cfg, rendered, question, chat)) > budget:
+    while rendered and count(final(rendered)) > budget:
         rendered = rendered[:-1]
     return rendered
 
 
-def _fit_truncate(cfg, shots, render, question, chat, count, budget, tokenizer, fields):
+def _fit_truncate(final, shots, render, count, budget, tokenizer, fields):
     """Shorten the longest field among the demonstrations until the prompt fits.
 
     A field that is already short is not cut further; the last demonstration is
@@ -126,7 +138,7 @@ def _fit_truncate(cfg, shots, render, question, chat, count, budget, tokenizer, 
     shots = [dict(s) for s in shots]
     notes: list[str] = []
     rendered = [render(s) for s in shots]
-    while rendered and (excess := count(_assemble(cfg, rendered, question, chat)) - budget) > 0:
+    while rendered and (excess := count(final(rendered)) - budget) > 0:
         i, key, ids = _longest_field(shots, tokenizer, fields)
         if ids is None or len(ids) <= MIN_FIELD_TOKENS:
             shots, rendered = shots[:-1], rendered[:-1]
@@ -136,7 +148,7 @@ def _fit_truncate(cfg, shots, render, question, chat, count, budget, tokenizer, 
         shots[i][key] = tokenizer.decode(ids[:keep]).rstrip() + " ..."
         notes.append(f"shot {i + 1}: {key} {len(ids)} -> {keep} tokens")
         rendered[i] = render(shots[i])
-    return shots, rendered, notes
+    return rendered, notes
 
 
 def _longest_field(shots: list[dict], tokenizer, fields: set[str] | None):

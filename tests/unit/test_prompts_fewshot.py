@@ -89,3 +89,17 @@ def test_chat_without_template_is_a_clear_error(tok):
 def test_unknown_fit_policy():
     with pytest.raises(ConfigError, match="fit must be one of"):
         FewShotConfig(fit="squeeze")
+
+
+def test_multiturn_chat_shots_are_user_and_assistant_turns(tok):
+    cfg = FewShotConfig(instruction="Answer.", multiturn=True)
+    shots = [{"q": "1+1?", "a": "2"}, {"q": "2+2?", "a": "4"}]
+    built = build_prompt({"q": "3+3?", "a": "6"}, render, shots, config=cfg, tokenizer=tok, chat=True)
+    assert built.prompt == ("<|im_start|>user\nAnswer.\n\nQuestion: 1+1?<|im_end|>\n<|im_start|>assistant\n2<|im_end|>\n"
+                            "<|im_start|>user\nQuestion: 2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n"
+                            "<|im_start|>user\nQuestion: 3+3?<|im_end|>\n<|im_start|>assistant\n")
+    long_shots = [{"q": "word " * 40, "a": "x"} for _ in range(3)]
+    budget = build_prompt({"q": "hi", "a": "y"}, render, long_shots, config=cfg, tokenizer=tok, chat=True).n_tokens - 5
+    fitted = build_prompt({"q": "hi", "a": "y"}, render, long_shots, config=cfg, tokenizer=tok, chat=True,
+                          max_tokens=budget)
+    assert fitted.shots_used == 2 and fitted.shots_requested == 3 and fitted.n_tokens <= budget
