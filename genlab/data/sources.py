@@ -57,7 +57,8 @@ def load_splits(spec: dict, *, task: str, source: str, required: dict[str, str] 
     columns = spec.get("columns") or {}
     opts = dict(columns=columns, required=dict(required or {}), skip_bad_rows=bool(spec.get("skip_bad_rows")))
     if kind == "builtin":
-        rows = [Row(r) for r in generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))]
+        generated = generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))
+        rows = [Row.at(r, f"{task} (built-in) example {r.get('id', i)}") for i, r in enumerate(generated)]
         return _cut(rows, spec, source, sorted(required or {}))
     if kind == "path":
         loaded = load_file(_path(spec, spec["path"]), fmt=spec.get("format"), **opts)

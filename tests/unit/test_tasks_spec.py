@@ -235,3 +235,14 @@ def test_dedupe_before_split_compares_template_fields(tmp_path):
     reviews = load_task("reviews")
     bodies = [r["review_body"] + str(r["star_rating"]) for s in reviews.split_names() for r in reviews.examples(s)]
     assert len(bodies) == len(set(bodies))
+
+
+def test_builtin_rows_know_where_they_came_from():
+    from genlab.prompts import JinjaTemplate
+
+    t = load_task("chat-summary")
+    row = t.examples("test")[0]
+    assert row.where == f"chat-summary (built-in) example {row['id']}"
+    t.templates = [JinjaTemplate("needs-topic", "{{topic}} ||| {{summary}}")]
+    with pytest.raises(DataError, match=f"^chat-summary \\(built-in\\) example {row['id']}: missing field \"topic\""):
+        t.requests("test", n=1)
