@@ -91,7 +91,7 @@ class Task:
         if split not in splits:
             raise ConfigError(f"task {self.name!r} has no split {split!r}", where=self.source,
                               hint=f"splits: {', '.join(splits)}")
-        return splits[split]
+        return list(splits[split])  # a copy: callers may slice or shuffle it freely
 
     def _load(self) -> dict[str, list[Row]]:
         if self._splits is None:
