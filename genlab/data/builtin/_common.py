@@ -32,9 +32,18 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def date(rng: random.Random) -> str:
+def date(rng: random.Random, after: int | None = None) -> str:
     """A day people would write in a chat, e.g. 'March 3' or 'the 14th of June'."""
-    month, day = rng.choice(MONTHS), rng.randint(1, 28)
+    return format_day(rng, day_of_year(rng, after))
+
+
+def day_of_year(rng: random.Random, after: int | None = None) -> int:
+    """0..335 (12 months of 28 days); ``after`` gives a day 2-20 days later, so a promised date follows the past one."""
+    return rng.randrange(336) if after is None else (after + rng.randint(2, 20)) % 336
+
+
+def format_day(rng: random.Random, doy: int) -> str:
+    month, day = MONTHS[doy // 28], doy % 28 + 1
     return f"{month} {day}" if rng.random() < 0.7 else f"the {ordinal(day)} of {month}"
 
 

@@ -110,7 +110,7 @@ SCENARIOS = [
            "shipped the part and added a {amount} credit to the account")]),
     S(key="password_reset", pool="services", action="reset password",
       open=["I can't log in to my {service} account. I forgot my password and the reset email never comes.",
-            "I need to reset my password for {service}, but the link keeps expiring.",
+            "I need to reset my {service} password, but the link keeps expiring.",
             "I'm locked out of my {service} account. The password reset isn't working."],
       details=["The email on the account ends in {last4}@mail.com.", "It's registered to my work email.",
                "I signed up on {date}, if that helps."],

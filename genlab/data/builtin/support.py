@@ -17,8 +17,8 @@ import json
 import random
 import re
 
-from genlab.data.builtin._common import (AGENT_NAMES, amount, date, order_number, person, pick,
-                                          sentence_case)
+from genlab.data.builtin._common import (AGENT_NAMES, amount, day_of_year, format_day, order_number, person,
+                                          pick, sentence_case)
 from genlab.data.builtin._support_scenarios import CITIES, POOLS, SCENARIOS
 
 COMPANIES = ["ShopRight", "Nordwind", "Brightline", "HomeNest", "Parcelly", "Vista", "Kestrel", "Lumo"]
@@ -76,8 +76,9 @@ def _slots(rng: random.Random, scenario: dict) -> dict:
     item = rng.choice(POOLS[scenario["pool"]])
     has_order = scenario["pool"] != "services"
     article = "an" if item[0].lower() in "aeiou" else "a"
+    past = day_of_year(rng)
     return dict(product=item, a_product=f"{article} {item}", service=item, order=order_number(rng) if has_order else None,
-                date=date(rng), new_date=date(rng), amount=amount(rng), city=rng.choice(CITIES),
+                date=format_day(rng, past), new_date=format_day(rng, day_of_year(rng, after=past)), amount=amount(rng), city=rng.choice(CITIES),
                 days=rng.choice([2, 3, 5, 7, 10, 14]), last4=f"{rng.randint(0, 9999):04d}")
 
 
