@@ -5,7 +5,7 @@ details they give, what the agent checks, and the possible resolutions. A
 resolution pairs what the agent says with the clause the reference summary uses,
 so the summary always matches what was agreed in the dialogue.
 
-Slots: {product} {a_product} (with its article) {order} {date} {amount} {new_date} {city} {days} {service} {last4}
+Slots: {product} {a_product} (with its article) {fee} (a small amount) {order} {date} {amount} {new_date} {city} {days} {service} {last4}
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ SCENARIOS = [
            "had the courier prioritise it for delivery by {new_date}"),
           ("I've sent a new {product} by express shipping; it will arrive within {days} days.",
            "sent a replacement by express shipping, due within {days} days"),
-          ("I've refunded the shipping fee of {amount} and the parcel should arrive by {new_date}.",
-           "refunded the {amount} shipping fee and confirmed delivery by {new_date}")]),
+          ("I've refunded the shipping fee of {fee} and the parcel should arrive by {new_date}.",
+           "refunded the {fee} shipping fee and confirmed delivery by {new_date}")]),
     S(key="refund", pool="goods", action="refund",
       open=["I'd like a refund for the {product} I bought on {date}.",
             "I want to return the {product} and get my money back.",

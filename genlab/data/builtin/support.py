@@ -78,7 +78,7 @@ def _slots(rng: random.Random, scenario: dict) -> dict:
     article = "an" if item[0].lower() in "aeiou" else "a"
     past = day_of_year(rng)
     return dict(product=item, a_product=f"{article} {item}", service=item, order=order_number(rng) if has_order else None,
-                date=format_day(rng, past), new_date=format_day(rng, day_of_year(rng, after=past)), amount=amount(rng), city=rng.choice(CITIES),
+                date=format_day(rng, past), new_date=format_day(rng, day_of_year(rng, after=past)), amount=amount(rng), fee=amount(rng, 4, 20), city=rng.choice(CITIES),
                 days=rng.choice([2, 3, 5, 7, 10, 14]), last4=f"{rng.randint(0, 9999):04d}")
 
 
