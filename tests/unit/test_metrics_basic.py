@@ -118,3 +118,10 @@ def test_paired_bootstrap_detects_a_real_difference_and_not_a_null_one():
     assert same["delta"] == 0 and same["p_value"] == 1.0
     assert diff["delta"] > 0 and diff["p_value"] < 0.01 and diff["ci_low"] > 0
     assert paired_bootstrap(a, better, metric.from_stats, seed=0) == diff
+
+
+def test_stemmed_rouge_is_registered_under_its_own_name():
+    metric = get_metric("rougeL_stem")
+    assert metric.name == "rougeL_stem" and metric.stem
+    assert metric.sentence_score("the cats running", "the cat runs") > get_metric("rougeL").sentence_score(
+        "the cats running", "the cat runs")
