@@ -106,3 +106,16 @@ def test_rolling_loglik_matches_full_forward_and_windows_add_up(tiny_causal):
     assert whole.num_tokens == len(ids) - 1 and whole.num_bytes == len(text.encode())
     [windowed] = score_rolling(tiny_causal, [text], precision="fp32", max_length=7)
     assert windowed.num_tokens == whole.num_tokens and windowed.loglik < 0
+
+
+def test_peft_wrapped_model_scores_like_a_full_forward(tiny_causal_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from genlab.models import load
+
+    lm = load(str(tiny_causal_dir))
+    lm.model = get_peft_model(lm.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lm.model.eval()
+    scores = score_choices(lm, REQS[:3], batch_size=2, precision="fp32")
+    for req, s in zip(REQS[:3], scores):
+        assert s.logprobs == pytest.approx([hand_logprob(lm, req.prompt, " " + c) for c in req.choices], abs=1e-4)
