@@ -29,6 +29,7 @@ from genlab.evaluation.metrics.perplexity import RollingScore
 from genlab.runtime import Precision, autocast
 
 Progress = Callable[[int], None] | None
+ROLLING_WINDOW = 2048  # tokens per rolling window: bounds the (L, vocab) logits of one pass (~400 MB at 49k vocab)
 
 
 # -- tokenization ----------------------------------------------------------------
@@ -231,7 +232,7 @@ def score_rolling(lm, texts: Sequence[str], *, precision: Precision = "auto", ma
     out = []
     with autocast(precision, lm.device):  # one region: each weight is cast to bf16 once
         for text in texts:
-            out.append(_rolling_one(lm, text, max_length or lm.context_window))
+            out.append(_rolling_one(lm, text, max_length or min(lm.context_window, ROLLING_WINDOW)))
             if progress:
                 progress(1)
     return out
