@@ -8,7 +8,7 @@ PROMPTS = ["The cat sat on the", "Hello, how are", "Customer: my order 12345 arr
 
 
 def hf_greedy(lm, prompt, n):
-    enc = lm.tokenizer(prompt, return_tensors="pt")
+    enc = lm.tokenizer(prompt, return_tensors="pt").to(lm.device)
     with torch.inference_mode():
         out = lm.model.generate(**enc, max_new_tokens=n, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)
     new = out[0, enc["input_ids"].shape[1]:] if lm.kind == "causal" else out[0]
