@@ -38,7 +38,12 @@ for _name in AREAS:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from genlab.ui import err_console
+
+    # library deprecation notices are for genlab's developers, not its users
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
     try:
         app(args=argv, standalone_mode=False)
