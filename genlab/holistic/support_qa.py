@@ -18,8 +18,9 @@ import random
 import re
 
 from genlab.data.builtin import generate_support
-from genlab.data.builtin._common import FIRST_NAMES, LAST_NAMES, amount, date
-from genlab.data.builtin._support_scenarios import CITIES, POOLS, SCENARIOS
+from genlab.data.builtin._common import FIRST_NAMES, LAST_NAMES
+from genlab.data.builtin._support_scenarios import POOLS, SCENARIOS
+from genlab.data.builtin.support import _slots  # the generator's slot values, whatever slots it adds
 
 _BY_KEY = {s["key"]: s for s in SCENARIOS}
 _SLOT = re.compile(r"\{(\w+)\}")
@@ -44,9 +45,10 @@ def agreed_clause(row: dict) -> tuple[int, str, dict] | None:
 
 
 def _fill(template: str, known: dict, row: dict, rng: random.Random) -> str:
-    fresh = dict(new_date=date(rng), days=rng.choice([2, 3, 5, 7, 10]), amount=amount(rng),
-                 city=rng.choice(CITIES), product=row["product"])
-    return template.format(**{**fresh, **{k: v for k, v in known.items() if v}})
+    """``template`` with the slots the agreed clause showed, and fresh values (drawn by the
+    support generator's own slot table, so new slots work) for the rest."""
+    fresh = _slots(rng, _BY_KEY[row["scenario"]])
+    return template.format(**{**fresh, "product": row["product"], **{k: v for k, v in known.items() if v}})
 
 
 def _agreed(row: dict, rng: random.Random, yes: bool) -> tuple[str, bool] | None:

@@ -21,8 +21,8 @@ def test_support_qa_is_deterministic_and_balanced():
 
 
 def test_support_qa_labels_follow_from_the_dialogue():
-    dialogues = generate_support(300, seed=0)
-    for d, q in zip(dialogues, generate_support_qa(300, seed=0)):
+    dialogues = generate_support(2000, seed=0)
+    for d, q in zip(dialogues, generate_support_qa(2000, seed=0)):
         assert q["dialogue"] == d["dialogue"]
         if q["kind"] == "agreed":
             _, clause, _ = agreed_clause(d)
