@@ -104,11 +104,15 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
 def _generate_batch(lm, rows: list[list[int]], hf_config, precision, streamer) -> list[tuple[str, int]]:
     tok, model = lm.tokenizer, lm.model
     enc = tok.pad({"input_ids": rows}, return_tensors="pt").to(lm.device)
-    low_precision_weights = next(model.parameters()).dtype != torch.float32
-    with autocast("fp32" if low_precision_weights else precision, lm.device):
+    with autocast("fp32" if _all_low_precision(model) else precision, lm.device):
         out = model.generate(**enc, generation_config=hf_config, tokenizer=tok, streamer=streamer)
     new = out[:, enc["input_ids"].shape[1]:] if lm.kind == "causal" else out
     return [(tok.decode(row, skip_special_tokens=True), _count_new(row, tok)) for row in new]
+
+
+def _all_low_precision(model) -> bool:
+    """Weights already all bf16/fp16 need no autocast; a mix (e.g. fp32 adapters on a bf16 base) does."""
+    return all(p.dtype in (torch.bfloat16, torch.float16) for p in model.parameters() if p.is_floating_point())
 
 
 def _count_new(row: torch.Tensor, tok) -> int:
