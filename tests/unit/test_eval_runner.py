@@ -10,17 +10,7 @@ import torch
 
 from genlab.errors import ConfigError
 from genlab.evaluation.runner import EvalResult, evaluate
-
-
-@dataclass
-class Req:
-    doc_id: int
-    prompt: str
-    target: str
-    choices: list[str] | None = None
-    target_index: int | None = None
-    shots_used: int = 0
-    raw: dict = field(default_factory=dict)
+from genlab.tasks import Request as Req
 
 
 @dataclass
