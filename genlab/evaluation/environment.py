@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("genlab", "torch", "transformers", "peft", "rouge-score", "sacrebleu", "numpy", "tokenizers")
+PACKAGES = ("genlab", "torch", "transformers", "peft", "accelerate", "rouge-score", "sacrebleu", "numpy", "tokenizers")
 
 
 def package_versions() -> dict[str, str | None]:

@@ -10,7 +10,7 @@ hash), metrics.jsonl, results.json, adapter/ (with manifest.json), train_curves.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import ConfigError, GenlabError
+from genlab.evaluation import environment
 from genlab.io import atomic_write_json
 from genlab.tuning import methods, scoring
 from genlab.tuning.adapters import save_adapter, update_manifest, with_head
@@ -189,31 +190,12 @@ def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixtu
         "command": sys.argv, "model": model_name, "model_hash": lm.model_hash, "task": _task_label(task_name),
         "method": method, "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(),
         "head": head, "labels": labels, "mixture": mixture, "forgetting_suite": suite,
-        "versions": _versions(), "git": _git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "versions": {"python": platform.python_version(), **environment.package_versions()},
+        "git": environment.git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
 def _task_label(task) -> str:
     return task if isinstance(task, str) else getattr(task, "name", type(task).__name__)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("genlab", "torch", "transformers", "peft", "accelerate"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def _git_hash() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _say(acc, text: str) -> None:
