@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from genlab.evaluation.metrics.base import MeanMetric, as_refs
+from genlab.evaluation.metrics.f1 import set_f1
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
@@ -71,11 +72,7 @@ def field_f1(prediction: Any, reference: Any) -> float:
     gold, pred = flatten(gold_obj), flatten(parse_json_object(prediction) or {})
     if not gold and not pred:
         return 1.0
-    common = len(gold & pred)
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
+    return set_f1(gold, pred)
 
 
 class FieldF1(MeanMetric):
