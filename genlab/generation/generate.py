@@ -14,6 +14,7 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.generation.config import GenerationConfig
+from genlab.generation.packed import packed_linears
 from genlab.runtime import Precision, autocast
 from genlab.ui import err_console
 
@@ -89,15 +90,17 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     hf_config = config.to_hf(lm.tokenizer)
     torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        outs = _generate_batch(lm, [ids[i] for i in batch], hf_config, precision, streamer)
-        n = config.num_return_sequences
-        for j, i in enumerate(batch):
-            texts, counts = zip(*outs[j * n:(j + 1) * n])
-            results[i] = Generation(prompts[i], list(_cut_at_stop(texts, config.stop)), len(ids[i]), list(counts))
-        if progress:
-            progress(len(batch))
+    with packed_linears(lm.model):
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            outs = _generate_batch(lm, [ids[i] for i in batch], hf_config, precision, streamer)
+            n = config.num_return_sequences
+            for j, i in enumerate(batch):
+                texts, counts = zip(*outs[j * n:(j + 1) * n])
+                results[i] = Generation(prompts[i], list(_cut_at_stop(texts, config.stop)), len(ids[i]),
+                                        list(counts))
+            if progress:
+                progress(len(batch))
     return [results[i] for i in range(len(prompts))]
 
 

@@ -1,0 +1,66 @@
+"""Packed bf16 linears: same numbers as plain bf16, only inside the block, never stale."""
+
+import pytest
+import torch
+
+from genlab.generation import GenerationConfig, generate
+from genlab.generation.packed import can_pack, packed_linears
+
+pytestmark = pytest.mark.skipif(
+    not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    reason="this CPU's oneDNN has no bf16 kernels")
+
+PROMPTS = ["The cat sat on the", "Hello, how are", "Customer: my order 12345 arrived late.", "abc"]
+
+
+@pytest.fixture()
+def bf16_lm(tiny_causal_dir):
+    from genlab.models import load
+
+    return load(str(tiny_causal_dir), dtype="bf16")
+
+
+def test_packed_logits_are_bit_identical_to_plain_bf16(bf16_lm):
+    enc = bf16_lm.tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        plain = bf16_lm.model(**enc).logits
+        with packed_linears(bf16_lm.model):
+            packed = bf16_lm.model(**enc).logits
+    assert torch.equal(plain, packed)
+
+
+def test_generate_packs_only_inside_and_matches_hf_generate(bf16_lm):
+    linears = [m for m in bf16_lm.model.modules() if isinstance(m, torch.nn.Linear)]
+    with packed_linears(bf16_lm.model):
+        assert all("forward" in m.__dict__ for m in linears)
+    assert not any("forward" in m.__dict__ for m in linears)
+    outs = generate(bf16_lm, PROMPTS[:1], GenerationConfig(max_new_tokens=10))
+    enc = bf16_lm.tokenizer(PROMPTS[:1], return_tensors="pt")
+    with torch.inference_mode():
+        ref = bf16_lm.model.generate(**enc, max_new_tokens=10, do_sample=False,
+                                     pad_token_id=bf16_lm.tokenizer.pad_token_id)
+    assert outs[0].text == bf16_lm.tokenizer.decode(ref[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_weights_changed_in_place_are_packed_afresh(bf16_lm):
+    """PEFT merges adapters through ``weight.data``, which bumps no version counter."""
+    x = torch.randn(2, 3, bf16_lm.model.config.hidden_size, dtype=torch.bfloat16)
+    lin = next(m for m in bf16_lm.model.modules() if isinstance(m, torch.nn.Linear))
+    with torch.inference_mode():
+        with packed_linears(bf16_lm.model):
+            before = lin(x)
+        lin.weight.data.mul_(2)
+        with packed_linears(bf16_lm.model):
+            after = lin(x)
+    assert torch.equal(after, torch.nn.functional.linear(x, lin.weight))
+    assert not torch.equal(before, after)
+
+
+def test_fp32_models_and_fp32_inputs_are_left_alone(tiny_causal, bf16_lm):
+    assert not can_pack(tiny_causal.model)
+    lin = next(m for m in bf16_lm.model.modules() if isinstance(m, torch.nn.Linear))
+    x = torch.randn(2, lin.in_features)
+    with packed_linears(bf16_lm.model):
+        assert lin(x.bfloat16()).dtype == torch.bfloat16
+        with pytest.raises(RuntimeError):  # fp32 input takes the plain path, which refuses the dtype mix
+            lin(x)
