@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from genlab.errors import GenlabError
-from genlab.runtime import autocast, resolve_precision
+from genlab.runtime import autocast, resolve_precision, reuse_freed_memory
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.loss import CompletionHead, completion_loss
@@ -31,6 +31,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
           val_metric: Callable[[object], dict[str, float]] | None = None,
           on_step: Callable[[dict], None] | None = None, accelerator=None) -> TrainResult:
     """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``."""
+    reuse_freed_memory()
     acc = accelerator or make_accelerator()
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
