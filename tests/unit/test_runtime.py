@@ -1,0 +1,20 @@
+import platform
+
+import pytest
+
+from genlab import runtime
+
+
+def test_resolve_precision_rejects_unknown_names():
+    with pytest.raises(ValueError, match="auto, bf16 or fp32"):
+        runtime.resolve_precision("fp8")
+    assert runtime.resolve_precision("fp32", "cpu") == "fp32"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_reuse_freed_memory_applies_on_glibc_and_respects_user_malloc_settings(monkeypatch):
+    for k in [k for k in __import__("os").environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(k)
+    assert runtime.reuse_freed_memory.__wrapped__() is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    assert runtime.reuse_freed_memory.__wrapped__() is False
