@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import sys
 from typing import Literal
 
 import torch
@@ -70,3 +71,25 @@ def reuse_freed_memory() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20) and libc.mallopt(M_TRIM_THRESHOLD, 2**30))
     except (OSError, AttributeError):
         return False
+
+
+def peak_rss_mb() -> float | None:
+    """The process's peak resident set size in MiB: a high-water mark over its whole life."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 2**20 if sys.platform == "darwin" else kib / 1024  # macOS reports bytes
+
+
+def current_rss_mb() -> float | None:
+    """The resident set size now, in MiB (Linux ``/proc``; elsewhere the peak, an upper bound)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()

@@ -135,7 +135,9 @@ def _print_result(res) -> None:
                             [[k, v["value"], f"[{v.get('ci_low', float('nan')):.4g}, {v.get('ci_high', float('nan')):.4g}]"]
                              for k, v in res.test_metrics.items()]))
     if res.forgetting:
-        console.print(table("forgetting (after - before)", ["task", "metric", "before", "after", "delta", "95% CI"],
+        console.print(table("forgetting (after - before, paired bootstrap)",
+                            ["task", "metric", "before", "after", "delta", "95% CI", "p"],
                             [[r["task"], r["metric"], r["before"], r["after"], r["delta"],
-                              f"[{r['delta_low']:.4g}, {r['delta_high']:.4g}]"] for r in res.forgetting]))
+                              f"[{r['delta_low']:.4g}, {r['delta_high']:.4g}]", r.get("p_value")]
+                             for r in res.forgetting]))
     console.print(f"run folder: {res.out_dir}  adapter: {res.adapter_path}")

@@ -12,18 +12,10 @@ served from the cache are not counted):
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
-
-def _peak_rss_mib() -> float | None:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / (1024 * 1024) if sys.platform == "darwin" else kib / 1024  # macOS reports bytes
+from genlab.runtime import peak_rss_mb
 
 
 @dataclass
@@ -56,7 +48,7 @@ class Meter:
         return out
 
     def _peak(self) -> float | None:
-        return self._gpu_peak if self.device.startswith("cuda") else _peak_rss_mib()
+        return self._gpu_peak if self.device.startswith("cuda") else peak_rss_mb()
 
 
 class _Timer:

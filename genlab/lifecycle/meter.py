@@ -1,22 +1,11 @@
-"""Per-stage wall time and peak memory (RSS sampled in a thread; ru_maxrss is process-lifetime)."""
+"""Per-stage wall time and peak memory: RSS sampled in a thread, since the process high-water mark spans every stage."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-
-def current_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from genlab.runtime import current_rss_mb
 
 
 class Meter:
@@ -31,14 +20,14 @@ class Meter:
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak_rss_mb = max(self.peak_rss_mb, current_rss_mb())
+            self.peak_rss_mb = max(self.peak_rss_mb, current_rss_mb() or 0.0)
 
     def __enter__(self) -> "Meter":
         import torch
 
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        self.peak_rss_mb = current_rss_mb()
+        self.peak_rss_mb = current_rss_mb() or 0.0
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -49,7 +38,7 @@ class Meter:
 
         self._stop.set()
         self._thread.join()
-        self.peak_rss_mb = max(self.peak_rss_mb, current_rss_mb())
+        self.peak_rss_mb = max(self.peak_rss_mb, current_rss_mb() or 0.0)
         self.seconds = time.perf_counter() - self._t0
         if torch.cuda.is_available():
             self.peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20

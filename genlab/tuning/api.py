@@ -94,7 +94,9 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
             test = _test_eval(tuned, task or list(mixture), kind, labels, cfg, n_test, out, lm.tokenizer)
             update_manifest(adapter_path, metrics={"best_val_loss": result.best_val_loss, "test": test})
         after = _forgetting_eval(tuned, forgetting_suite, out / "forgetting" / "after", n_test)
-        forgetting = scoring.forgetting_rows(base_before, after) if forgetting_suite else []
+        forgetting = (scoring.forgetting_rows(out / "forgetting" / "before", out / "forgetting" / "after",
+                                              [t for t in forgetting_suite if base_before.get(t) and after.get(t)])
+                      if forgetting_suite else [])
     res = TuneResult(out, method, report, result, test, forgetting or [], adapter_path)
     if acc.is_main_process:
         atomic_write_json(out / "results.json", res.to_dict())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_text
-from genlab.runtime import autocast
+from genlab.runtime import autocast, peak_rss_mb
 from genlab.tuning import checkpoint as ckpt
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example, batch_order, collate
@@ -40,7 +39,7 @@ class TrainResult:
 
 
 def peak_memory_mb() -> tuple[float, float | None]:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    rss = peak_rss_mb() or 0.0
     gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return rss, gpu
 

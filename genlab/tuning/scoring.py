@@ -7,7 +7,7 @@ run still trains and reports losses (the metric columns say why they are empty).
 from __future__ import annotations
 
 import dataclasses
-import math
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -88,25 +88,21 @@ def evaluate_task(lm, task, split: str = "test", n: int | None = None, out_dir=N
     return dict(res.metrics)
 
 
-def forgetting_rows(before: dict[str, dict], after: dict[str, dict]) -> list[dict]:
-    """Per task and metric: before, after, delta and an approximate 95% interval of the delta.
+def forgetting_rows(before_dir: str | Path, after_dir: str | Path, tasks: Sequence[str]) -> list[dict]:
+    """Per task and metric: before, after, and the delta with a paired-bootstrap 95% interval and p-value.
 
-    The delta interval treats the two runs' bootstrap intervals as independent
-    normal: half-width sqrt(h_before² + h_after²) (conservative for paired samples).
+    ``before_dir/<task>`` and ``after_dir/<task>`` are eval runs on the same examples
+    (``genlab.evaluation.evaluate`` output), so the test resamples examples jointly,
+    as ``genlab compare`` does.
     """
+    from genlab.evaluation.compare import compare_runs
+
     rows = []
-    for task, metrics in before.items():
-        for name, b in (metrics or {}).items():
-            a = (after.get(task) or {}).get(name)
-            if not a:
-                continue
-            hw = math.sqrt(_half(b) ** 2 + _half(a) ** 2)
-            d = a["value"] - b["value"]
-            rows.append({"task": task, "metric": name, "before": b["value"], "after": a["value"],
-                         "delta": d, "delta_low": d - hw, "delta_high": d + hw})
+    for task in tasks:
+        cmp = compare_runs([Path(before_dir) / task, Path(after_dir) / task], examples=0)
+        for r in cmp.rows:
+            (low, high), = r["delta_cis"]
+            rows.append({"task": task, "metric": r["metric"], "before": r["values"][0], "after": r["values"][1],
+                         "delta": r["deltas"][0], "delta_low": low, "delta_high": high, "p_value": r["p_values"][0],
+                         "n": cmp.shared})
     return rows
-
-
-def _half(m: dict) -> float:
-    lo, hi = m.get("ci_low"), m.get("ci_high")
-    return 0.0 if lo is None or hi is None else (hi - lo) / 2

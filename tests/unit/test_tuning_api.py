@@ -37,7 +37,10 @@ def test_tune_on_builtin_task_with_test_eval_and_forgetting(long_ctx_dir, tmp_pa
     res = tune(str(long_ctx_dir), "support-summary", "adapter", {"bottleneck": 4}, TrainConfig(**FAST), tmp_path,
                n_train=16, n_test=3, forgetting_suite=["reviews"])
     assert {"rougeL"} <= set(res.test_metrics) and {"value", "ci_low", "ci_high"} <= set(res.test_metrics["rougeL"])
-    assert res.forgetting and {"before", "after", "delta", "delta_low", "delta_high"} <= set(res.forgetting[0])
+    assert res.forgetting and {"before", "after", "delta", "delta_low", "delta_high", "p_value"} <= set(res.forgetting[0])
+    for r in res.forgetting:  # paired over the same 3 test examples of the forgetting task
+        assert r["task"] == "reviews" and r["n"] == 3 and 0.0 <= r["p_value"] <= 1.0
+        assert r["delta"] == pytest.approx(r["after"] - r["before"]) and r["delta_low"] <= r["delta"] <= r["delta_high"]
     from genlab.models import load
 
     lm = load(str(long_ctx_dir))
