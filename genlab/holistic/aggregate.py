@@ -24,6 +24,7 @@ HEADLINE = {  # family -> (the number compared across models, higher is better)
     "efficiency": ("seconds_per_request", False),
 }
 
+
 def worst_case(scores: dict[str, Sequence[float]], names: Sequence[str], higher_is_better: bool = True) -> list[float]:
     """Per instance, the worst score over ``original`` and the variants ``names`` (HELM section 4.5)."""
     table = np.asarray([scores["original"]] + [scores[n] for n in names], dtype=np.float64)  # (1+P, n)

@@ -124,5 +124,4 @@ def _text_row(r, o: dict, clean, metric) -> dict:
             "new_tokens": o["new_tokens"][0] if o["new_tokens"] else None}
 
 
-
 __all__ = ["Variant", "build_variants", "main_metric", "pick_instances", "score_instances", "unique_requests"]
