@@ -37,8 +37,8 @@ class TrainConfig:
     val_max_examples: int | None = 64  # validation subset size (loss and generation metric)
     val_generate: int = 16  # examples to generate for the validation metric (0: loss only)
     max_new_tokens: int = 64  # for the validation metric
-    load_best: bool = True
-    compile: bool = False  # torch.compile each transformer block (dynamic shapes; slow first run, then cached)  # end with the weights of the best validation step
+    load_best: bool = True  # end with the weights of the best validation step
+    compile: bool = False  # torch.compile each transformer block (dynamic shapes; slow first run, then cached)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -164,3 +164,20 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     resumed = _result(_child(tmp_path / "run", "--resume"))
     assert resumed["final_loss"] == reference["final_loss"]
     assert resumed["losses"] == reference["losses"]  # metrics.jsonl rewound to the checkpoint, then replayed
+
+
+def test_compiled_blocks_train_like_uncompiled_and_restore_attention(tmp_path):
+    def losses(compile_):
+        model, tok = tiny_model("causal", seed=0, initializer_range=0.3)
+        model = methods.apply("lora", model, {"r": 4, "dropout": 0.0})
+        attention = model.config._attn_implementation
+        ex = encode(toy_pairs(12), tok, "causal", 64)
+        cfg = TrainConfig(lr=1e-2, max_steps=3, batch_size=4, precision="fp32", compile=compile_)
+        res = train(model, tok, "causal", ex, [], cfg, tmp_path / str(compile_))
+        layers = model.get_base_model().model.layers
+        assert all(getattr(block, "_compiled_call_impl", None) is not None for block in layers) == compile_
+        assert model.config._attn_implementation == attention  # eager attention only while training compiled
+        return [r["loss"] for r in res.history if "loss" in r]
+
+    plain, compiled = losses(False), losses(True)
+    assert len(compiled) == 3 and compiled == pytest.approx(plain, rel=1e-4)
