@@ -20,6 +20,7 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.runtime import autocast, resolve_precision, reuse_freed_memory
+from genlab.tuning.attention import recomputed_eager
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.dropout import fast_dropout
@@ -41,14 +42,10 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)
     sched = make_schedule(opt, cfg, run.total_steps)
-    if cfg.compile:
-        compile_blocks(model)
     model = acc.prepare(model)
-    attention = eager_attention_on_cpu(model) if cfg.compile and acc.device.type == "cpu" else contextlib.nullcontext()
-    precision = resolve_precision(cfg.precision, acc.device)
     state = run.restore(model, opt, sched) if resume else run.fresh()
     model.train()
-    with run.progress() as bar, attention, fast_dropout(model), frozen_linears_in_bf16(model, precision):
+    with run.progress() as bar, speedups(model, cfg, acc.device):
         for step in range(state["step"], run.total_steps):
             loss_sum, tokens = 0.0, 0
             group = run.micro_batches(step)  # this rank's share of the step's micro-batches
@@ -103,38 +100,32 @@ def frozen_linears_in_bf16(model, precision: str):
             w.data = data
 
 
-def compile_blocks(model) -> int:
-    """torch.compile every repeated block (one compiled graph, reused by all layers); returns how many."""
-    blocks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
-    n = 0
-    for stack in blocks:
-        for block in stack:
-            block.compile(dynamic=True)
-            n += 1
-    return n
+@contextlib.contextmanager
+def speedups(model, cfg: TrainConfig, device: torch.device):
+    """For the loop only: bf16 frozen weights, cheap CPU dropout masks, and (``cfg.compile``) compiled blocks."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(frozen_linears_in_bf16(model, resolve_precision(cfg.precision, device)))
+        stack.enter_context(fast_dropout(model))
+        if cfg.compile:
+            stack.enter_context(compiled_blocks(model))
+            if device.type == "cpu":
+                stack.enter_context(recomputed_eager(model))
+        yield
 
 
 @contextlib.contextmanager
-def eager_attention_on_cpu(model):
-    """Use the model's plain (eager) attention for the run, restoring its choice after.
-
-    On CPU, compiled blocks with eager attention let inductor fuse the mask,
-    softmax, dropout and their backward into the surrounding kernels, while SDPA
-    stays an opaque flash kernel whose backward is slow on CPU. Measured on the
-    embedded model (LoRA r=8 on q,v, batch 4, bf16, warm compile cache):
-    see the README's training speed section.
-    """
-    inner = getattr(model, "module", model)  # DDP
-    config = getattr(inner, "config", None)
-    before = getattr(config, "_attn_implementation", None)
-    if before is None or before == "eager" or not hasattr(inner, "set_attn_implementation"):
-        yield
-        return
-    inner.set_attn_implementation("eager")
+def compiled_blocks(model):
+    """torch.compile every repeated block (one graph, shared by all layers) for the block's duration."""
+    blocks = [block for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1 for block in m]
+    for block in blocks:
+        block.compile(dynamic=True)
     try:
-        yield
+        # python floats (LoRA scale, dropout p) as constants: with symbolic floats dynamo traces twice
+        with torch._dynamo.config.patch(specialize_float=True):
+            yield len(blocks)
     finally:
-        inner.set_attn_implementation(before)
+        for block in blocks:
+            block._compiled_call_impl = None  # evaluation after training runs the blocks uncompiled
 
 
 def make_accelerator():

@@ -166,17 +166,24 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert resumed["losses"] == reference["losses"]  # metrics.jsonl rewound to the checkpoint, then replayed
 
 
-def test_compiled_blocks_train_like_uncompiled_and_restore_attention(tmp_path):
+def test_compiled_blocks_train_like_uncompiled_only_during_the_loop(tmp_path):
     def losses(compile_):
         model, tok = tiny_model("causal", seed=0, initializer_range=0.3)
         model = methods.apply("lora", model, {"r": 4, "dropout": 0.0})
         attention = model.config._attn_implementation
         ex = encode(toy_pairs(12), tok, "causal", 64)
         cfg = TrainConfig(lr=1e-2, max_steps=3, batch_size=4, precision="fp32", compile=compile_)
-        res = train(model, tok, "causal", ex, [], cfg, tmp_path / str(compile_))
         layers = model.get_base_model().model.layers
-        assert all(getattr(block, "_compiled_call_impl", None) is not None for block in layers) == compile_
-        assert model.config._attn_implementation == attention  # eager attention only while training compiled
+        seen = []
+
+        def during(_state):
+            seen.append([getattr(block, "_compiled_call_impl", None) is not None for block in layers])
+            seen.append(model.config._attn_implementation != attention)
+
+        res = train(model, tok, "causal", ex, [], cfg, tmp_path / str(compile_), on_step=during)
+        assert seen[0] == [compile_] * len(layers) and seen[1] == compile_
+        assert all(getattr(block, "_compiled_call_impl", None) is None for block in layers)  # uncompiled after
+        assert model.config._attn_implementation == attention
         return [r["loss"] for r in res.history if "loss" in r]
 
     plain, compiled = losses(False), losses(True)

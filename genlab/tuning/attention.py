@@ -1,0 +1,72 @@
+"""Attention for compiled training on CPU: the model's own eager attention, recomputed in the backward pass.
+
+On CPU, compiled blocks run faster with eager attention than with SDPA: inductor
+fuses the mask, softmax and their backward into neighbouring kernels, while
+SDPA's flash kernel (and especially its backward) is slow on CPU. But eager
+attention keeps the softmax probabilities for the backward pass in fp32 and in
+bf16, batch x heads x length² per layer (0.9 GB over the embedded model's 30
+layers for 4 x 402 tokens). Here the attention core runs under activation
+checkpointing: only q, k, v and the mask are kept, and the scores are recomputed
+when the gradient arrives (one extra q·kᵀ matmul per layer).
+
+The function is the model's own ``eager_attention_forward`` (looked up from the
+attention module's modeling file), so the forward values are exactly eager's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+NAME = "genlab_recomputed_eager"
+
+
+def recomputed_eager_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    eager = sys.modules[type(module).__module__].eager_attention_forward
+    if dropout or not torch.is_grad_enabled():  # random attention dropout would be redrawn by the recompute
+        return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+    output = checkpoint(_output_only, eager, module, query, key, value, attention_mask, scaling, kwargs,
+                        use_reentrant=False)
+    return output, None
+
+
+def _output_only(eager, module, query, key, value, attention_mask, scaling, kwargs):
+    return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=0.0, **kwargs)[0]
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(NAME, recomputed_eager_attention)
+    AttentionMaskInterface.register(NAME, eager_mask)
+
+
+def supports(model) -> bool:
+    """True when the model's attention modules come from a modeling file with ``eager_attention_forward``."""
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", None) is None or not hasattr(model, "set_attn_implementation"):
+        return False
+    for module in model.modules():
+        if type(module).__name__.endswith("Attention"):
+            return hasattr(sys.modules[type(module).__module__], "eager_attention_forward")
+    return False
+
+
+@contextlib.contextmanager
+def recomputed_eager(model):
+    """Use :func:`recomputed_eager_attention` for the block (restoring the model's choice after), where supported."""
+    inner = getattr(model, "module", model)  # DDP
+    if not supports(inner):
+        yield False
+        return
+    _register()
+    before = inner.config._attn_implementation
+    inner.set_attn_implementation(NAME)
+    try:
+        yield True
+    finally:
+        inner.set_attn_implementation(before)
