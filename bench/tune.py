@@ -12,8 +12,9 @@ prompt + completion + EOS tokens of every example trained on.
     python bench/tune.py --compile       # genlab with torch.compile'd blocks
 
 Prints trained tokens/s, wall time, peak RSS, final training loss (mean of the
-last 10% of steps), the ratios, and model FLOPs utilization against the bf16
-matmul peak measured by bench/tune_matmul_peak.py.
+last 10% of steps), the ratios, and model FLOPs utilization (4N + 2·trainable
+FLOPs per token, see ``mfu``) against the bf16 matmul peak measured by
+bench/tune_matmul_peak.py.
 """
 
 from __future__ import annotations
@@ -100,9 +101,16 @@ def child(which: str, n: int, compile_: bool, out: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def mfu(result: dict, peak_tflops: float | None, n_params: int = 134_515_008) -> float | None:
-    """Model FLOPs utilization, PaLM convention: 6 · N · tokens/s over the measured bf16 peak."""
-    return None if not peak_tflops else 6 * n_params * result["tokens_per_s"] / (peak_tflops * 1e12)
+def mfu(result: dict, peak_tflops: float | None, n_params: int = 134_515_008,
+        n_trainable: int = 460_800) -> float | None:
+    """Model FLOPs utilization over the measured bf16 matmul peak.
+
+    PaLM's 6·N FLOPs per token assume every weight gets a gradient; with LoRA the
+    frozen weights only pass gradients to their inputs, so a token costs
+    2N (forward) + 2N (input gradients) + 2·N_trainable (weight gradients).
+    """
+    flops_per_token = 4 * n_params + 2 * n_trainable
+    return None if not peak_tflops else flops_per_token * result["tokens_per_s"] / (peak_tflops * 1e12)
 
 
 def main() -> None:

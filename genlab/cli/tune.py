@@ -43,7 +43,7 @@ def tune_cmd(
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N validations without gain."),
     max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len"),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile",
-                                            help="torch.compile the blocks (first run compiles for minutes, then cached)."),
+                                            help="torch.compile the blocks for the loop (slow first run, then cached)."),
     # -- method options (each method takes its own; others are refused with the list)
     r: Optional[int] = typer.Option(None, "--r", help="lora rank."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="lora alpha (scale alpha/r)."),
