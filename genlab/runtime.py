@@ -60,10 +60,10 @@ def reuse_freed_memory() -> bool:
     step page-faults its working set in again: an 11 MB bf16→fp32 softmax took
     8.3 ms instead of 1.6 ms here; LoRA training on the embedded model gained
     ~5% (within this machine's run-to-run noise), peak RSS unchanged (3535 vs
-    3539 MB). This is the
-    usual CPU advice (Intel's PyTorch tuning guide suggests jemalloc/tcmalloc
-    for the same reason). Skipped when the user set ``MALLOC_*`` variables,
-    and on C libraries without ``mallopt``. Returns whether it was applied.
+    3539 MB). This is the usual CPU advice (Intel's PyTorch tuning guide
+    suggests jemalloc/tcmalloc for the same reason). Skipped when the user set
+    ``MALLOC_*`` variables, and on C libraries without ``mallopt``. Returns
+    whether it was applied.
     """
     if any(k.startswith("MALLOC_") for k in os.environ):
         return False
