@@ -1,7 +1,9 @@
 """The ``genlab`` command. Thin: parse arguments, call the library, print.
 
 Each area lives in its own module with a ``register(app)`` function; adding an
-area is one module plus one line in ``AREAS``.
+area is one module plus one line in ``AREAS``. ``main`` turns every way a
+command can end into one message and an exit code (``genlab.cli.exits``): a
+usage mistake or a genlab error prints one line and a hint, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,15 +13,30 @@ import sys
 
 import typer
 
-from genlab.errors import GenlabError
+from genlab import __version__
+from genlab.cli.common import help_when_bare
 
 app = typer.Typer(
     name="genlab",
     help="Carry a language model through the generative-AI lifecycle.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    invoke_without_command=True,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"genlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print genlab's version and exit.")) -> None:
+    help_when_bare(ctx)
+
 
 AREAS = [
     "genlab.cli.models",
@@ -38,33 +55,18 @@ for _name in AREAS:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 2 usage or genlab error, 130 interrupted)."""
     import warnings
 
-    from genlab.ui import err_console
+    from genlab.cli.exits import exit_code_for, exit_code_of_return
 
     # library deprecation notices are for genlab's developers, not its users
     warnings.filterwarnings("ignore", category=FutureWarning)
-
     try:
-        app(args=argv, standalone_mode=False)
-    except GenlabError as e:
-        err_console.print(f"[bold red]error:[/] {e.render()}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        return 130
-    except SystemExit as e:
-        return int(e.code or 0)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
-            return 1
-        raise
-    return 0
+        rv = app(args=argv, standalone_mode=False, prog_name="genlab")
+    except BaseException as e:  # noqa: BLE001 - exits.exit_code_for re-raises what it does not know
+        return exit_code_for(e)
+    return exit_code_of_return(rv)
 
 
 if __name__ == "__main__":

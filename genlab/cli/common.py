@@ -15,6 +15,17 @@ TrustOpt = typer.Option(False, "--trust-remote-code",
 AdapterOpt = typer.Option(None, "--adapter", help="Trained adapter folder to load on the base model.")
 
 
+def help_when_bare(ctx: typer.Context) -> None:
+    """A command group called without a command prints its help and exits 2, as git does for a bare
+    ``git``: nothing was done. Done here rather than with click's ``no_args_is_help``, whose exit code
+    changed between click versions (0 in 8.1, 2 from 8.2)."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        from genlab.ui import err_console
+
+        err_console.print(ctx.get_help(), highlight=False, markup=False)
+        raise typer.Exit(2)
+
+
 def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str] = None, dtype: str = "fp32"):
     """Load a model for a command, with a status line while it loads.
 

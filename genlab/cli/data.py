@@ -6,10 +6,11 @@ from typing import Optional
 
 import typer
 
+from genlab.cli.common import help_when_bare
 from genlab.ui import console, table
 
 data_app = typer.Typer(help="Inspect task data: rendered prompts, sizes, token lengths, duplicates, contamination.",
-                       no_args_is_help=True)
+                       invoke_without_command=True, callback=help_when_bare)
 
 
 def load_tokenizer(name: str):

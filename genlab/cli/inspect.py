@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import ModelOpt, TrustOpt, load_model
+from genlab.cli.common import ModelOpt, TrustOpt, help_when_bare, load_model
 
 inspect_app = typer.Typer(help="See the transformer's steps: next-token choice, attention, embeddings.",
-                          no_args_is_help=True)
+                          invoke_without_command=True, callback=help_when_bare)
 
 
 def register(app: typer.Typer) -> None:
