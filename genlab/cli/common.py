@@ -42,11 +42,7 @@ def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str
 
 
 def attach_adapter(lm, path: str):
-    from genlab.errors import GenlabError
+    from genlab.adapters import load_adapter
 
-    try:
-        from genlab.tuning import load_adapter
-    except ImportError:
-        raise GenlabError("adapters need genlab.tuning, which is not installed in this build") from None
     load_adapter(lm, path)
     return lm

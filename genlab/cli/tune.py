@@ -86,7 +86,7 @@ def tune_cmd(
 def merge_cmd(adapter: Path = typer.Argument(..., help="Adapter folder (a run's adapter/)."),
               out: Path = typer.Option(..., "--out", "-o", help="Where to write the standalone model.")) -> None:
     """Fold a LoRA/IA3 (or selective/full) adapter into its base model and save a standalone model folder."""
-    from genlab.tuning import merge
+    from genlab.adapters import merge
     from genlab.ui import console
 
     path = merge(adapter, out)

@@ -113,7 +113,7 @@ def load_model(name: str, adapter: str | None):
 
     lm = load(name, dtype="auto")
     if adapter:
-        from genlab.tuning import load_adapter
+        from genlab.adapters import load_adapter
 
         load_adapter(lm, adapter)
     return lm

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from genlab.errors import ModelNotFoundError
 from genlab.models import gguf_cache
@@ -73,7 +73,10 @@ class LoadedModel:
     model_hash: str
     path: Path
     source: str
-    adapters: list[str] = field(default_factory=list)
+    adapters: list[str] = field(default_factory=list)  # names of the loaded adapters, in load order
+    # genlab.adapters.AdapterState once an adapter is loaded: the raw base, the peft wrapper, what is
+    # loaded (path, method, task) and which one is active; None for a bare base
+    adapter_state: Any = field(default=None, repr=False, compare=False)
 
     @property
     def context_window(self) -> int:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genlab.adapters import save_adapter, update_manifest, with_head
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import environment
 from genlab.io import atomic_write_json
 from genlab.tuning import methods, scoring
-from genlab.tuning.adapters import save_adapter, update_manifest, with_head
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
 from genlab.tuning.loop import make_accelerator, train

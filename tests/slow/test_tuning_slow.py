@@ -10,7 +10,8 @@ pytestmark = pytest.mark.slow
 def test_lora_on_embedded_model_learns_and_saves_a_small_adapter(tmp_path):
     from genlab.models import load
     from genlab.tasks import load_task
-    from genlab.tuning import TrainConfig, load_adapter, methods, save_adapter, train
+    from genlab.adapters import load_adapter, save_adapter
+    from genlab.tuning import TrainConfig, methods, train
     from genlab.tuning.data import encode, pairs_of
     from genlab.tuning.run import validation_loss
 

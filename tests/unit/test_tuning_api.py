@@ -7,7 +7,8 @@ import json
 import pytest
 
 from genlab.testing import tiny_model_dir
-from genlab.tuning import TrainConfig, load_adapter, tune
+from genlab.adapters import load_adapter
+from genlab.tuning import TrainConfig, tune
 
 from tuning_helpers import ToyTask
 

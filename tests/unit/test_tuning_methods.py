@@ -105,7 +105,7 @@ def test_unknown_method_and_option_name_the_fix():
 
 
 def test_adapter_switching_is_identity_when_inactive():
-    from genlab.tuning.methods import adapter
+    from genlab.adapters import bottleneck
 
     model, tok = tiny_model("causal")
     base = _logits(model, tok, "causal")
@@ -115,5 +115,5 @@ def test_adapter_switching_is_identity_when_inactive():
             if ".up." in n:
                 p.normal_()
     assert not torch.allclose(_logits(model, tok, "causal"), base)
-    adapter.set_active(model, None)
+    bottleneck.set_active(model, None)
     torch.testing.assert_close(_logits(model, tok, "causal"), base, rtol=0, atol=0)

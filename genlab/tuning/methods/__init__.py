@@ -3,7 +3,8 @@
 A method is ``apply(model, cfg, tokenizer=None) -> model``: it freezes what should
 not train, adds what should (LoRA matrices, adapters, soft prompts) and returns
 the model to train. The loop never knows which method it runs. Adding a method
-is one module with ``@register(...)`` plus one import line below.
+is one module with ``@register(...)`` plus one import line below, and one
+``register_method`` line in the ``genlab.adapters`` module of its saved format.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import genlab.adapters  # noqa: F401  (registers the adapter formats)
+from genlab.adapters import registry as adapters_registry
 from genlab.errors import ConfigError
 
 
@@ -21,17 +24,25 @@ class Method:
     name: str
     config_cls: type
     apply: Callable[..., Any]
-    saved_by: str  # "peft" (save_pretrained), "bottleneck" (adapter modules), "weights" (changed tensors)
-    mergeable: bool
     doc: str
+
+    @property
+    def saved_by(self) -> str:
+        """The adapter format: "peft" (save_pretrained), "bottleneck" (adapter modules), "weights" (changed tensors)."""
+        return adapters_registry.kind_of(self.name).format
+
+    @property
+    def mergeable(self) -> bool:
+        return adapters_registry.kind_of(self.name).mergeable
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, config_cls: type, *, saved_by: str, mergeable: bool):
+def register(name: str, config_cls: type):
+    """Register a training method; its adapter format is registered in ``genlab.adapters`` (one line there)."""
     def deco(fn):
-        METHODS[name] = Method(name, config_cls, fn, saved_by, mergeable, (fn.__doc__ or "").strip().split("\n")[0])
+        METHODS[name] = Method(name, config_cls, fn, (fn.__doc__ or "").strip().split("\n")[0])
         return fn
     return deco
 
@@ -112,4 +123,4 @@ def peft_task_type(model) -> str:
 
 
 # one line per method module
-from genlab.tuning.methods import full, selective, lora, adapter, prompt_tuning, ia3, prefix  # noqa: E402,F401
+from genlab.tuning.methods import full, selective, lora, bottleneck, prompt_tuning, ia3, prefix  # noqa: E402,F401

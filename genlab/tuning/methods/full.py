@@ -12,7 +12,7 @@ class FullConfig:
     pass
 
 
-@register("full", FullConfig, saved_by="weights", mergeable=True)
+@register("full", FullConfig)
 def apply(model, cfg: FullConfig, tokenizer=None):
     """All parameters train."""
     for p in model.parameters():

@@ -17,7 +17,7 @@ class IA3Settings:
     feedforward_modules: list[str] | None = None
 
 
-@register("ia3", IA3Settings, saved_by="peft", mergeable=True)
+@register("ia3", IA3Settings)
 def apply(model, cfg: IA3Settings, tokenizer=None):
     """(IA)^3 scaling vectors (peft)."""
     from peft import IA3Config, get_peft_model

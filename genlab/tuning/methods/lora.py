@@ -33,7 +33,7 @@ def target_modules(model, wanted: list[str] | str | None) -> list[str] | str | N
     return DEFAULT_TARGETS.get(model_type(model))  # None: peft's own table
 
 
-@register("lora", LoraSettings, saved_by="peft", mergeable=True)
+@register("lora", LoraSettings)
 def apply(model, cfg: LoraSettings, tokenizer=None):
     """LoRA on the attention projections (peft)."""
     from peft import LoraConfig, get_peft_model

@@ -13,7 +13,7 @@ class PrefixSettings:
     prefix_projection: bool = False
 
 
-@register("prefix", PrefixSettings, saved_by="peft", mergeable=False)
+@register("prefix", PrefixSettings)
 def apply(model, cfg: PrefixSettings, tokenizer=None):
     """Prefix tuning: virtual key/value tokens per layer (peft)."""
     from peft import PrefixTuningConfig, get_peft_model

@@ -21,7 +21,7 @@ class PromptTuningSettings:
     init_text: str | None = None  # e.g. "Summarize the conversation:"; None: random
 
 
-@register("prompt-tuning", PromptTuningSettings, saved_by="peft", mergeable=False)
+@register("prompt-tuning", PromptTuningSettings)
 def apply(model, cfg: PromptTuningSettings, tokenizer=None):
     """Soft prompt of virtual tokens (peft)."""
     from peft import PromptTuningConfig, PromptTuningInit, get_peft_model

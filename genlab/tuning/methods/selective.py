@@ -32,7 +32,7 @@ class SelectiveConfig:
             raise ConfigError(f"last_k={self.last_k} must be > 0", where="SelectiveConfig.last_k")
 
 
-@register("selective", SelectiveConfig, saved_by="weights", mergeable=True)
+@register("selective", SelectiveConfig)
 def apply(model, cfg: SelectiveConfig, tokenizer=None):
     """Train biases / norms / last k blocks / names matching a regex."""
     freeze(model)

@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
+from genlab.adapters import load_adapter, merge, save_adapter, set_adapter
 from genlab.errors import GenlabError
 from genlab.models import load
 from genlab.testing import tiny_model_dir
-from genlab.tuning import TrainConfig, load_adapter, merge, methods, save_adapter, set_adapter, train
+from genlab.tuning import TrainConfig, methods, train
 from genlab.tuning.data import encode
 
 from tuning_helpers import toy_pairs
@@ -91,3 +92,16 @@ def test_seq2seq_lora_round_trip(tiny_seq2seq_dir, tmp_path):
     torch.testing.assert_close(_logits(lm), logits_a, rtol=1e-5, atol=1e-5)
     merged = load(str(merge(a, tmp_path / "m", lm=load(str(tiny_seq2seq_dir)))))
     torch.testing.assert_close(_logits(merged), logits_a, rtol=1e-5, atol=1e-5)
+
+
+def test_two_peft_types_on_one_base_is_a_clear_error(tiny_causal_dir, tmp_path):
+    from adapter_helpers import nudged_adapter
+
+    lora, _ = nudged_adapter(tiny_causal_dir, "lora", {"r": 4}, tmp_path / "lora")
+    ia3, _ = nudged_adapter(tiny_causal_dir, "ia3", {}, tmp_path / "ia3")
+    lm = load(str(tiny_causal_dir))
+    load_adapter(lm, lora)
+    with pytest.raises(GenlabError, match="already holds LORA adapters; peft cannot add an adapter of type IA3") as e:
+        load_adapter(lm, ia3)
+    assert "second copy of the base" in str(e.value)
+    assert lm.adapters == ["lora"]

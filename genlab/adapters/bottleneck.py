@@ -1,4 +1,4 @@
-"""``adapter``: bottleneck adapters (Houlsby et al. 2019, https://arxiv.org/abs/1902.00751), written here.
+"""Bottleneck adapters (Houlsby et al. 2019, https://arxiv.org/abs/1902.00751): the modules and their format.
 
 After each attention and feed-forward sublayer, the output h (…, d) becomes
 
@@ -8,18 +8,23 @@ with ``W_up``, ``b_up`` zero, so at step 0 the model computes exactly what the
 base model computes. Adapters hang on the sublayers as child modules (so they
 are in ``state_dict``) and act through forward hooks (so the base model's code
 is untouched). Several named adapters may sit on one base; one is active.
+The training method (``genlab.tuning.methods.bottleneck``, method name
+``adapter``) only freezes the base and calls ``add_adapter``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from genlab.adapters.manifest import WEIGHTS
+from genlab.adapters.registry import Format, register_format, register_method
+from genlab.adapters.weights import load_tensors, save_tensors
 from genlab.errors import ConfigError
-from genlab.tuning.methods import freeze, model_type, register
 
 ATTR = "genlab_adapters"
 # sublayers whose output is adapted, per architecture (regex on module names)
@@ -32,7 +37,7 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tan
 
 
 @dataclass
-class AdapterSettings:
+class BottleneckConfig:
     bottleneck: int = 16
     activation: str = "gelu"
     sites: str | None = None  # regex on module names; None: attention + feed-forward per architecture
@@ -40,9 +45,9 @@ class AdapterSettings:
 
     def __post_init__(self):
         if self.bottleneck <= 0:
-            raise ConfigError(f"bottleneck={self.bottleneck} must be > 0", where="AdapterSettings.bottleneck")
+            raise ConfigError(f"bottleneck={self.bottleneck} must be > 0", where="BottleneckConfig.bottleneck")
         if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"activation={self.activation!r} unknown", where="AdapterSettings.activation",
+            raise ConfigError(f"activation={self.activation!r} unknown", where="BottleneckConfig.activation",
                               hint=f"one of {', '.join(ACTIVATIONS)}")
 
 
@@ -76,15 +81,7 @@ class AdapterSet(nn.Module):
         return (f(out[0]),) + tuple(out[1:]) if isinstance(out, tuple) else f(out)
 
 
-@register("adapter", AdapterSettings, saved_by="bottleneck", mergeable=False)
-def apply(model, cfg: AdapterSettings, tokenizer=None):
-    """Bottleneck adapters after attention and feed-forward sublayers."""
-    freeze(model)
-    add_adapter(model, cfg)
-    return model
-
-
-def add_adapter(model, cfg: AdapterSettings) -> int:
+def add_adapter(model, cfg: BottleneckConfig) -> int:
     """Insert adapter ``cfg.name`` at every site and make it active; returns the number of sites."""
     sites = _sites(model, cfg.sites)
     ref = next(model.parameters())
@@ -116,10 +113,39 @@ def adapter_state(model, name: str) -> dict[str, torch.Tensor]:
 
 
 def _sites(model, pattern: str | None) -> list[tuple[nn.Module, int]]:
-    pattern = pattern or DEFAULT_SITES.get(model_type(model), r"\.(self_attn|attention|mlp)$")
+    model_type = getattr(getattr(model, "config", None), "model_type", "") or ""
+    pattern = pattern or DEFAULT_SITES.get(model_type, r"\.(self_attn|attention|mlp)$")
     d = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model
     sites = [(m, d) for n, m in model.named_modules() if re.search(pattern, n) and ATTR not in n]
     if not sites:
         raise ConfigError(f"no module of this {type(model).__name__} matches adapter sites /{pattern}/",
-                          where="AdapterSettings.sites", hint="pass --sites REGEX matching attention/MLP module names")
+                          where="BottleneckConfig.sites", hint="pass --sites REGEX matching attention/MLP module names")
     return sites
+
+
+# -- the format: weights.safetensors holds the adapter modules' tensors (and a trained head's) ----------
+
+def _load(state, path: Path, name: str, manifest: dict) -> None:
+    cfg = BottleneckConfig(**{**manifest["method_config"], "name": name})
+    add_adapter(state.base, cfg)
+    saved = load_tensors(path / WEIGHTS)
+    old = f".{ATTR}.adapters.{manifest['method_config'].get('name', 'default')}."
+    new = f".{ATTR}.adapters.{name}."
+    params = dict(state.base.named_parameters())
+    with torch.no_grad():
+        for k, t in saved.items():
+            params[k.replace(old, new)].copy_(t)
+
+
+def _activate(state, name: str | None) -> None:
+    set_active(state.base, name)
+
+
+def _save(model, out: Path) -> None:
+    # the adapters, and whatever else trained beside them (a classification head)
+    save_tensors({n: p.detach().cpu() for n, p in model.named_parameters() if f".{ATTR}." in n or p.requires_grad},
+                 out / WEIGHTS)
+
+
+register_format(Format("bottleneck", _load, _activate, _save))
+register_method("adapter", "bottleneck", mergeable=False)
