@@ -48,6 +48,50 @@ def autocast(precision: Precision, device: torch.device | str | None = None):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool):
+    """For the block: torch's deterministic kernels (and inductor's), or nothing when ``enabled`` is false.
+
+    A fixed seed and thread count already reproduce a CPU training run bit for
+    bit (bench/repro_bisect.py: same losses, grad norms and weights with 1 or 2
+    threads); this is for the kernels that are not: CUDA atomics (index_add,
+    scatter, embedding backward), cuBLAS split-K workspaces, cuDNN autotuning,
+    and inductor's autotuning. An op without a deterministic kernel raises.
+    """
+    if not enabled:
+        yield
+        return
+    import torch._inductor.config as inductor
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts a handle
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, inductor.deterministic)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, inductor.deterministic = False, True, True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, inductor.deterministic = before[2:]
+
+
+def determinism_record(seed: int, deterministic: bool, device: torch.device | str | None = None) -> dict:
+    """What a rerun must match to reproduce a run bit for bit: seed, threads, kernels, library builds."""
+    device = torch.device(device or default_device())
+    record = {"seed": seed, "deterministic_algorithms": deterministic, "device": device.type,
+              "torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+              "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+              "mkldnn": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+              "env": {k: os.environ[k] for k in sorted(os.environ) if k in _THREAD_ENV}}
+    if device.type == "cuda":
+        record["cuda_device"] = torch.cuda.get_device_name(device)
+    return record
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT",
+               "CUBLAS_WORKSPACE_CONFIG")
+
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
 

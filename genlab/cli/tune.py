@@ -44,6 +44,10 @@ def tune_cmd(
     max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len"),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                             help="torch.compile the blocks for the loop (slow first run, then cached)."),
+    deterministic: Optional[bool] = typer.Option(
+        None, "--deterministic/--no-deterministic",
+        help="Deterministic kernels only (GPU atomics, cuBLAS, inductor); on CPU a fixed --seed and thread count "
+             "already reproduce a run bit for bit."),
     # -- method options (each method takes its own; others are refused with the list)
     r: Optional[int] = typer.Option(None, "--r", help="lora rank."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="lora alpha (scale alpha/r)."),
@@ -70,7 +74,7 @@ def tune_cmd(
     flags = dict(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                  warmup_ratio=warmup_ratio, schedule=schedule, seed=seed, eval_every=eval_every,
                  save_every=save_every, precision=precision, early_stopping_patience=patience, max_seq_len=max_seq_len,
-                 compile=compile_)
+                 compile=compile_, deterministic=deterministic)
     base = TrainConfig.from_yaml(config) if config else TrainConfig()
     cfg = base.replace(**{k: v for k, v in flags.items() if v is not None})
     mopts = dict(r=r, alpha=alpha, dropout=dropout, target_modules=target_modules, bottleneck=bottleneck,

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from genlab.adapters import save_adapter, update_manifest, with_head
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import environment
 from genlab.io import atomic_write_json
+from genlab.runtime import determinism_record
 from genlab.tuning import methods, scoring
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
@@ -67,6 +70,7 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
         train_pairs = _pairs(task, "train", n_train, cfg.seed, lm.tokenizer)
         val_pairs = _pairs(task, "validation", cfg.val_max_examples, cfg.seed, lm.tokenizer)
     labels = sorted({t for _, t in train_pairs + val_pairs}) if head == "classification" else None
+    torch.manual_seed(cfg.seed)  # new weights (head, LoRA A, prompts): torch seeds itself randomly per process
     lm = with_head(lm, head, labels)
     kind = "classifier" if head == "classification" else lm.kind
     base_before = _forgetting_eval(lm, forgetting_suite, out / "forgetting" / "before", n_test) if acc.is_main_process else {}
@@ -192,6 +196,7 @@ def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixtu
         "command": sys.argv, "model": model_name, "model_hash": lm.model_hash, "task": _task_label(task_name),
         "method": method, "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(),
         "head": head, "labels": labels, "mixture": mixture, "forgetting_suite": suite,
+        "determinism": determinism_record(cfg.seed, cfg.deterministic, lm.device),
         "versions": {"python": platform.python_version(), **environment.package_versions()},
         "git": environment.git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 

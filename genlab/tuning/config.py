@@ -39,6 +39,9 @@ class TrainConfig:
     max_new_tokens: int = 64  # for the validation metric
     load_best: bool = True  # end with the weights of the best validation step
     compile: bool = False  # torch.compile each transformer block (dynamic shapes; slow first run, then cached)
+    # deterministic kernels everywhere (torch.use_deterministic_algorithms); on CPU a fixed seed and thread
+    # count already reproduce a run bit for bit, this covers GPU atomics, cuBLAS/cuDNN and inductor autotuning
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from genlab.errors import GenlabError
-from genlab.runtime import autocast, resolve_precision, reuse_freed_memory
+from genlab.runtime import autocast, deterministic_algorithms, resolve_precision, reuse_freed_memory
 from genlab.tuning.attention import recomputed_eager
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
@@ -45,7 +45,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     model = acc.prepare(model)
     state = run.restore(model, opt, sched) if resume else run.fresh()
     model.train()
-    with run.progress() as bar, speedups(model, cfg, acc.device):
+    with run.progress() as bar, deterministic_algorithms(cfg.deterministic), speedups(model, cfg, acc.device):
         for step in range(state["step"], run.total_steps):
             loss_sum, tokens = 0.0, 0
             group = run.micro_batches(step)  # this rank's share of the step's micro-batches
