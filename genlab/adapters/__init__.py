@@ -17,11 +17,12 @@ nothing here imports the trainer (``genlab.tuning``).
 from genlab.adapters import bottleneck, peft_format, weights  # noqa: F401  (each format registers itself)
 from genlab.adapters.heads import with_head
 from genlab.adapters.io import save_adapter
-from genlab.adapters.manifest import MANIFEST, AdapterInfo, read_manifest, update_manifest
+from genlab.adapters.manifest import MANIFEST, AdapterInfo, describe, read_manifest, short_name, update_manifest
 from genlab.adapters.merge import merge, save_model_folder
 from genlab.adapters.registry import KINDS, kind_of
-from genlab.adapters.switch import BASE, AdapterState, active_adapter, load_adapter, loaded_adapters, set_adapter
+from genlab.adapters.switch import (BASE, AdapterState, active_adapter, adapter_records, load_adapter,
+                                   loaded_adapters, set_adapter)
 
-__all__ = ["BASE", "KINDS", "MANIFEST", "AdapterInfo", "AdapterState", "active_adapter", "kind_of", "load_adapter",
-           "loaded_adapters", "merge", "read_manifest", "save_adapter", "save_model_folder", "set_adapter",
-           "update_manifest", "with_head"]
+__all__ = ["BASE", "KINDS", "MANIFEST", "AdapterInfo", "AdapterState", "active_adapter", "adapter_records", "describe", "kind_of",
+           "load_adapter", "loaded_adapters", "merge", "read_manifest", "save_adapter", "save_model_folder",
+           "set_adapter", "short_name", "update_manifest", "with_head"]

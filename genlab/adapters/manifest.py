@@ -75,6 +75,14 @@ class AdapterInfo:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "method": self.method, "task": self.task, "base": self.base}
 
-    def label(self) -> str:
-        """``lora on support-summary (runs/lora/adapter)``"""
-        return f"{self.method}{f' on {self.task}' if self.task else ''} ({self.path})"
+
+def describe(adapter: dict[str, Any]) -> str:
+    """``lora on support-summary (runs/lora/adapter)`` for an ``AdapterInfo.to_json()`` record."""
+    task = f" on {adapter['task']}" if adapter.get("task") else ""
+    return f"{adapter.get('method')}{task} ({adapter.get('path')})"
+
+
+def short_name(path: str | Path) -> str:
+    """``run`` for ``runs/run/adapter`` (genlab tune's layout), else the folder's own name."""
+    p = Path(path)
+    return p.parent.name if p.name == "adapter" and p.parent.name else p.name

@@ -92,4 +92,11 @@ def active_adapter(lm) -> str | None:
 
 def loaded_adapters(lm) -> list[AdapterInfo]:
     """What is loaded on ``lm``, in load order (empty for a bare base)."""
-    return list(lm.adapter_state.loaded.values()) if lm.adapter_state is not None else []
+    state = getattr(lm, "adapter_state", None)
+    return list(state.loaded.values()) if state is not None else []
+
+
+def adapter_records(lm) -> list[dict]:
+    """The loaded adapters as results.json records them: path, method, task, base, name, active."""
+    active = active_adapter(lm) if getattr(lm, "adapter_state", None) is not None else None
+    return [{**a.to_json(), "active": a.name == active} for a in loaded_adapters(lm)]

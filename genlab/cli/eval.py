@@ -20,8 +20,12 @@ def register(app: typer.Typer) -> None:
     app.command("prompt")(prompt_cmd)
 
 
-def _default_out(task: str, shots: int) -> Path:
-    return Path("runs") / f"eval-{Path(task).stem}-{shots}shot-{time.strftime('%Y%m%d-%H%M%S')}"
+def _default_out(task: str, shots: int, adapter: str | None = None) -> Path:
+    """``runs/eval-TASK-Kshot[-ADAPTER]-TIME``; ADAPTER is the run's name for ``runs/NAME/adapter``."""
+    from genlab.adapters import short_name
+
+    tag = f"-{short_name(adapter)}" if adapter else ""
+    return Path("runs") / f"eval-{Path(task).stem}-{shots}shot{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def eval_cmd(
@@ -31,7 +35,7 @@ def eval_cmd(
     shots: Optional[int] = typer.Option(None, "--shots", "-k", help="Few-shot examples per prompt (default: the task's)."),
     n: Optional[int] = typer.Option(None, "-n", help="Evaluate only the first N examples of the split."),
     split: str = typer.Option("test", "--split"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/eval-TASK-Kshot-TIME)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/eval-TASK-Kshot[-ADAPTER]-TIME)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Regenerate even if identical generations are cached."),
     seed: int = typer.Option(0, "--seed", help="Seeds few-shot selection and the bootstrap."),
     batch_size: int = typer.Option(16, "--batch-size"),
@@ -47,7 +51,7 @@ def eval_cmd(
     spec = load_task(task)  # fail on a bad task before loading the model
     k = spec.default_shots if shots is None else shots
     lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
-    evaluate(lm, spec, split=split, shots=k, n=n, seed=seed, out_dir=out or _default_out(task, k),
+    evaluate(lm, spec, split=split, shots=k, n=n, seed=seed, out_dir=out or _default_out(task, k, adapter),
              use_cache=not no_cache, batch_size=batch_size, precision="fp32" if fp32 else "auto", chat=chat,
              template=int(template) if template.isdigit() else template)
 

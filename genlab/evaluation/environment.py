@@ -37,6 +37,14 @@ def git_hash() -> str | None:
         return None
 
 
+def model_title(model: dict[str, Any]) -> str:
+    """The model as a title names it: ``name + lora on reviews (runs/lora/adapter)`` when an adapter is on."""
+    from genlab.adapters import describe
+
+    on = [a for a in model.get("adapters") or [] if isinstance(a, dict) and a.get("active", True)]
+    return " + ".join([str(model.get("name"))] + [describe(a) for a in on])
+
+
 def versions() -> dict[str, Any]:
     import torch
 
@@ -46,8 +54,9 @@ def versions() -> dict[str, Any]:
 
 
 def model_info(lm) -> dict[str, Any]:
+    from genlab.adapters import adapter_records
     from genlab.evaluation.cache import weights_fingerprint
 
     return {"name": lm.name, "hash": lm.model_hash, "source": getattr(lm, "source", None),
-            "kind": lm.kind, "adapters": list(getattr(lm, "adapters", []) or []),
+            "kind": lm.kind, "adapters": adapter_records(lm),
             "weights_fingerprint": weights_fingerprint(lm.model), "parameters": lm.num_parameters()}

@@ -74,7 +74,8 @@ class EvalResult:
         from genlab.ui import table
 
         rows = [(name, m["value"], m["ci_low"], m["ci_high"]) for name, m in self.metrics.items()]
-        title = title or f"{self.task} · {self.model.get('name')} · {self.config.get('shots')}-shot · n={len(self.samples)}"
+        title = title or (f"{self.task} · {environment.model_title(self.model)} · {self.config.get('shots')}-shot"
+                          f" · n={len(self.samples)}")
         return table(title, ["metric", "value", "95% CI low", "95% CI high"], rows)
 
 

@@ -102,10 +102,9 @@ def run_scenario(lm, scenario: Scenario, *, n: int, seed: int = 0, perturbations
 # -- the suite -------------------------------------------------------------------------------
 def model_label(name: str, adapter: str | None) -> str:
     """``name+run`` for ``runs/run/adapter`` (genlab tune's layout), else ``name+folder``."""
-    if not adapter:
-        return name
-    p = Path(adapter)
-    return f"{name}+{p.parent.name if p.name == 'adapter' and p.parent.name else p.name}"
+    from genlab.adapters import short_name
+
+    return f"{name}+{short_name(adapter)}" if adapter else name
 
 
 def load_model(name: str, adapter: str | None):
