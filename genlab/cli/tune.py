@@ -27,6 +27,7 @@ def tune_cmd(
     method: str = typer.Option("lora", "--method", help="full | selective | lora | adapter | prompt-tuning | ia3 | prefix"),
     out: Path = typer.Option(Path("runs/tune"), "--out", "-o", help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in --out (default: refuse)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with TrainConfig fields (flags override)."),
     # -- loop
     epochs: Optional[float] = typer.Option(None, "--epochs"),
@@ -65,7 +66,8 @@ def tune_cmd(
     forgetting_suite: Optional[str] = typer.Option(None, "--forgetting-suite", help="Tasks to evaluate before/after, comma-separated."),
     head: Optional[str] = typer.Option(None, "--head", help="`classification`: sequence-classification head (encoders)."),
     n_train: Optional[int] = typer.Option(None, "--n-train", help="Use the first N training examples."),
-    n_test: Optional[int] = typer.Option(None, "--n-test", help="Evaluate on N test examples."),
+    n_test: int = typer.Option(100, "--n-test", min=1, help="Test examples to evaluate after training "
+                                                             "(the same first N as `genlab eval -n N`)."),
     test_eval: bool = typer.Option(True, "--test-eval/--no-test-eval", help="Final evaluation on the test split."),
 ) -> None:
     """Fine-tune a model on a task with a method; writes a run folder with adapter/ and metrics."""
@@ -81,9 +83,17 @@ def tune_cmd(
                  num_virtual_tokens=num_virtual_tokens, init_text=init_text, biases=biases, norms=norms,
                  last_k=last_k, regex=regex)
     mopts = {k: v for k, v in mopts.items() if v is not None}
-    res = tune(model, task, method, mopts, cfg, out, resume=resume,
-               forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,
-               n_train=n_train, n_test=n_test, evaluate_test=test_eval)
+    try:
+        res = tune(model, task, method, mopts, cfg, out, resume=resume, overwrite=overwrite,
+                   forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,
+                   n_train=n_train, n_test=n_test, evaluate_test=test_eval)
+    except KeyboardInterrupt:
+        if (out / "checkpoints" / "last.pt").is_file():
+            from genlab.ui import err_console
+
+            err_console.print(f"checkpoint kept in {out}/checkpoints: add --resume to the same command to continue",
+                              highlight=False)
+        raise
     _print_result(res)
 
 

@@ -28,7 +28,11 @@ def prompts_in_chat_format(lm, task, chat: bool | None) -> bool:
 
 def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: int, precision: str,
                     use_cache: bool, progress=None) -> tuple[list[dict], dict[str, Any]]:
-    """Generations for ``prompts`` (dicts with texts/prompt_tokens/new_tokens) and cache/timing facts."""
+    """Generations for ``prompts`` (dicts with texts/prompt_tokens/new_tokens) and cache/timing facts.
+
+    Each batch goes into the cache as soon as it is generated (one SQLite transaction per
+    batch), so an interrupted eval keeps every finished generation and its re-run reuses them.
+    """
     from genlab.generation import generate
 
     keys = []
@@ -40,14 +44,20 @@ def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: i
     todo = [i for i in range(len(prompts)) if not keys or keys[i] not in found]
     if progress and len(todo) < len(prompts):
         progress(len(prompts) - len(todo))
+    new: dict[int, dict] = {}
+
+    def keep(batch: list[int], gens) -> None:  # batch indexes into todo
+        done = {todo[j]: {"texts": g.texts, "prompt_tokens": g.prompt_tokens, "new_tokens": g.new_tokens,
+                          "finish_reasons": g.finish_reasons} for j, g in zip(batch, gens)}
+        new.update(done)
+        if cache is not None:
+            cache.put_many({keys[i]: v for i, v in done.items()})
+
     t0 = time.perf_counter()
-    fresh = generate(lm, [prompts[i] for i in todo], config, chat=chat, batch_size=batch_size,
-                     precision=precision, progress=progress) if todo else []
+    if todo:
+        generate(lm, [prompts[i] for i in todo], config, chat=chat, batch_size=batch_size,
+                 precision=precision, progress=progress, on_batch=keep)
     seconds = time.perf_counter() - t0
-    new = {i: {"texts": g.texts, "prompt_tokens": g.prompt_tokens, "new_tokens": g.new_tokens}
-           for i, g in zip(todo, fresh)}
-    if cache is not None and new:
-        cache.put_many({keys[i]: v for i, v in new.items()})
     outs = [new[i] if i in new else found[keys[i]] for i in range(len(prompts))]
     n_new = sum(sum(v["new_tokens"]) for v in new.values())
     facts = {"hits": len(prompts) - len(todo), "misses": len(todo), "enabled": use_cache,

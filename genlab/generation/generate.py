@@ -23,14 +23,22 @@ Overflow = Literal["error", "truncate"]
 
 @dataclass
 class Generation:
+    """One prompt's continuations; ``finish_reasons[i]`` says why text ``i`` ended (OpenAI's words):
+    ``"stop"`` (end-of-sequence token or a stop string) or ``"length"`` (``max_new_tokens`` reached)."""
+
     prompt: str
     texts: list[str]
     prompt_tokens: int
     new_tokens: list[int] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return self.texts[0]
+
+    @property
+    def hit_token_limit(self) -> bool:
+        return "length" in self.finish_reasons
 
 
 def apply_chat(tokenizer, prompt: str, system: str | None = None) -> str:
@@ -72,12 +80,14 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
 @torch.inference_mode()
 def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None, *, chat: bool = False,
              batch_size: int = 16, precision: Precision = "auto", on_overflow: Overflow = "error",
-             streamer=None, progress=None) -> list[Generation]:
+             streamer=None, progress=None, on_batch=None) -> list[Generation]:
     """Generate ``config.num_return_sequences`` continuations for each prompt.
 
     ``lm`` is a ``genlab.models.LoadedModel``. ``streamer`` (a transformers
     streamer) prints tokens as they come and needs a single prompt.
-    ``progress`` is an optional callable(n_done) for progress bars.
+    ``progress`` is an optional callable(n_done) for progress bars;
+    ``on_batch(indices, generations)`` receives each finished batch (indices into
+    ``prompts``), so a caller can keep them before the next batch starts.
     """
     config = config or GenerationConfig()
     if lm.kind == "encoder":
@@ -97,21 +107,26 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
             outs = _generate_batch(lm, [ids[i] for i in batch], hf_config, precision, streamer)
             n = config.num_return_sequences
             for j, i in enumerate(batch):
-                texts, counts = zip(*outs[j * n:(j + 1) * n])
-                results[i] = Generation(prompts[i], list(_cut_at_stop(texts, config.stop)), len(ids[i]),
-                                        list(counts))
+                texts, counts, ended = zip(*outs[j * n:(j + 1) * n])
+                cut = [_cut_at_stop(t, config.stop) for t in texts]
+                reasons = ["stop" if e or c != t else "length" if k >= config.max_new_tokens else "stop"
+                           for t, c, k, e in zip(texts, cut, counts, ended)]
+                results[i] = Generation(prompts[i], cut, len(ids[i]), list(counts), reasons)
+            if on_batch:
+                on_batch(batch, [results[i] for i in batch])
             if progress:
                 progress(len(batch))
     return [results[i] for i in range(len(prompts))]
 
 
-def _generate_batch(lm, rows: list[list[int]], hf_config, precision, streamer) -> list[tuple[str, int]]:
+def _generate_batch(lm, rows: list[list[int]], hf_config, precision, streamer) -> list[tuple[str, int, bool]]:
+    """(text, new tokens, ended with EOS) per returned sequence."""
     tok, model = lm.tokenizer, lm.model
     enc = tok.pad({"input_ids": rows}, return_tensors="pt").to(lm.device)
     with autocast("fp32" if _all_low_precision(model) else precision, lm.device):
         out = model.generate(**enc, generation_config=hf_config, tokenizer=tok, streamer=streamer)
     new = out[:, enc["input_ids"].shape[1]:] if lm.kind == "causal" else out
-    return [(tok.decode(row, skip_special_tokens=True), _count_new(row, tok)) for row in new]
+    return [(tok.decode(row, skip_special_tokens=True), _count_new(row, tok), _has_eos(row, tok)) for row in new]
 
 
 def _all_low_precision(model) -> bool:
@@ -129,7 +144,10 @@ def _count_new(row: torch.Tensor, tok) -> int:
     return int((row != pad).sum()) if pad is not None and pad != tok.eos_token_id else len(row)
 
 
-def _cut_at_stop(texts, stops: list[str]):
-    for text in texts:
-        cut = min((text.find(s) for s in stops if s in text), default=-1)
-        yield text[:cut] if cut >= 0 else text
+def _has_eos(row: torch.Tensor, tok) -> bool:
+    return tok.eos_token_id is not None and bool((row == tok.eos_token_id).any())
+
+
+def _cut_at_stop(text: str, stops: list[str]) -> str:
+    cut = min((text.find(s) for s in stops if s in text), default=-1)
+    return text[:cut] if cut >= 0 else text

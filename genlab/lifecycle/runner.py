@@ -144,9 +144,10 @@ def _run_tune(ctx: _Context, stage: Stage, sdir: Path, resume: bool) -> dict[str
 
     r = ctx.recipe
     cfg = TrainConfig.from_dict({"seed": r.seed, **stage.train}, where=f"{r.source}: stages.{stage.name}.train")
+    resume = resume and (sdir / "checkpoints" / "last.pt").is_file()  # interrupted before its first checkpoint
     if resume:
         err_console.print("resuming the interrupted training from its last checkpoint")
-    result = tune(r.model, r.task, stage.method, stage.options, cfg, sdir, resume=resume,
+    result = tune(r.model, r.task, stage.method, stage.options, cfg, sdir, resume=resume, overwrite=not resume,
                   forgetting_suite=r.forgetting or None, mixture=r.mixture, n_train=r.n_train,
                   n_test=r.eval["n"])
     if result.test_metrics is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -52,13 +53,22 @@ class TuneResult:
 def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = None,
          train_cfg: TrainConfig | None = None, out_dir: str | Path = "runs/tune", resume: bool = False,
          forgetting_suite: list[str] | None = None, mixture: dict[str, float] | None = None,
-         head: str | None = None, n_train: int | None = None, n_test: int | None = None,
-         evaluate_test: bool = True) -> TuneResult:
-    """Fine-tune ``model_name`` on ``task_name`` (a task name or an object with ``training_pairs``)."""
+         head: str | None = None, n_train: int | None = None, n_test: int | None = 100,
+         evaluate_test: bool = True, overwrite: bool = False) -> TuneResult:
+    """Fine-tune ``model_name`` on ``task_name`` (a task name or an object with ``training_pairs``).
+
+    ``n_train`` limits the training examples (None: all); ``n_test`` the test examples scored
+    after training and before/after for ``forgetting_suite`` (None: the whole split).
+    ``out_dir`` must not hold a run already unless ``resume`` (continue from its last
+    checkpoint) or ``overwrite`` (replace it). Ctrl-C saves a checkpoint of the last finished
+    step and raises ``KeyboardInterrupt``; ``resume=True`` continues from there.
+    """
     cfg = train_cfg or TrainConfig()
     acc = make_accelerator()
     out = Path(out_dir)
     mcfg = methods.make_config(method, method_cfg)  # fail on bad options before loading anything
+    if acc.is_main_process:
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
     lm = _load_model(model_name, acc.device)
     task = _load_task(task_name) if task_name is not None else None
     if mixture:
@@ -108,6 +118,29 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
 
 
 # -- inputs ----------------------------------------------------------------------------------
+
+RUN_FILES = ("config.json", "results.json", "metrics.jsonl", "checkpoints", "adapter", "eval", "forgetting",
+             "train_curves.png")
+
+
+def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into an earlier run by accident; ``overwrite`` removes that run's files."""
+    if resume and overwrite:
+        raise ConfigError("resume=True and overwrite=True contradict each other", where="tune",
+                          hint="resume continues the run in out_dir; overwrite starts it again")
+    if resume:
+        if not (out / "checkpoints" / "last.pt").is_file():
+            raise GenlabError(f"nothing to resume: {out} has no checkpoint (checkpoints/last.pt)",
+                              hint="check the run folder, or start a new run there without resuming")
+        return
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise GenlabError(f"{out} already holds a run ({', '.join(existing[:3])})",
+                          hint="resume it, overwrite it, or choose another output folder")
+    for name in existing:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
 
 def _load_task(task_name):
     if not isinstance(task_name, str):

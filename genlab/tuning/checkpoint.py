@@ -7,8 +7,11 @@ uninterrupted run would have seen next.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,34 @@ def load(path: Path) -> dict[str, Any]:
     except Exception as e:
         raise GenlabError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}",
                           hint="delete the file to restart from the previous checkpoint or from scratch") from None
+
+
+class UpdateInterrupted(KeyboardInterrupt):
+    """A second Ctrl-C in the middle of an update: the weights may be half a step ahead of the
+    bookkeeping, so nothing is saved (the last periodic checkpoint stays)."""
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it: an optimizer update and its
+    bookkeeping happen all or not at all, so the checkpoint written on interrupt is consistent.
+    A second Ctrl-C inside the block raises at once (the caller then keeps the last checkpoint).
+    Outside the main thread signals cannot be handled: the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum, frame):
+        if pending:
+            raise UpdateInterrupted
+        pending.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt

@@ -7,6 +7,7 @@
         clip → AdamW step → LR schedule → log
         every eval_every: val loss (+ metric), best checkpoint, early stopping
         every save_every: checkpoint (trainable tensors, optimizer, scheduler, RNG, step)
+    Ctrl-C: checkpoint of the last finished step, then KeyboardInterrupt (resume=True continues)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from genlab.errors import GenlabError
 from genlab.runtime import autocast, deterministic_algorithms, resolve_precision, reuse_freed_memory
 from genlab.tuning.attention import recomputed_eager
+from genlab.tuning.checkpoint import interrupts_deferred
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.dropout import fast_dropout
@@ -45,7 +47,8 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     model = acc.prepare(model)
     state = run.restore(model, opt, sched) if resume else run.fresh()
     model.train()
-    with run.progress() as bar, deterministic_algorithms(cfg.deterministic), speedups(model, cfg, acc.device):
+    with run.progress() as bar, deterministic_algorithms(cfg.deterministic), speedups(model, cfg, acc.device), \
+            run.checkpoint_on_interrupt(model, opt, sched):
         for step in range(state["step"], run.total_steps):
             loss_sum, tokens = 0.0, 0
             group = run.micro_batches(step)  # this rank's share of the step's micro-batches
@@ -60,10 +63,12 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
                 tokens += int(batch["attention_mask"].sum())
             grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
             lr = opt.param_groups[0]["lr"]
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, lr, grad_norm, val_metric, bar)
+            with interrupts_deferred():  # Ctrl-C waits for the update and its bookkeeping (then checkpoints)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, lr, grad_norm,
+                                       val_metric, bar)
             if on_step:
                 on_step(state)
             if state["stop"]:

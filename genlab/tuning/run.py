@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -70,6 +71,8 @@ class Run:
         self._orders: dict[int, list[list[int]]] = {}
         self._t0 = time.perf_counter()
         self.main = acc.is_main_process
+        self._committed: tuple[dict, dict] = ({"step": 0}, {})
+        self._saved_step: int | None = None
 
     # -- data ---------------------------------------------------------------
     def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
@@ -89,8 +92,27 @@ class Run:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.metrics_path, "")
-        return {"step": 0, "loss": float("nan"), "tokens": 0, "elapsed": 0.0, "best_val": None,
-                "best_step": None, "bad_evals": 0, "stop": False, "stopped_early": False}
+        return self._commit({"step": 0, "loss": float("nan"), "tokens": 0, "elapsed": 0.0, "best_val": None,
+                             "best_step": None, "bad_evals": 0, "stop": False, "stopped_early": False})
+
+    def _commit(self, state: dict) -> dict:
+        """Remember the state of the last finished step and the RNG the next one starts from."""
+        self._committed = (state, ckpt.rng_state())
+        return state
+
+    @contextlib.contextmanager
+    def checkpoint_on_interrupt(self, model, opt, sched):
+        """On Ctrl-C, save the last finished step (unless the periodic checkpoint already holds it)."""
+        start = self._committed[0]["step"]
+        try:
+            yield
+        except ckpt.UpdateInterrupted:
+            raise
+        except KeyboardInterrupt:
+            state, rng = self._committed
+            if state["step"] > start and state["step"] != self._saved_step:
+                self.save(model, opt, sched, state, rng=rng)
+            raise
 
     def restore(self, model, opt, sched) -> dict:
         path = self.ckpt_dir / ckpt.LAST
@@ -104,7 +126,8 @@ class Run:
         ckpt.set_rng_state(ckpt.load(rng) if rng.is_file() else saved["rng"])
         if self.main:
             self._truncate_metrics(saved["state"]["step"])
-        return saved["state"]
+        self._saved_step = saved["state"]["step"]
+        return self._commit(saved["state"])
 
     def _truncate_metrics(self, step: int) -> None:
         rows = self.history()
@@ -140,7 +163,7 @@ class Run:
         if step % self.save_every == 0 or step == self.total_steps or state["stop"]:
             self.save(model, opt, sched, state)
         self._t0 = time.perf_counter()  # validation and saving are not training time
-        return state
+        return self._commit(state)
 
     def _mean_over_ranks(self, x: float) -> float:
         if self.world == 1:
@@ -169,13 +192,15 @@ class Run:
                 state = {**state, "stop": True, "stopped_early": True}
         return state
 
-    def save(self, model, opt, sched, state) -> None:
-        ckpt.save(self.ckpt_dir / f"rng-{self.rank}.pt", ckpt.rng_state())
+    def save(self, model, opt, sched, state, rng: dict | None = None) -> None:
+        rng = rng or ckpt.rng_state()
+        ckpt.save(self.ckpt_dir / f"rng-{self.rank}.pt", rng)
         if self.main:
             ckpt.save(self.ckpt_dir / ckpt.LAST, {
                 "state": state, "trainable": ckpt.trainable_state(self.acc.unwrap_model(model)),
-                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": ckpt.rng_state(),
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng,
                 "config": self.cfg.to_dict()})
+        self._saved_step = state["step"]
         self.acc.wait_for_everyone()
 
     # -- end ------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""Ctrl-C through the real console script: "interrupted", exit 130, finished work kept, the re-run reuses it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import popen_genlab, run_genlab
+from genlab.testing import tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def long_ctx_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("tiny-long"), "causal", max_position_embeddings=2048)
+
+
+def _wait_until(ready, proc, timeout: float = 90.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"finished (rc {proc.returncode}) before it could be interrupted:\n{out}\n{err}")
+        if ready():
+            return
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("timed out waiting for the run to make progress")
+
+
+def _interrupt(proc) -> tuple[int, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out + err
+
+
+def _cached_rows(home: Path) -> int:
+    db = home / "cache" / "generations.sqlite"
+    if not db.is_file():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+    except sqlite3.OperationalError:  # created, table not there yet
+        return 0
+
+
+def test_ctrl_c_during_eval_keeps_finished_generations(long_ctx_dir, tmp_path):
+    home = tmp_path / "home"
+    args = ["eval", "-m", str(long_ctx_dir), "--task", "support-summary", "-n", "40", "--batch-size", "1",
+            "--out", str(tmp_path / "run")]
+    proc = popen_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home))
+    _wait_until(lambda: _cached_rows(home) >= 2, proc)
+    rc, text = _interrupt(proc)
+    assert rc == 130, text
+    assert "interrupted" in text and "Traceback" not in text, text
+    kept = _cached_rows(home)
+    assert 2 <= kept < 40  # every finished batch, written as it finished
+    again = run_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home), timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    cache = json.loads((tmp_path / "run" / "results.json").read_text())["config"]["cache"]
+    assert cache["hits"] >= kept and cache["hits"] + cache["misses"] == 40
+
+
+def test_ctrl_c_during_tune_checkpoints_and_resume_continues(long_ctx_dir, tmp_path):
+    out = tmp_path / "lora"
+    args = ["tune", "-m", str(long_ctx_dir), "--task", "support-summary", "--method", "lora", "--n-train", "48",
+            "--batch-size", "1", "--max-steps", "400", "--save-every", "1000", "--eval-every", "1000",
+            "--no-test-eval", "--out", str(out)]
+    proc = popen_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(tmp_path / "home"))
+    metrics = out / "metrics.jsonl"
+    _wait_until(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 3, proc)
+    rc, text = _interrupt(proc)
+    assert rc == 130, text
+    assert "interrupted" in text and "--resume" in text and "Traceback" not in text, text
+    import torch
+
+    saved = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["state"]["step"]
+    assert 3 <= saved < 400  # the last finished step, not the periodic save (every 1000)
+    logged = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
+    assert max(logged) >= saved
+
+    # the same command without --resume refuses to overwrite; with it, training continues at saved + 1
+    refused = run_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(tmp_path / "home"))
+    assert refused.returncode == 2 and "already holds a run" in refused.stderr, refused.stderr
+    resumed = run_genlab(*[a if a != "400" else str(saved + 3) for a in args], "--resume", cwd=tmp_path,
+                         GENLAB_HOME=str(tmp_path / "home"), timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
+    assert steps == list(range(1, saved + 4))
