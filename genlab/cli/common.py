@@ -15,6 +15,28 @@ TrustOpt = typer.Option(False, "--trust-remote-code",
 AdapterOpt = typer.Option(None, "--adapter", help="Trained adapter folder to load on the base model.")
 
 
+# One grammar for every command (tests/unit/test_cli_grammar.py walks them all): -m model, -t task,
+# -n number of examples, -k shots, -T temperature, -o method option (tune), --precision auto|bf16|fp32,
+# --out without a short flag.
+PRECISIONS = ("auto", "bf16", "fp32")
+PrecisionOpt = typer.Option("auto", "--precision",
+                            help="Weights and compute: auto (bf16 where the CPU/GPU is fast at it, else fp32), "
+                                 "bf16 or fp32.")
+Fp32Opt = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32 (older spelling).")
+TaskOpt = typer.Option(..., "--task", "-t", help="Built-in task name (`genlab data tasks`) or a task .yaml file.")
+NoCacheOpt = typer.Option(False, "--no-cache", help="Generate again even where identical generations are cached "
+                                                    "(same model, prompt, settings and precision).")
+
+
+def precision_of(precision: str, fp32: bool = False) -> str:
+    """The one precision a command runs at; ``--fp32`` is the older spelling of ``--precision fp32``."""
+    from genlab.errors import ConfigError
+
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}", where="--precision", hint="auto, bf16 or fp32")
+    return "fp32" if fp32 else precision
+
+
 def help_when_bare(ctx: typer.Context) -> None:
     """A command group called without a command prints its help and exits 2, as git does for a bare
     ``git``: nothing was done. Done here rather than with click's ``no_args_is_help``, whose exit code

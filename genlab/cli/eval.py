@@ -8,10 +8,9 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import AdapterOpt, ModelOpt, TrustOpt, load_model
+from genlab.cli.common import (AdapterOpt, Fp32Opt, ModelOpt, NoCacheOpt, PrecisionOpt, TaskOpt, TrustOpt,
+                               load_model, precision_of)
 from genlab.errors import GenlabError
-
-TaskOpt = typer.Option(..., "--task", "-t", help="Built-in task name (genlab data tasks) or a task .yaml file.")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,14 +31,17 @@ def eval_cmd(
     model: str = ModelOpt,
     task: str = TaskOpt,
     adapter: Optional[str] = AdapterOpt,
-    shots: Optional[int] = typer.Option(None, "--shots", "-k", help="Few-shot examples per prompt (default: the task's)."),
-    n: Optional[int] = typer.Option(None, "-n", help="Evaluate only the first N examples of the split."),
-    split: str = typer.Option("test", "--split"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/eval-TASK-Kshot[-ADAPTER]-TIME)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Regenerate even if identical generations are cached."),
+    shots: Optional[int] = typer.Option(None, "--shots", "-k", min=0,
+                                        help="Few-shot examples per prompt (default: the task's)."),
+    n: Optional[int] = typer.Option(None, "-n", min=1, help="Evaluate only the first N examples of the split "
+                                                              "(default: all of it)."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate on."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/eval-TASK-Kshot[-ADAPTER]-TIME)."),
+    no_cache: bool = NoCacheOpt,
     seed: int = typer.Option(0, "--seed", help="Seeds few-shot selection and the bootstrap."),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32", help="fp32 weights and compute (default: bf16 where it is fast)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
+    precision: str = PrecisionOpt,
+    fp32: bool = Fp32Opt,
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Chat-format prompts (default: the task's setting)."),
     template: str = typer.Option("0", "--template", help="Prompt variant of the task: index or name."),
     trust_remote_code: bool = TrustOpt,
@@ -50,9 +52,10 @@ def eval_cmd(
 
     spec = load_task(task)  # fail on a bad task before loading the model
     k = spec.default_shots if shots is None else shots
-    lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
+    precision = precision_of(precision, fp32)
+    lm = load_model(model, trust_remote_code, adapter, dtype=precision)
     evaluate(lm, spec, split=split, shots=k, n=n, seed=seed, out_dir=out or _default_out(task, k, adapter),
-             use_cache=not no_cache, batch_size=batch_size, precision="fp32" if fp32 else "auto", chat=chat,
+             use_cache=not no_cache, batch_size=batch_size, precision=precision, chat=chat,
              template=int(template) if template.isdigit() else template)
 
 
@@ -60,7 +63,7 @@ def compare_cmd(
     runs: list[Path] = typer.Argument(..., help="Two or more run folders; the first is the baseline."),
     examples: int = typer.Option(5, "--examples", "-e", help="Show this many examples where the runs differ most."),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples for the paired test."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seeds the bootstrap resamples."),
 ) -> None:
     """Side by side: metrics, deltas vs the first run, paired-bootstrap p-values, differing examples."""
     from genlab.evaluation.compare import compare_runs, print_comparison
@@ -82,14 +85,15 @@ def prompt_cmd(
     model: str = ModelOpt,
     task: str = TaskOpt,
     shots: str = typer.Option("0,1,3", "--shots", "-k", help="Comma-separated shot counts to try."),
-    n: int = typer.Option(50, "-n", help="Examples per shot count (the same examples each time)."),
-    split: str = typer.Option("test", "--split"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Save each shot count's run under this folder."),
+    n: int = typer.Option(50, "-n", min=1, help="Examples per shot count (the same examples each time)."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate on."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Save each shot count's run under this folder."),
     adapter: Optional[str] = AdapterOpt,
-    seed: int = typer.Option(0, "--seed"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
+    seed: int = typer.Option(0, "--seed", help="Seeds few-shot selection and the bootstrap."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
+    precision: str = PrecisionOpt,
+    fp32: bool = Fp32Opt,
+    no_cache: bool = NoCacheOpt,
     trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Zero-, one- and few-shot on the same examples: one table of the task's metrics per shot count."""
@@ -98,7 +102,8 @@ def prompt_cmd(
 
     counts = _shot_list(shots)
     spec = load_task(task)
-    lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
+    precision = precision_of(precision, fp32)
+    lm = load_model(model, trust_remote_code, adapter, dtype=precision)
     results = shot_sweep(lm, spec, counts, n=n, split=split, seed=seed, out_dir=out, use_cache=not no_cache,
-                         batch_size=batch_size, precision="fp32" if fp32 else "auto")
+                         batch_size=batch_size, precision=precision)
     print_shot_table(spec, results)

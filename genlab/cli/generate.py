@@ -8,8 +8,12 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import AdapterOpt, ModelOpt, TrustOpt, load_model
+from genlab.cli.common import AdapterOpt, Fp32Opt, ModelOpt, PrecisionOpt, TrustOpt, load_model, precision_of
 from genlab.errors import DataError
+from genlab.generation.config import GenerationConfig
+from rich.markup import escape
+
+_D = GenerationConfig()  # the defaults, shown in --help
 
 
 def register(app: typer.Typer) -> None:
@@ -20,20 +24,30 @@ def generate_cmd(
     prompt: Optional[str] = typer.Argument(None, help="The prompt (or use --file)."),
     model: str = ModelOpt,
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Prompts: .jsonl with a 'prompt' field, or .txt one per line."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write results as JSONL here (default: stdout)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write results as JSONL here."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON lines (default: plain text; "
+                                                       "always JSONL with --out)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with generation settings; flags override it."),
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Wrap with the chat template (default: when the model has one)."),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
-    sample: Optional[bool] = typer.Option(None, "--sample/--greedy", help="Sample instead of greedy decoding."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t"),
-    top_k: Optional[int] = typer.Option(None, "--top-k"),
-    top_p: Optional[float] = typer.Option(None, "--top-p"),
-    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty"),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
+                                                 help=f"Most tokens to generate per prompt [default: {_D.max_new_tokens}]."),
+    sample: Optional[bool] = typer.Option(None, "--sample/--greedy", help="Sample instead of greedy decoding "
+                                                                          "[default: greedy]."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-T",
+                                                help=f"Sampling temperature [default: {_D.temperature}]."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample from the K most likely tokens "
+                                                              f"[default: {_D.top_k} = off]."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Sample from the smallest set with this much "
+                                                                f"probability mass [default: {_D.top_p} = off]."),
+    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty",
+                                                       help=f"> 1 discourages repeats [default: {_D.repetition_penalty}]."),
     stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop string (repeatable)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences", "-n"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 (the default where the CPU/GPU has fast bf16)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Sampling seed [default: {_D.seed}]."),
+    num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences",
+                                                       help="Texts per prompt (needs --sample) [default: 1]."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
+    precision: str = PrecisionOpt,
+    fp32: bool = Fp32Opt,
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
     adapter: Optional[str] = AdapterOpt,
     trust_remote_code: bool = TrustOpt,
@@ -47,26 +61,59 @@ def generate_cmd(
                  num_return_sequences=num_return_sequences)
     cfg = build_config(config, flags)
     prompts = _prompts(prompt, file)
-    lm = load_model(model, trust_remote_code, adapter, dtype="fp32" if fp32 else "auto")
+    precision = precision_of(precision, fp32)
+    lm = load_model(model, trust_remote_code, adapter, dtype=precision)
     use_chat = lm.has_chat_template if chat is None else chat
-    kw = dict(chat=use_chat, batch_size=batch_size, precision="fp32" if fp32 else "auto",
+    kw = dict(chat=use_chat, batch_size=batch_size, precision=precision,
               on_overflow="truncate" if truncate else "error")
-    if len(prompts) == 1 and not out and cfg.num_return_sequences == 1:
+    if len(prompts) == 1 and not out and not as_json and cfg.num_return_sequences == 1:
         from transformers import TextStreamer
 
-        generate(lm, prompts, cfg, streamer=TextStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True), **kw)
+        outs = generate(lm, prompts, cfg, streamer=TextStreamer(lm.tokenizer, skip_prompt=True,
+                                                                 skip_special_tokens=True), **kw)
+        _say_if_cut(outs, cfg)
         return
     outs = _generate_with_progress(lm, prompts, cfg, kw)
     rows = [{"prompt": o.prompt, "output": o.text if len(o.texts) == 1 else o.texts,
-             "prompt_tokens": o.prompt_tokens, "new_tokens": o.new_tokens} for o in outs]
+             "prompt_tokens": o.prompt_tokens, "new_tokens": o.new_tokens,
+             "finish_reason": o.finish_reasons[0] if len(o.texts) == 1 else o.finish_reasons} for o in outs]
     if out:
         from genlab.io import atomic_write_jsonl
 
         atomic_write_jsonl(out, rows)
         console.print(f"wrote {len(rows)} results to {out}")
-    else:
+    elif as_json:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
+    else:
+        _print_plain(outs, many_prompts=len(prompts) > 1)
+    _say_if_cut(outs, cfg)
+
+
+def _print_plain(outs, many_prompts: bool) -> None:
+    """Texts as text: numbered when a prompt has several, each under its prompt when there are several."""
+    from genlab.ui import console
+
+    for o in outs:
+        if many_prompts:
+            console.rule(o.prompt[:70], align="left", style="dim")
+        for i, text in enumerate(o.texts, 1):
+            label = f"[bold]{i}.[/] " if len(o.texts) > 1 else ""
+            console.print(f"{label}{escape(text.strip())}", highlight=False)
+            if len(o.texts) > 1:
+                console.print()
+
+
+def _say_if_cut(outs, cfg) -> None:
+    """Say so when a text ended because it reached --max-new-tokens, not because it was done."""
+    from genlab.ui import err_console
+
+    cut = sum(r == "length" for o in outs for r in o.finish_reasons)
+    total = sum(len(o.texts) for o in outs)
+    if cut:
+        which = "the text" if total == 1 else f"{cut} of {total} texts"
+        err_console.print(f"\n[yellow]note:[/] {which} stopped at the token limit ({cfg.max_new_tokens} new tokens); "
+                          "raise --max-new-tokens for longer output", highlight=False)
 
 
 def _unescape(stops: Optional[list[str]]) -> Optional[list[str]]:

@@ -11,8 +11,22 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import ModelOpt
+from genlab.cli.common import ModelOpt, TaskOpt
 from genlab.errors import ConfigError
+from genlab.tuning.config import TrainConfig
+
+
+_T = TrainConfig()  # the defaults, shown in --help
+
+
+def _print_methods(value: bool) -> None:
+    if not value:
+        return
+    from genlab.tuning.methods import METHODS, option_help
+
+    for name in sorted(METHODS):
+        print(f"{name}: {METHODS[name].doc}\n  -o options: {option_help(name)}")
+    raise typer.Exit()
 
 
 def register(app: typer.Typer) -> None:
@@ -23,44 +37,43 @@ def register(app: typer.Typer) -> None:
 
 def tune_cmd(
     model: str = ModelOpt,
-    task: str = typer.Option(..., "--task", help="Task name (see `genlab data tasks`)."),
-    method: str = typer.Option("lora", "--method", help="full | selective | lora | adapter | prompt-tuning | ia3 | prefix"),
-    out: Path = typer.Option(Path("runs/tune"), "--out", "-o", help="Run folder."),
+    task: str = TaskOpt,
+    method: str = typer.Option("lora", "--method", help="full | selective | lora | adapter | prompt-tuning | ia3 | "
+                                                        "prefix (`genlab tune --methods` lists their options)."),
+    option: Optional[list[str]] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
+                                               help="Method option, repeatable: -o r=16 -o target_modules=q,v "
+                                                    "(checked against the method's settings)."),
+    out: Path = typer.Option(Path("runs/tune"), "--out", help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in --out (default: refuse)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with TrainConfig fields (flags override)."),
     # -- loop
-    epochs: Optional[float] = typer.Option(None, "--epochs"),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    grad_accum: Optional[int] = typer.Option(None, "--grad-accum"),
-    warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio"),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="cosine | linear | constant"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help=f"Passes over the training data [default: {_T.epochs}]."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (overrides --epochs)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"Peak learning rate [default: {_T.lr}]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=f"Examples per micro-batch [default: {_T.batch_size}]."),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help=f"Micro-batches per step [default: {_T.grad_accum}]."),
+    warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help=f"Share of steps warming up [default: {_T.warmup_ratio}]."),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help=f"cosine | linear | constant [default: {_T.schedule}]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"Seeds initialisation and data order [default: {_T.seed}]."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between validations (default: each epoch)."),
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Steps between checkpoints (default: each epoch)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="auto | bf16 | fp32"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Compute: auto (bf16 where the CPU/GPU is fast "
+                                                                       "at it, else fp32), bf16 or fp32 [default: auto]."),
+    fp32: bool = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N validations without gain."),
-    max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len"),
+    max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len", help=f"Longest example in tokens [default: {_T.max_seq_len}]."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                             help="torch.compile the blocks for the loop (slow first run, then cached)."),
     deterministic: Optional[bool] = typer.Option(
         None, "--deterministic/--no-deterministic",
         help="Deterministic kernels only (GPU atomics, cuBLAS, inductor); on CPU a fixed --seed and thread count "
              "already reproduce a run bit for bit."),
-    # -- method options (each method takes its own; others are refused with the list)
-    r: Optional[int] = typer.Option(None, "--r", help="lora rank."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="lora alpha (scale alpha/r)."),
-    dropout: Optional[float] = typer.Option(None, "--dropout", help="lora dropout."),
-    target_modules: Optional[str] = typer.Option(None, "--target-modules", help="lora/ia3 targets, comma-separated."),
-    bottleneck: Optional[int] = typer.Option(None, "--bottleneck", help="adapter bottleneck width."),
-    num_virtual_tokens: Optional[int] = typer.Option(None, "--num-virtual-tokens", help="prompt-tuning/prefix length."),
-    init_text: Optional[str] = typer.Option(None, "--init-text", help="prompt-tuning init text."),
-    biases: Optional[bool] = typer.Option(None, "--biases", help="selective: train biases (BitFit)."),
-    norms: Optional[bool] = typer.Option(None, "--norms", help="selective: train norm layers."),
-    last_k: Optional[int] = typer.Option(None, "--last-k", help="selective: train the last k blocks."),
-    regex: Optional[str] = typer.Option(None, "--regex", help="selective: train parameters matching."),
+    # -- the two most used LoRA options also as flags; everything else through -o KEY=VALUE
+    r: Optional[int] = typer.Option(None, "--r", help="LoRA rank (same as -o r=N)."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="LoRA alpha, scale alpha/r (same as -o alpha=X)."),
+    methods_help: bool = typer.Option(False, "--methods", is_eager=True, callback=_print_methods,
+                                      help="List the methods and their -o options, then exit."),
     # -- data and evaluation
     mixture: Optional[list[str]] = typer.Option(None, "--mixture", help="TASK:RATE (repeatable) instead of --task data."),
     forgetting_suite: Optional[str] = typer.Option(None, "--forgetting-suite", help="Tasks to evaluate before/after, comma-separated."),
@@ -72,17 +85,17 @@ def tune_cmd(
 ) -> None:
     """Fine-tune a model on a task with a method; writes a run folder with adapter/ and metrics."""
     from genlab.tuning import TrainConfig, tune
+    from genlab.tuning.methods import parse_options
 
+    precision = "fp32" if fp32 else precision
     flags = dict(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                  warmup_ratio=warmup_ratio, schedule=schedule, seed=seed, eval_every=eval_every,
                  save_every=save_every, precision=precision, early_stopping_patience=patience, max_seq_len=max_seq_len,
                  compile=compile_, deterministic=deterministic)
     base = TrainConfig.from_yaml(config) if config else TrainConfig()
     cfg = base.replace(**{k: v for k, v in flags.items() if v is not None})
-    mopts = dict(r=r, alpha=alpha, dropout=dropout, target_modules=target_modules, bottleneck=bottleneck,
-                 num_virtual_tokens=num_virtual_tokens, init_text=init_text, biases=biases, norms=norms,
-                 last_k=last_k, regex=regex)
-    mopts = {k: v for k, v in mopts.items() if v is not None}
+    mopts = {k: v for k, v in dict(r=r, alpha=alpha).items() if v is not None}
+    mopts.update(parse_options(method, list(option or []), where=f"--method {method} -o"))
     try:
         res = tune(model, task, method, mopts, cfg, out, resume=resume, overwrite=overwrite,
                    forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,

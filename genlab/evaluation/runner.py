@@ -142,7 +142,7 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
                              template=template, context_window=lm.context_window)
     if not requests:
         raise GenlabError(f"task {task.name} produced no examples for split {split!r}",
-                          hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
+                          hint=f"splits: {', '.join(task.split_names())}; check n and shots "
                                "(long few-shot prompts that do not fit the context are dropped)")
     t_build = time.perf_counter() - t0
     run = _RUNNERS[task.output_type](lm, task, requests, batch_size=batch_size, precision=precision,

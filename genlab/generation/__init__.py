@@ -1,6 +1,19 @@
-"""Generation: a typed config and batched, chat-aware generation."""
+"""Generation: a typed config and batched, chat-aware generation.
 
-from genlab.generation.config import GenerationConfig
-from genlab.generation.generate import Generation, apply_chat, encode_prompts, generate
+Public API (imported on first use):
 
-__all__ = ["GenerationConfig", "Generation", "apply_chat", "encode_prompts", "generate"]
+- ``GenerationConfig`` — how to turn logits into text (greedy, temperature, top-k, top-p, stops).
+- ``generate(lm_or_name, prompts, config, chat=...)`` — batched generation; returns ``Generation`` objects.
+- ``Generation`` — one prompt's texts, token counts and finish reasons (``"stop"`` or ``"length"``).
+- ``apply_chat``, ``encode_prompts`` — the chat template and the context-window check used by ``generate``.
+"""
+
+from genlab._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "GenerationConfig": "genlab.generation.config",
+    "Generation": "genlab.generation.generate",
+    "apply_chat": "genlab.generation.generate",
+    "encode_prompts": "genlab.generation.generate",
+    "generate": "genlab.generation.generate",
+})

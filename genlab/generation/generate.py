@@ -44,8 +44,8 @@ class Generation:
 def apply_chat(tokenizer, prompt: str, system: str | None = None) -> str:
     """Wrap ``prompt`` as one user turn with the model's chat template."""
     if not getattr(tokenizer, "chat_template", None):
-        raise GenlabError("this model has no chat template, so --chat cannot wrap the prompt",
-                          hint="drop --chat for base models, or use an instruct model such as smollm2-135m-instruct")
+        raise GenlabError("this model has no chat template, so chat=True cannot wrap the prompt",
+                          hint="turn chat off for base models, or use an instruct model such as smollm2-135m-instruct")
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
@@ -73,8 +73,8 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
     if on_overflow == "truncate":
         err_console.print(f"[yellow]warning:[/] {what}: keeping its last {budget} tokens")
         return row[-budget:]
-    raise GenlabError(what, hint="shorten the prompt, lower --max-new-tokens, or pass --truncate "
-                                 "to keep the end of the prompt")
+    raise GenlabError(what, hint="shorten the prompt, lower max_new_tokens, or truncate it "
+                                 "(on_overflow='truncate', `--truncate`) to keep its end")
 
 
 @torch.inference_mode()

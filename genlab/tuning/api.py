@@ -76,7 +76,7 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
         val_pairs = _mixture_pairs(mixture, "validation", cfg.val_max_examples, cfg.seed, lm.tokenizer)
     else:
         if task is None:
-            raise ConfigError("give a task or a mixture", where="--task")
+            raise ConfigError("give a task or a mixture", where="tune", hint="tune(model, task_name, ...) or mixture={...}")
         train_pairs = _pairs(task, "train", n_train, cfg.seed, lm.tokenizer)
         val_pairs = _pairs(task, "validation", cfg.val_max_examples, cfg.seed, lm.tokenizer)
     labels = sorted({t for _, t in train_pairs + val_pairs}) if head == "classification" else None
@@ -148,7 +148,7 @@ def _load_task(task_name):
     try:
         from genlab.tasks import load_task
     except ImportError:
-        raise GenlabError("genlab.tasks is not available in this install", where="--task",
+        raise GenlabError("genlab.tasks is not available in this install", where="task_name",
                           hint="pass a task object with training_pairs(split, n, seed)") from None
     return load_task(task_name)
 
@@ -160,7 +160,7 @@ def _pairs(task, split: str, n: int | None, seed: int, tokenizer=None) -> list[t
     except Exception as e:
         if split == "validation":
             return []  # a task without a validation split: train without validation
-        raise GenlabError(f"could not read the {split} split: {e}", where="--task") from e
+        raise GenlabError(f"could not read the {split} split: {e}", where=f"task {_task_label(task)}") from e
     return pairs_of(items)
 
 
@@ -169,7 +169,7 @@ def _mixture_pairs(mixture: dict[str, float], split: str, n: int | None, seed: i
     from genlab.tasks import load_task, mix_tasks
 
     if any(r <= 0 for r in mixture.values()):
-        raise ConfigError(f"mixture rates must be > 0: {mixture}", where="--mixture")
+        raise ConfigError(f"mixture rates must be > 0: {mixture}", where="mixture")
     tasks = [load_task(name) for name in mixture]
     if n is None:
         n = sum(len(t.examples(split)) for t in tasks)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genlab.errors import ConfigError
+from genlab.fields import check_fields
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -71,19 +72,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "train config") -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown field(s) {', '.join(unknown)}", where=where,
-                              hint=f"TrainConfig fields: {', '.join(sorted(known))}")
-        return cls(**d)
+        """From YAML/JSON: unknown fields and wrongly typed values name the field (``lr: expected a number``)."""
+        return cls(**check_fields(cls, dict(d), where))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        data = data.get("train", data)  # a recipe may nest the loop settings under `train:`
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read the train config: {e}", where=str(path)) from None
+        if isinstance(data, dict) and isinstance(data.get("train"), dict):
+            data = data["train"]  # a recipe may nest the loop settings under `train:`
+        if not isinstance(data, dict):
+            raise ConfigError("expected a mapping of TrainConfig fields, e.g. `lr: 2e-4`", where=str(path))
         return cls.from_dict(data, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import genlab.adapters  # noqa: F401  (registers the adapter formats)
 from genlab.adapters import registry as adapters_registry
 from genlab.errors import ConfigError
+from genlab.fields import check_value, describe, field_types, parse_text
 
 
 @dataclass(frozen=True)
@@ -49,24 +50,58 @@ def register(name: str, config_cls: type):
 
 def get(name: str) -> Method:
     if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}", where="--method",
+        raise ConfigError(f"unknown method {name!r}", where="method",
                           hint=f"choose one of: {', '.join(sorted(METHODS))}")
     return METHODS[name]
 
 
-def make_config(name: str, values: dict[str, Any] | Any | None = None):
-    """Build the method's config dataclass from a dict, naming any unknown or bad field."""
+def option_help(name: str) -> str:
+    """``r (a whole number, default 8), alpha (a number, default 16.0), ...`` for error hints and --help."""
     cls = get(name).config_cls
+    types_ = field_types(cls)
+    parts = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        parts.append(f"{f.name} ({describe(types_[f.name])}, default {default!r})")
+    return ", ".join(parts) or "(none)"
+
+
+def _check_known(name: str, keys, where: str) -> None:
+    known = {f.name for f in dataclasses.fields(get(name).config_cls)}
+    unknown = sorted(k for k in keys if k not in known)
+    if unknown:
+        raise ConfigError(f"method {name!r} has no option(s) {', '.join(unknown)}", where=where,
+                          hint=f"options of {name}: {option_help(name)}")
+
+
+def parse_options(name: str, items: list[str], where: str = "method options") -> dict[str, Any]:
+    """``["r=8", "target_modules=q,v"]`` read by the types of method ``name``'s config fields
+    (``target_modules`` becomes ``["q", "v"]``)."""
+    types_ = field_types(get(name).config_cls)
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"expected KEY=VALUE, got {item!r}", where=where,
+                              hint=f"e.g. r=8; options of {name}: {option_help(name)}")
+        _check_known(name, [key], where)
+        values[key] = parse_text(key, text, types_[key], where=where)
+    return values
+
+
+def make_config(name: str, values: dict[str, Any] | Any | None = None, where: str | None = None):
+    """Build the method's config dataclass from a dict, naming any unknown or wrongly typed field."""
+    cls = get(name).config_cls
+    where = where or f"method={name!r}"
     if values is None:
         return cls()
     if isinstance(values, cls):
         return values
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(k for k, v in values.items() if k not in known)
-    if unknown:
-        raise ConfigError(f"method {name!r} has no option(s) {', '.join(unknown)}", where=f"--method {name}",
-                          hint=f"options of {name}: {', '.join(sorted(known)) or '(none)'}")
-    return cls(**{k: v for k, v in values.items() if v is not None})
+    _check_known(name, values, where)
+    types_ = field_types(cls)
+    return cls(**{k: check_value(k, v, types_[k], where) for k, v in values.items() if v is not None})
 
 
 def apply(name: str, model, cfg=None, tokenizer=None):

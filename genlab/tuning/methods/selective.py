@@ -27,7 +27,7 @@ class SelectiveConfig:
     def __post_init__(self):
         if not (self.biases or self.norms or self.last_k or self.regex):
             raise ConfigError("selective needs at least one of biases, norms, last_k, regex",
-                              where="--method selective", hint="e.g. --biases (BitFit) or --last-k 2")
+                              where="method='selective'", hint="e.g. biases=true (BitFit) or last_k=2")
         if self.last_k is not None and self.last_k <= 0:
             raise ConfigError(f"last_k={self.last_k} must be > 0", where="SelectiveConfig.last_k")
 
@@ -40,8 +40,8 @@ def apply(model, cfg: SelectiveConfig, tokenizer=None):
     chosen = {n for n in names if _selected(n, cfg, _last_blocks(names, cfg.last_k))}
     if not chosen:
         raise ConfigError(f"selective ({_describe(cfg)}) matched no parameter of this {type(model).__name__}",
-                          where="--method selective",
-                          hint="Llama-family models have no biases: try --norms or --last-k; "
+                          where="method='selective'",
+                          hint="Llama-family models have no biases: try norms=true or last_k=2; "
                                "`genlab plan` lists parameter names")
     for n, p in model.named_parameters():
         p.requires_grad_(n in chosen)
