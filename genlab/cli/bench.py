@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from genlab.cli.common import Fp32Opt, NoCacheOpt, PrecisionOpt, precision_of
+
 
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench_cmd)
@@ -24,15 +26,16 @@ def bench_cmd(
                                                 help="Adapter folder per -m ('none' for none); with one -m, "
                                                      "each --adapter is compared on that base."),
     suite: str = typer.Option("holistic", "--suite", help="holistic (built-in, offline), standard (hub), all."),
-    n: int = typer.Option(100, "-n", help="Instances per scenario."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: runs/bench-TIME)."),
+    n: int = typer.Option(100, "-n", min=1, help="Instances (examples) per scenario."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: runs/bench-TIME)."),
     scenarios: Optional[str] = typer.Option(None, "--scenarios", help="Comma-separated scenario names."),
     perturbations: Optional[str] = typer.Option(None, "--perturbations",
                                                 help="Comma-separated perturbations (default: all)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the perturbations."),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    fp32: bool = typer.Option(False, "--fp32", help="Run in fp32 instead of bf16 autocast."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Regenerate even if identical generations are cached."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
+    precision: str = PrecisionOpt,
+    fp32: bool = Fp32Opt,
+    no_cache: bool = NoCacheOpt,
 ) -> None:
     """Accuracy, calibration, robustness, fairness, bias, toxicity and efficiency per scenario and model."""
     from genlab.holistic.runner import run_suite
@@ -40,4 +43,4 @@ def bench_cmd(
     out = out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     run_suite(list(model), list(adapter or []), suite=suite, n=n, out_dir=out, scenarios=_csv(scenarios),
               perturbations=_csv(perturbations), seed=seed, batch_size=batch_size,
-              precision="fp32" if fp32 else "auto", use_cache=not no_cache)
+              precision=precision_of(precision, fp32), use_cache=not no_cache)

@@ -46,19 +46,43 @@ def _report_skipped(t) -> None:
 SKIP = typer.Option(False, "--skip-bad-rows", help="skip malformed rows (count + report file beside the data)")
 
 
+def _first_clause(text: str, width: int = 48) -> str:
+    import re
+
+    head = re.split(r"[.;:(]\s", text.strip() + " ", maxsplit=1)[0].strip()
+    return head if len(head) <= width else head[:width - 1].rstrip() + "…"
+
+
+@data_app.command("tasks")
+def tasks() -> None:
+    """List the built-in tasks: output type, examples per split, metrics, default shots."""
+    from genlab.tasks import list_tasks, load_task
+
+    rows = []
+    for name in list_tasks():
+        t = load_task(name)
+        sizes = ", ".join(f"{split} {len(t.examples(split))}" for split in t.split_names())
+        metrics = ", ".join(m if isinstance(m, str) else next(iter(m)) for m in t.metrics)
+        rows.append([name, t.output_type, sizes, metrics, t.default_shots, _first_clause(t.description)])
+    console.print(table("built-in tasks (use with --task NAME, or give a task .yaml file)",
+                        ["task", "type", "examples", "metrics", "shots", "what"], rows))
+
+
 @data_app.command("show")
 def show(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
          split: str = typer.Option("test", "--split", help="split to show"),
-         n: int = typer.Option(3, "-n", help="number of examples"),
+         n: int = typer.Option(3, "-n", min=1, help="number of examples"),
          template: str = typer.Option("0", "--template", help="template variant (index or name), or 'sample'"),
-         shots: Optional[int] = typer.Option(None, "--shots", help="demonstrations from train (default: task's)"),
+         shots: Optional[int] = typer.Option(None, "--shots", "-k", min=0,
+                                             help="demonstrations from train (default: task's)"),
          model: Optional[str] = typer.Option(None, "-m", "--model",
                                              help="tokenizer for chat wrapping and context fitting"),
          chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="wrap in the model's chat template"),
          fit: str = typer.Option("drop", "--fit", help="when shots overflow the context: drop | truncate"),
          multiturn: Optional[bool] = typer.Option(None, "--multiturn/--inline",
                                                   help="chat: shots as earlier user/assistant turns, or inline"),
-         seed: int = typer.Option(0, "--seed"), skip_bad_rows: bool = SKIP) -> None:
+         seed: int = typer.Option(0, "--seed", help="seeds the choice of demonstrations"),
+         skip_bad_rows: bool = SKIP) -> None:
     """Print rendered prompts and targets of TASK."""
     from rich.panel import Panel
 

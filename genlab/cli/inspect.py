@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 @inspect_app.command("next-token")
 def next_token(text: str = typer.Argument(..., help='Text to continue, e.g. "The cat sat on the".'),
                model: str = ModelOpt,
-               temperature: float = typer.Option(1.0, "--temperature", "-t"),
+               temperature: float = typer.Option(1.0, "--temperature", "-T", help="Divides the logits."),
                top_k: int = typer.Option(0, "--top-k", help="0 = off."),
                top_p: float = typer.Option(1.0, "--top-p", help="1 = off."),
                show: int = typer.Option(15, "--show", help="How many candidates to list."),
@@ -50,7 +50,7 @@ def next_token(text: str = typer.Argument(..., help='Text to continue, e.g. "The
 def attention(text: str = typer.Argument(...), model: str = ModelOpt,
               layer: int = typer.Option(-1, "--layer", help="Layer index (negative counts from the end)."),
               head: Optional[int] = typer.Option(None, "--head", help="Head index (default: mean over heads)."),
-              png: Path = typer.Option(Path("attention.png"), "--png"),
+              png: Path = typer.Option(Path("attention.png"), "--png", help="Where to save the heat map."),
               trust_remote_code: bool = TrustOpt) -> None:
     """Heatmap of self-attention weights for one layer and head (or the mean over heads)."""
     from genlab.inspect import attention_map
@@ -59,19 +59,37 @@ def attention(text: str = typer.Argument(...), model: str = ModelOpt,
 
     lm = load_model(model, trust_remote_code)
     weights, tokens, n_layers, n_heads = attention_map(lm, text, layer=layer, head=head)
-    which = f"layer {layer % n_layers}/{n_layers - 1}, " + (f"head {head}" if head is not None else f"mean of {n_heads} heads")
+    which = (f"layer {layer % n_layers} (of 0-{n_layers - 1}), "
+             + (f"head {head}" if head is not None else f"mean of {n_heads} heads"))
     heatmap(weights.numpy(), tokens, tokens, png, title=f"self-attention, {which}\nrow attends to column")
-    strongest = weights.clone().fill_diagonal_(0).argmax(-1)
-    for i, t in enumerate(tokens):
-        console.print(f"  {t!r:>14} attends most (besides itself) to {tokens[int(strongest[i])]!r}")
+    for line in attention_summary(weights, tokens):
+        console.print(f"  {line}", highlight=False)
     console.print(f"heatmap ({which}): {png}")
+
+
+def attention_summary(weights, tokens: list[str]) -> list[str]:
+    """Per token: the other token it attends to most, with the weight; a causal model's first
+    token sees only itself, and a token may attend to nothing else at all."""
+    lines = []
+    for i, t in enumerate(tokens):
+        row = weights[i].clone()
+        own = float(row[i])
+        row[i] = 0
+        j = int(row.argmax())
+        if i == 0 and float(row.sum()) == 0:
+            lines.append(f"{t!r:>14} sees only itself (the first token)")
+        elif float(row[j]) == 0:
+            lines.append(f"{t!r:>14} attends only to itself ({own:.2f})")
+        else:
+            lines.append(f"{t!r:>14} attends most to {tokens[j]!r} ({float(row[j]):.2f}; to itself {own:.2f})")
+    return lines
 
 
 @inspect_app.command("similarity")
 def similarity(words: list[str] = typer.Argument(..., help="Two or more words or phrases."),
                model: str = ModelOpt,
                source: str = typer.Option("auto", "--source", help="embedding | hidden | auto."),
-               png: Optional[Path] = typer.Option(Path("similarity.png"), "--png"),
+               png: Optional[Path] = typer.Option(Path("similarity.png"), "--png", help="Where to save the heat map."),
                trust_remote_code: bool = TrustOpt) -> None:
     """Cosine-similarity matrix of the words' embedding vectors."""
     from genlab.inspect import embedding_similarity

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def quickstart(fast: bool = typer.Option(False, "--fast", help="A smaller run for a first look (~3 minutes)."),
-               out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/quickstart[-fast]).")) -> None:
+               out: Path = typer.Option(None, "--out", help="Run folder (default runs/quickstart[-fast]).")) -> None:
     """The lifecycle on the embedded model: zero-shot, few-shot, LoRA and IA3 on support-summary, with a report."""
     from genlab.cli.run import run_and_report
 

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def run(recipe: str = typer.Argument(..., help="Recipe .yaml, or a built-in recipe name (quickstart, quickstart-fast)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<recipe name>)."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this stage (repeatable)."),
         force: Optional[list[str]] = typer.Option(None, "--force", help="Re-run this stage even if unchanged (repeatable).")) -> None:
     """Run every stage of a recipe (reusing unchanged ones), then print the leaderboard and write report.html."""
@@ -57,7 +57,7 @@ def print_leaderboard(run_dir: Path) -> None:
 
 def report(run_dir: Optional[Path] = typer.Argument(None, help="A run folder written by `genlab run`."),
            compare: Optional[list[Path]] = typer.Option(None, "--compare", help="Two run folders to compare."),
-           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the HTML.")) -> None:
+           out: Optional[Path] = typer.Option(None, "--out", help="Where to write the HTML.")) -> None:
     """Rebuild a run's report.html, or compare two runs (--compare A --compare B)."""
     from genlab.errors import GenlabError
     from genlab.report.lifecycle import build_compare, build_report, collect, compare_rows

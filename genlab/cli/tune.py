@@ -111,7 +111,7 @@ def tune_cmd(
 
 
 def merge_cmd(adapter: Path = typer.Argument(..., help="Adapter folder (a run's adapter/)."),
-              out: Path = typer.Option(..., "--out", "-o", help="Where to write the standalone model.")) -> None:
+              out: Path = typer.Option(..., "--out", help="Where to write the standalone model.")) -> None:
     """Fold a LoRA/IA3 (or selective/full) adapter into its base model and save a standalone model folder."""
     from genlab.adapters import merge
     from genlab.ui import console
@@ -120,8 +120,9 @@ def merge_cmd(adapter: Path = typer.Argument(..., help="Adapter folder (a run's 
     console.print(f"merged model written to {path} (load it with -m {path})")
 
 
-def plan_cmd(model: str = ModelOpt, method: str = typer.Option("lora", "--method"),
-             batch: int = typer.Option(4, "--batch"), seq: int = typer.Option(512, "--seq"),
+def plan_cmd(model: str = ModelOpt, method: str = typer.Option("lora", "--method", help="Fine-tuning method."),
+             batch: int = typer.Option(4, "--batch", help="Examples per micro-batch."),
+             seq: int = typer.Option(512, "--seq", help="Tokens per example."),
              completion_fraction: float = typer.Option(0.25, "--completion-fraction",
                                                        help="Share of positions with a loss (logits are computed only there).")) -> None:
     """Estimate fine-tuning memory: weights, gradients, optimizer states, activations, per dtype."""

@@ -126,15 +126,20 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
              out_dir: str | Path | None = None, use_cache: bool = True, batch_size: int = 16,
              precision: str = "auto", chat: bool | None = None, template: int | str = 0,
              n_resamples: int = 1000, verbose: bool = True) -> EvalResult:
-    """Evaluate ``lm`` (a ``genlab.models.LoadedModel``) on ``task`` (a name, YAML path or Task).
+    """Evaluate ``lm`` (a model name, or a model loaded with ``genlab.load``) on ``task`` (a name,
+    YAML path or Task); a name is loaded at ``precision``.
 
     ``n`` limits the number of examples (the same ``seed`` picks the same ones);
     ``use_cache=False`` regenerates even when identical generations are cached;
     ``template`` picks the task's prompt variant (index or name).
     """
+    from genlab.models import as_loaded
     from genlab.runtime import resolve_precision
 
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"n={n!r} must be a whole number >= 1, or None for the whole split", where="evaluate")
     task = _load_task(task)
+    lm = as_loaded(lm, dtype=precision)
     metrics = resolve_metrics(task)
     precision = resolve_precision(precision, lm.device)
     t0 = time.perf_counter()

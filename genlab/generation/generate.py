@@ -83,13 +83,16 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
              streamer=None, progress=None, on_batch=None) -> list[Generation]:
     """Generate ``config.num_return_sequences`` continuations for each prompt.
 
-    ``lm`` is a ``genlab.models.LoadedModel``. ``streamer`` (a transformers
+    ``lm`` is a model name or a model loaded with ``genlab.load`` (a name is loaded at ``precision``). ``streamer`` (a transformers
     streamer) prints tokens as they come and needs a single prompt.
     ``progress`` is an optional callable(n_done) for progress bars;
     ``on_batch(indices, generations)`` receives each finished batch (indices into
     ``prompts``), so a caller can keep them before the next batch starts.
     """
+    from genlab.models import as_loaded
+
     config = config or GenerationConfig()
+    lm = as_loaded(lm, dtype=precision)
     if lm.kind == "encoder":
         raise GenlabError(f"{lm.name} is an encoder-only model and cannot generate text",
                           hint="use a decoder-only or encoder-decoder model")

@@ -9,22 +9,15 @@ One module per family: ``calibration``, ``bias``, ``toxicity``, ``efficiency``;
 perturbed instances and scores them, ``aggregate`` turns those into the seven families
 and win rates, ``runner`` drives the models and ``report`` writes the leaderboard and
 HTML page (Liang et al. 2022, "Holistic Evaluation of Language Models").
+
+Public API (imported on first use): ``run_suite(models, adapters, ...)``, ``list_scenarios()``,
+``PERTURBATIONS``.
 """
 
-from __future__ import annotations
+from genlab._lazy import exports
 
-from typing import Any
-
-_LAZY = {"run_suite": "genlab.holistic.runner", "list_scenarios": "genlab.holistic.scenarios",
-         "PERTURBATIONS": "genlab.holistic.perturbations"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'genlab.holistic' has no attribute {name!r}")
-
-
-__all__ = list(_LAZY)
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "run_suite": "genlab.holistic.runner",
+    "list_scenarios": "genlab.holistic.scenarios",
+    "PERTURBATIONS": "genlab.holistic.perturbations",
+})

@@ -1,6 +1,6 @@
 """Model registry: built-in names, local folders, GGUF files and hub ids."""
 
-from genlab.models.registry import (BUILTINS, DEFAULT_MODEL, LoadedModel, Resolved, load,
+from genlab.models.registry import (BUILTINS, DEFAULT_MODEL, LoadedModel, Resolved, as_loaded, load,
                                     model_kind, resolve)
 
-__all__ = ["BUILTINS", "DEFAULT_MODEL", "LoadedModel", "Resolved", "load", "model_kind", "resolve"]
+__all__ = ["BUILTINS", "DEFAULT_MODEL", "LoadedModel", "Resolved", "as_loaded", "load", "model_kind", "resolve"]

@@ -219,3 +219,16 @@ def prepare_tokenizer(tokenizer, kind: Kind) -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "left" if kind == "causal" else "right"
+
+
+def as_loaded(model: "str | os.PathLike | LoadedModel", **load_kwargs) -> "LoadedModel":
+    """The one convention of the Python API: a model argument is a name (built-in, folder, ``.gguf``,
+    hub id) or a model already loaded with ``load``; a name is loaded with ``load_kwargs``."""
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load(str(model), **load_kwargs)
+    from genlab.errors import GenlabError
+
+    raise GenlabError(f"expected a model name or a loaded model, got {type(model).__name__}",
+                      hint='pass e.g. "smollm2-135m-instruct", or genlab.load(name)')

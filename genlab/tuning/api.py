@@ -50,12 +50,13 @@ class TuneResult:
                 "forgetting": self.forgetting, "adapter": str(self.adapter_path) if self.adapter_path else None}
 
 
-def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = None,
+def tune(model_name: Any, task_name: Any, method: str, method_cfg: dict | Any = None,
          train_cfg: TrainConfig | None = None, out_dir: str | Path = "runs/tune", resume: bool = False,
          forgetting_suite: list[str] | None = None, mixture: dict[str, float] | None = None,
          head: str | None = None, n_train: int | None = None, n_test: int | None = 100,
          evaluate_test: bool = True, overwrite: bool = False) -> TuneResult:
-    """Fine-tune ``model_name`` on ``task_name`` (a task name or an object with ``training_pairs``).
+    """Fine-tune ``model_name`` (a name, or a model loaded with ``genlab.load``, which is then trained
+    in place) on ``task_name`` (a task name or an object with ``training_pairs``).
 
     ``n_train`` limits the training examples (None: all); ``n_test`` the test examples scored
     after training and before/after for ``forgetting_suite`` (None: the whole split).
@@ -70,6 +71,7 @@ def tune(model_name: str, task_name: Any, method: str, method_cfg: dict | Any = 
     if acc.is_main_process:
         prepare_run_dir(out, resume=resume, overwrite=overwrite)
     lm = _load_model(model_name, acc.device)
+    model_name = model_name if isinstance(model_name, str) else lm.name
     task = _load_task(task_name) if task_name is not None else None
     if mixture:
         train_pairs = _mixture_pairs(mixture, "train", n_train, cfg.seed, lm.tokenizer)
@@ -182,10 +184,10 @@ def _mixture_pairs(mixture: dict[str, float], split: str, n: int | None, seed: i
     return pairs_of(rows)
 
 
-def _load_model(model_name: str, device):
-    from genlab.models import load
+def _load_model(model, device):
+    from genlab.models import as_loaded
 
-    return load(model_name, device=str(device))
+    return as_loaded(model, device=str(device))
 
 
 def _val_metric(lm, task, kind, val_pairs, val_set, cfg):

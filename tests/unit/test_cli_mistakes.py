@@ -55,3 +55,20 @@ def test_version_prints_the_package_version():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"genlab {genlab.__version__}"
     assert proc.stderr == ""
+
+
+def test_silent_surprises_are_errors(tmp_path):
+    proc = run_genlab("eval", "-t", "support-summary", "-n", "-3")
+    assert proc.returncode == 2
+    _short_error(proc, ["-n"])
+    proc = run_genlab("tune", "-t", "support-summary", "--resume", "--out", str(tmp_path / "nothere"))
+    assert proc.returncode == 2
+    _short_error(proc, ["nothing to resume", "nothere"])
+    bad = tmp_path / "train.yaml"
+    bad.write_text("lr: fast\n")
+    proc = run_genlab("tune", "-t", "support-summary", "--config", str(bad), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    _short_error(proc, [str(bad), "lr: expected a number", "fast"])
+    proc = run_genlab("tune", "-t", "support-summary", "--method", "ia3", "-o", "r=4", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    _short_error(proc, ["no option(s) r", "target_modules", "feedforward_modules"])
