@@ -16,7 +16,8 @@ Public API (imported on first use):
 - generation: ``generate``, ``GenerationConfig``                         (``genlab.generation``)
 - tasks:      ``load_task``, ``list_tasks``                               (``genlab.tasks``)
 - evaluation: ``evaluate``, ``EvalResult``, ``compare_runs``              (``genlab.evaluation``)
-- tuning:     ``tune``, ``TrainConfig``, ``load_adapter``, ``merge``       (``genlab.tuning``)
+- tuning:     ``tune``, ``TrainConfig``                               (``genlab.tuning``)
+- adapters:   ``load_adapter``, ``merge``                             (``genlab.adapters``)
 - lifecycle:  ``run_recipe``, ``load_recipe``                             (``genlab.lifecycle``)
 - holistic:   ``run_suite``                                               (``genlab.holistic``)
 - errors:     ``GenlabError``, ``ConfigError``, ``DataError``             (``genlab.errors``)
@@ -31,7 +32,8 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "generate": "genlab.generation", "GenerationConfig": "genlab.generation",
     "load_task": "genlab.tasks", "list_tasks": "genlab.tasks",
     "evaluate": "genlab.evaluation", "EvalResult": "genlab.evaluation", "compare_runs": "genlab.evaluation",
-    "tune": "genlab.tuning", "TrainConfig": "genlab.tuning", "load_adapter": "genlab.tuning", "merge": "genlab.tuning",
+    "tune": "genlab.tuning", "TrainConfig": "genlab.tuning",
+    "load_adapter": "genlab.adapters", "merge": "genlab.adapters",
     "run_recipe": "genlab.lifecycle", "load_recipe": "genlab.lifecycle",
     "run_suite": "genlab.holistic",
     "GenlabError": "genlab.errors", "ConfigError": "genlab.errors", "DataError": "genlab.errors",
