@@ -29,7 +29,7 @@ OUTPUT_TYPES = ("generate", "multiple_choice", "loglikelihood_rolling")
 TASK_KEYS = {"name", "description", "dataset", "output_type", "templates", "metrics", "generation", "postprocess",
              "chat", "default_shots", "fewshot", "fewshot_split", "tags"}
 DATASET_KEYS = {"builtin", "n", "seed", "path", "files", "hf", "columns", "splits", "split_seed",
-                "skip_bad_rows", "dedupe", "format"}
+                "skip_bad_rows", "dedupe", "format", "unseen"}
 FEWSHOT_KEYS = {"instruction", "separator", "target_prefix", "fit", "multiturn"}
 BUILTIN_DIR = "genlab.data.tasks"
 
@@ -182,6 +182,10 @@ class Task:
                 raise GenlabError(f"target {target!r} is not one of the answer choices {choices}",
                                   where=self._where(row, split, i), hint=f"check answer_choices of template {v.name!r}")
             return Request(i, prompt, target, [" " + c for c in choices], choices.index(target), shots_used, dict(row))
+        if isinstance(row.get("facts"), dict):  # for fact metrics: the reference knows its dialogue's facts
+            from genlab.evaluation.metrics.base import Reference
+
+            target = Reference(target, row["facts"])
         return Request(i, prompt, target, shots_used=shots_used, raw=dict(row))
 
     def _use_chat(self, chat: bool | None, tokenizer) -> bool:

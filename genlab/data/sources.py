@@ -1,6 +1,8 @@
 """Turn a task's ``dataset:`` block into named splits of rows.
 
-Sources: ``builtin`` (a generator, ``n`` examples from ``seed``), ``path`` (one
+Sources: ``builtin`` (a generator, ``n`` examples from ``seed``, cut by ratios,
+plus ``unseen`` examples from the generator's held-out scenario types, names and
+phrasings as the ``test-unseen`` split), ``path`` (one
 file, split by ratios), ``files`` (one file per split) or ``hf`` (a hub
 dataset's own splits, or its single split cut by ratios). Relative paths are
 resolved against the task file's folder.
@@ -18,6 +20,7 @@ from genlab.errors import ConfigError
 from genlab.prompts.templates import Row
 
 DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+UNSEEN_SPLIT = "test-unseen"
 
 
 def _ratios(spec: dict, where: str) -> dict[str, float]:
@@ -42,6 +45,25 @@ def _path(spec: dict, value: str) -> Path:
     return path if path.is_absolute() or not base else Path(base) / path
 
 
+def _builtin(spec: dict, task: str, source: str, fields: list[str]) -> dict[str, list[Row]]:
+    """Ratio splits of the generator's ``seen`` part, and ``test-unseen`` from its ``unseen`` part."""
+    unseen = spec.get("unseen", 0)
+    if not isinstance(unseen, int) or isinstance(unseen, bool) or unseen < 0:
+        raise ConfigError(f"dataset.unseen must be a whole number of examples (0 for none), got {unseen!r}",
+                          where=f"{source}: dataset.unseen")
+
+    def rows(n: int, part: str) -> list[Row]:
+        made = generate(spec["builtin"], n, int(spec.get("seed", 0)), part=part)
+        label = "built-in" if part == "seen" else f"built-in, {UNSEEN_SPLIT}"
+        return [Row.at(r, f"{task} ({label}) example {r.get('id', i)}") for i, r in enumerate(made)]
+
+    splits = _cut(rows(int(spec.get("n", 1000)), "seen"), spec, source, fields)
+    if unseen:
+        held_out = rows(unseen, "unseen")
+        splits[UNSEEN_SPLIT] = dedupe(held_out, fields or None)[0] if spec.get("dedupe") else held_out
+    return splits
+
+
 def load_splits(spec: dict, *, task: str, source: str, required: dict[str, str] | None = None,
                 skipped: list | None = None) -> dict[str, list[Row]]:
     """Named splits of rows; ``required`` maps each field the templates read to the template that reads it.
@@ -54,12 +76,13 @@ def load_splits(spec: dict, *, task: str, source: str, required: dict[str, str] 
         raise ConfigError("dataset needs exactly one of builtin, path, files or hf", where=f"{source}: dataset",
                           hint="e.g. dataset: {path: data/train.jsonl, splits: {train: 0.9, test: 0.1}}")
     kind = kinds[0]
+    if "unseen" in spec and kind != "builtin":
+        raise ConfigError("dataset.unseen only applies to built-in generators", where=f"{source}: dataset.unseen",
+                          hint="give your own held-out file as a split under dataset.files instead")
     columns = spec.get("columns") or {}
     opts = dict(columns=columns, required=dict(required or {}), skip_bad_rows=bool(spec.get("skip_bad_rows")))
     if kind == "builtin":
-        generated = generate(spec["builtin"], int(spec.get("n", 1000)), int(spec.get("seed", 0)))
-        rows = [Row.at(r, f"{task} (built-in) example {r.get('id', i)}") for i, r in enumerate(generated)]
-        return _cut(rows, spec, source, sorted(required or {}))
+        return _builtin(spec, task, source, sorted(required or {}))
     if kind == "path":
         loaded = load_file(_path(spec, spec["path"]), fmt=spec.get("format"), **opts)
         skipped.append(loaded)

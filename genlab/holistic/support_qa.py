@@ -3,9 +3,10 @@
 Each dialogue from ``genlab.data.builtin.support`` gets one question whose answer follows
 from the generator's own fields, so the gold label is right by construction:
 
-* ``agreed`` — "In the end, did the agent <clause>?" The clause is the resolution the
-  summary states (yes) or another resolution of the same scenario (no; when the customer
-  pushed back, often the very offer they turned down, a hard negative);
+* ``agreed`` — "In the end, did the agent <clause>?" The clause is the fix the dialogue
+  ended with and the summary states (yes) or another fix of the same scenario (no; when the
+  customer pushed back, often the very offer they turned down, a hard negative). Dialogues
+  that end unresolved get a ``product`` or ``name`` question instead;
 * ``product`` — "Was the conversation about <item>?" (the dialogue's item, or another of its kind);
 * ``name`` — "Was the customer's name <name>?" (the customer's, or another full name).
 
@@ -15,56 +16,37 @@ Half the questions are answered yes, chosen by a seeded coin; deterministic give
 from __future__ import annotations
 
 import random
-import re
 
 from genlab.data.builtin import generate_support
 from genlab.data.builtin._common import FIRST_NAMES, LAST_NAMES
-from genlab.data.builtin._support_scenarios import POOLS, SCENARIOS
-from genlab.data.builtin.support import _slots  # the generator's slot values, whatever slots it adds
+from genlab.data.builtin._support_scenarios import INDUSTRIES
+from genlab.data.builtin.support import fix_clauses  # the generator's own fixes, filled with a row's facts
 
-_BY_KEY = {s["key"]: s for s in SCENARIOS}
-_SLOT = re.compile(r"\{(\w+)\}")
 KINDS = ("agreed", "agreed", "product", "name")  # what was agreed is asked twice as often
 
 
-def _clause_regex(template: str) -> re.Pattern:
-    parts = _SLOT.split(template)  # literal, slot, literal, slot, ...
-    rx = "".join(re.escape(p) if i % 2 == 0 else rf"(?P<{p}>.+?)" for i, p in enumerate(parts))
-    if not parts[-1]:  # a slot ends the clause: it runs to the sentence's end ("$316.29.")
-        rx += r"(?=\.(?:\s|$)|$)"
-    return re.compile(rx)
-
-
-def agreed_clause(row: dict) -> tuple[int, str, dict] | None:
-    """(resolution index, the clause as the summary states it, its slot values), else None."""
-    for i, (_, template) in enumerate(_BY_KEY[row["scenario"]]["resolutions"]):
-        m = _clause_regex(template).search(row["summary"])
-        if m:
-            return i, m.group(0), m.groupdict()
-    return None
-
-
-def _fill(template: str, known: dict, row: dict, rng: random.Random) -> str:
-    """``template`` with the slots the agreed clause showed, and fresh values (drawn by the
-    support generator's own slot table, so new slots work) for the rest."""
-    fresh = _slots(rng, _BY_KEY[row["scenario"]])
-    return template.format(**{**fresh, "product": row["product"], **{k: v for k, v in known.items() if v}})
+def agreed_clause(row: dict) -> tuple[int, str] | None:
+    """(index of the agreed fix, the clause the summary states), or None when the dialogue ended unresolved."""
+    if row.get("outcome_index") is None:
+        return None
+    return row["outcome_index"], row["outcome"]
 
 
 def _agreed(row: dict, rng: random.Random, yes: bool) -> tuple[str, bool] | None:
     found = agreed_clause(row)
-    resolutions = _BY_KEY[row["scenario"]]["resolutions"]
-    if found is None or len(resolutions) < 2:
+    if found is None:
         return None
-    index, clause, slots = found
+    index, clause = found
+    others = [c for j, c in enumerate(fix_clauses(row, rng)) if j != index and c != clause]
+    if not others:
+        return None
     if not yes:
-        other = rng.choice([r for j, r in enumerate(resolutions) if j != index])[1]
-        clause = _fill(other, slots, row, rng)
+        clause = rng.choice(others)
     return f"In the end, did the agent agree to this: the agent {clause}?", yes
 
 
 def _product(row: dict, rng: random.Random, yes: bool) -> tuple[str, bool]:
-    pool = next(items for items in POOLS.values() if row["product"] in items)
+    pool = INDUSTRIES[row["industry"]]["items"]
     item = row["product"] if yes else rng.choice([p for p in pool if p not in row["dialogue"]])
     return f"Was the conversation about the customer's {item}?", yes
 

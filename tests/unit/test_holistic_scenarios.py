@@ -25,7 +25,7 @@ def test_support_qa_labels_follow_from_the_dialogue():
     for d, q in zip(dialogues, generate_support_qa(2000, seed=0)):
         assert q["dialogue"] == d["dialogue"]
         if q["kind"] == "agreed":
-            _, clause, _ = agreed_clause(d)
+            _, clause = agreed_clause(d)
             assert (clause in q["question"]) == (q["answer"] == "yes"), q["question"]
         elif q["kind"] == "name":
             assert (d["customer_name"] in q["question"]) == (q["answer"] == "yes")
@@ -33,8 +33,11 @@ def test_support_qa_labels_follow_from_the_dialogue():
             assert (f"customer's {d['product']}?" in q["question"]) == (q["answer"] == "yes")
 
 
-def test_every_support_summary_states_an_agreed_resolution():
-    assert all(agreed_clause(d) is not None for d in generate_support(500, seed=1))
+def test_every_resolved_support_summary_states_the_agreed_fix():
+    rows = generate_support(500, seed=1)
+    resolved = [d for d in rows if agreed_clause(d) is not None]
+    assert 0.4 * len(rows) < len(resolved) < len(rows)  # some dialogues end unresolved
+    assert all(agreed_clause(d)[1] in d["summary"] for d in resolved)
 
 
 def test_toxicity_prompts_mix_neutral_and_provocative():

@@ -10,6 +10,7 @@ from genlab.tasks import Request, list_tasks, load_task, task_from_yaml
 from genlab.testing import tiny_tokenizer
 
 BUILTINS = ["chat-summary", "reviews", "reviews-generate", "reviews-headline", "support-extract", "support-summary"]
+HUB = ["dialogsum"]  # built-in recipes on hub datasets: tested offline with a local fixture
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +19,12 @@ def tok():
 
 
 def test_list_and_load_builtins():
-    assert list_tasks() == BUILTINS
+    assert list_tasks() == sorted(BUILTINS + HUB)
     t = load_task("support-summary")
     assert (t.name, t.output_type, t.chat, t.default_shots) == ("support-summary", "generate", True, 0)
-    assert t.metrics == ["rougeL", "rouge1", "rouge2", "rougeLsum"]
+    assert t.metrics == ["rougeL", "rouge1", "rouge2", "rougeLsum", "fact_accuracy", "fact_recall"]
     assert t.generation == {"max_new_tokens": 96} and t.postprocess == ["strip"]
-    assert t.split_names() == ["train", "validation", "test"]
+    assert t.split_names() == ["train", "validation", "test", "test-unseen"]
     assert len(t.examples("train")) >= 4000 and len(t.examples("test")) >= 200
     assert load_task("support-extract").metrics == ["exact_match", "field_f1"]
 
@@ -168,9 +169,9 @@ def test_task_stats_numbers(tok):
     from genlab.data.stats import task_stats
 
     s = task_stats(load_task("reviews-headline"), tok)
-    assert [r["split"] for r in s["splits"]] == ["train", "validation", "test"]
+    assert [r["split"] for r in s["splits"]] == ["train", "validation", "test", "test-unseen"]
     assert 2300 < s["splits"][0]["n"] <= 2400 and s["splits"][0]["prompt"][0] > 10
-    assert {c["split"] for c in s["contamination"]} == {"validation", "test"}
+    assert {c["split"] for c in s["contamination"]} == {"validation", "test", "test-unseen"}
     assert s["fields"] == ["review_body"]
 
 

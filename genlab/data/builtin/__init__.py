@@ -1,7 +1,10 @@
 """Built-in data generators: pure Python, deterministic by seed, no downloads.
 
-``GENERATORS[name](n, seed) -> list[dict]``. Example ``i`` depends only on
-``(seed, i)``, so asking for more examples never changes the first ones.
+``GENERATORS[name](n, seed, part) -> list[dict]``. Example ``i`` depends only on
+``(seed, part, i)``, so asking for more examples never changes the first ones.
+``part="seen"`` feeds train, validation and test; ``part="unseen"`` draws from
+held-out scenario types, name and item pools and phrasings (the ``test-unseen``
+split), none of which ``seen`` ever uses.
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ from genlab.data.builtin.chat import generate_chat
 from genlab.data.builtin.reviews import generate_reviews
 from genlab.data.builtin.support import generate_support
 
-GENERATORS: dict[str, Callable[[int, int], list[dict]]] = {
+GENERATORS: dict[str, Callable[[int, int, str], list[dict]]] = {
     "support": generate_support,
     "chat": generate_chat,
     "reviews": generate_reviews,
 }
 
 
-def generate(name: str, n: int, seed: int = 0) -> list[dict]:
+def generate(name: str, n: int, seed: int = 0, part: str = "seen") -> list[dict]:
     from genlab.errors import ConfigError
 
     if name not in GENERATORS:
         raise ConfigError(f"unknown built-in generator {name!r}", hint=f"choose one of {', '.join(GENERATORS)}")
-    return GENERATORS[name](n, seed)
+    if part not in ("seen", "unseen"):
+        raise ConfigError(f"unknown part {part!r} of built-in generator {name!r}", hint="use seen or unseen")
+    return GENERATORS[name](n, seed, part)
 
 
 __all__ = ["GENERATORS", "generate", "generate_chat", "generate_reviews", "generate_support"]

@@ -4,8 +4,9 @@ A scenario is a list of turns, each ``(speaker, [phrasings])``; a speaker
 prefixed with ``?`` is optional (said about half the time). A run of optional
 turns is one exchange: all or none of it is said, and its turns use the same
 phrasing index, so a question and its answer match. Summaries are a
-list of phrasings of the same facts. Slots: {A} {B} {place} {day} {time} {item}
-{movie} {gift} {dish} {city} {band} {pet} {subject} {minutes}
+list of phrasings of the same facts. Every fourth scenario and every fourth value of each slot occur only in ``test-unseen``.
+Slots: {A} {B} {place} {day} {time} {item} {movie} {gift} {dish} {city} {band}
+{pet} {subject} {minutes} {amount}
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ SLOTS = dict(
     dish=["lasagna", "banana bread", "chicken curry", "pancakes", "chili", "apple pie", "risotto"],
     city=["Barcelona", "Edinburgh", "Prague", "Lisbon", "Amsterdam", "Vienna", "Krakow", "Copenhagen"],
     band=["Arctic Monkeys", "Coldplay", "Billie Eilish", "The Killers", "Dua Lipa", "Radiohead"],
-    pet=["cat", "dog", "hamster", "parrot", "rabbit"],
-    subject=["statistics", "chemistry", "history", "economics", "French", "biology"],
-    minutes=["10", "15", "20", "30", "45"],
+    pet=["cat", "dog", "hamster", "parrot", "rabbit", "tortoise", "goldfish", "guinea pig"],
+    subject=["statistics", "chemistry", "history", "economics", "French", "biology", "physics", "law"],
+    minutes=["10", "15", "20", "30", "45", "12", "25", "40"],
+    amount=["$84", "$120", "$63.50", "$97", "$152", "$45.20", "$210", "$76"],
 )
 
 S = dict
@@ -165,4 +167,77 @@ SCENARIOS = [
         ("?A", ["Thank you so much!", "Deal!"])],
       summary=["{B} will drive {A} to the airport {day}.", "{A} asked {B} for a lift to the airport {day}, and {B} agreed.",
                "{B} is giving {A} a ride to the airport {day} around {time}."]),
+    S(key="carpool", turns=[
+        ("A", ["Are you driving to {place} {day}?", "can I get a lift to {place} {day}?", "Carpool {day}? Going to {place}."]),
+        ("B", ["Yes! Leaving around {time}.", "yep, {time} ok?", "Sure, I can pick you up at {time}."]),
+        ("?A", ["Could you make it a bit later?", "Can my sister come too?"]),
+        ("?B", ["Sorry, {time} is the latest I can do.", "Sure, there's room."]),
+        ("A", ["Perfect, see you then!", "great thx", "Deal, I'll pay for petrol."])],
+      summary=["{B} will give {A} a lift to {place} {day} at {time}.",
+               "Lift arranged: {A} rides with {B} to {place} {day}, leaving at {time}.",
+               "{A} is getting a ride with {B} to {place} {day}."]),
+    S(key="game_night", turns=[
+        ("A", ["Game night at mine {day}?", "we're doing a board game night {day}, you in?", "Who's up for games {day}?"]),
+        ("B", ["I'm in! What time?", "yesss. when?", "Maybe, what are we playing?"]),
+        ("A", ["From {time}. Bring snacks!", "{time}, and I finally bought a new game.", "{time}-ish, bring a drink."]),
+        ("?B", ["Can I bring my flatmate?", "Should I bring my cards too?"]),
+        ("?A", ["The more the merrier.", "Yes please!"]),
+        ("B", ["See you at {time} then.", "Count me in 🎲", "ok!"])],
+      summary=["{A} is hosting a game night {day} at {time} and {B} is coming.",
+               "Game night at {A}'s {day} from {time}; {B} will be there.",
+               "{B} accepted {A}'s invitation to a game night {day}."]),
+    S(key="sick", turns=[
+        ("A", ["I can't make it {day}, I'm sick 🤒", "sorry, have to cancel {day}, got the flu",
+               "Feeling awful, can we postpone {day}?"]),
+        ("B", ["Oh no! Feel better.", "No worries, rest up!", "Aww, do you need anything?"]),
+        ("?A", ["Could you bring me some soup later?", "Just sleep I think."]),
+        ("?B", ["Sure, I'll drop some by at {time}.", "Ok, text me if you need anything."]),
+        ("B", ["Let's reschedule for next week.", "We'll do it another time.", "We can move it, no problem."])],
+      summary=["{A} is sick and cancelled their plans with {B} for {day}; they will reschedule.",
+               "Plans for {day} are off because {A} is ill; {B} wants to reschedule.",
+               "Because {A} is ill, {A} and {B} postponed {day}."]),
+    S(key="flat_bills", turns=[
+        ("A", ["The electricity bill came, it's {amount} this time.",
+               "Hey, can you send me your half of the {amount} internet bill?", "Bill's in: {amount} 😱"]),
+        ("B", ["Ouch. I'll send you my half tonight.", "ok sending now", "That's a lot. Can I pay {day}?"]),
+        ("?A", ["No rush.", "Could you do it by {day}?"]),
+        ("?B", ["Sure.", "Will do."]),
+        ("A", ["Thanks!", "cheers", "👍"])],
+      summary=["{B} will pay half of the {amount} bill to {A}.",
+               "{A} told {B} the bill was {amount}; {B} will pay their half.",
+               "Flatmates {A} and {B} are splitting a {amount} bill."]),
+    S(key="hike", turns=[
+        ("A", ["Hike {day}? Weather looks great.", "want to go hiking near {city} {day}?", "Let's climb something {day}!"]),
+        ("B", ["Yes! Where?", "I'm in, how long is it?", "Only if it's not too steep haha"]),
+        ("A", ["The ridge trail, a few hours.", "Meet at the station at {time}?", "A few hours, leaving at {time}."]),
+        ("?B", ["Should I bring lunch?", "Do I need boots?"]),
+        ("?A", ["Yes, there's nowhere to buy food.", "Trainers are fine."]),
+        ("B", ["Great, see you then.", "Deal!", "ok, I'm in"])],
+      summary=["{A} and {B} are going hiking {day}.",
+               "Hiking plan: {A} and {B} meet {day} for a trail walk.",
+               "{B} agreed to go hiking with {A} {day}."]),
 ]
+
+# More summary structures per scenario (plan first, request first, note style), so no opening frame dominates.
+MORE_SUMMARIES = dict(
+    dinner=["Dinner plans: {place}, {day}, {time}, for {A} and {B}.", "On {day} at {time}, {A} and {B} are eating at {place}."],
+    movie=["Cinema {day} at {time}: {A} and {B} will watch {movie}.", "Plan: {movie} {day}, {time}, with {A} and {B}."],
+    borrow=["A {item} is being lent from {B} to {A} {day}.", "Borrowing: {B}'s {item} goes to {A} {day}."],
+    late=["Running {minutes} minutes late, {A} asked {B} to wait.", "Delay: {A} arrives about {minutes} minutes late; {B} waits."],
+    gift=["Gift idea from {B}: {gift}, which {A} will buy.", "For the birthday, {A} is getting {gift} on {B}'s advice."],
+    moving=["Moving day is {day}; {B} will help {A} from {time}.", "Help with the move: {B} joins {A} {day} at {time}."],
+    news=["Good news from {A}; {B} wants to celebrate {day}.", "Celebration {day}: {A} told {B} the news."],
+    pet=["While {A} is away, {B} will feed the {pet}.", "Pet sitting: {B} looks after {A}'s {pet} from {day}."],
+    lost=["Something {A} lost turned up at {B}'s place.", "Found at {B}'s: the thing {A} left behind."],
+    study=["Study session {day} at {time}: {A} and {B}, {subject}.", "To prepare for {subject}, {A} and {B} meet {day}."],
+    recipe=["The {dish} recipe is coming from {B} to {A}.", "Recipe request: {A} wants {B}'s {dish}."],
+    concert=["Concert {day}: {B} takes {A}'s spare {band} ticket.", "Thanks to {A}'s spare ticket, {B} sees {band} {day}."],
+    airport=["Airport run {day}: {B} drives {A}.", "A lift to the airport {day} for {A}, from {B}."],
+    carpool=["Going to {place} {day}, {A} rides with {B}.", "Carpool {day} at {time}: {B} drives, {A} joins."],
+    game_night=["Games {day} at {A}'s place from {time}, with {B}.", "On {day}, {B} joins {A}'s game night."],
+    sick=["Cancelled: {A} is ill, so {day} with {B} is off.", "Sick day for {A}; {B} will find another date."],
+    flat_bills=["Bill of {amount}: {B} owes {A} half.", "Half of the {amount} bill goes from {B} to {A}."],
+    hike=["Hike {day}: {B} joins {A}.", "On {day}, {A} and {B} go for a hike."],
+)
+for _s in SCENARIOS:
+    _s["summary"] = _s["summary"] + MORE_SUMMARIES[_s["key"]]

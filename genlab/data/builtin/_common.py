@@ -7,6 +7,9 @@ who says what) while the word lists that give it variety live here.
 from __future__ import annotations
 
 import random
+from typing import Sequence
+
+PARTS = ("seen", "unseen")
 
 FIRST_NAMES = [
     "Maria", "James", "Aisha", "Tom", "Priya", "Daniel", "Sofia", "Liam", "Chen", "Olivia", "Mateo", "Hannah",
@@ -20,7 +23,8 @@ LAST_NAMES = [
     "Brown", "Silva", "Tanaka", "Novak", "Dubois", "Haddad", "Walsh", "Costa", "Larsen", "Ahmed", "Fischer",
     "Moreau", "Ivanova", "Mensah", "Reyes", "Cohen", "Becker", "Sato", "Murphy", "Schmidt", "Jensen",
 ]
-AGENT_NAMES = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Dana", "Robin", "Chris", "Kim"]
+AGENT_NAMES = ["Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Dana", "Robin", "Chris", "Blake",
+               "Avery", "Quinn", "Drew", "Reese"]
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
@@ -57,10 +61,32 @@ def order_number(rng: random.Random) -> str:
     return str(rng.randint(100000, 999999)) if rng.random() < 0.6 else f"{rng.choice('ABCDEFGHKMNPRSTW')}{rng.choice('ABCDEFGHKMNPRSTW')}-{rng.randint(10000, 99999)}"
 
 
-def person(rng: random.Random) -> tuple[str, str]:
-    """(first name, full name)."""
-    first = rng.choice(FIRST_NAMES)
-    return first, f"{first} {rng.choice(LAST_NAMES)}"
+def halves(items: Sequence) -> dict[str, tuple]:
+    """``{"seen": ..., "unseen": ...}``: every fourth item (and at least one) is kept for the ``test-unseen`` split.
+
+    Train, validation and test draw only from ``seen``; ``test-unseen`` only from
+    ``unseen``, so a model cannot have memorised an unseen name, product or phrasing.
+    """
+    items = tuple(items)
+    unseen = tuple(x for i, x in enumerate(items) if i % 4 == 3) or items[-1:]
+    return {"seen": tuple(x for x in items if x not in unseen), "unseen": unseen}
+
+
+def check_part(part: str) -> str:
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    return part
+
+
+FIRST = halves(FIRST_NAMES)
+LAST = halves(LAST_NAMES)
+AGENTS = halves(AGENT_NAMES)
+
+
+def person(rng: random.Random, part: str = "seen") -> tuple[str, str]:
+    """(first name, full name) from the ``part``'s half of the name pools."""
+    first = rng.choice(FIRST[part])
+    return first, f"{first} {rng.choice(LAST[part])}"
 
 
 def pick(rng: random.Random, options, **slots) -> str:

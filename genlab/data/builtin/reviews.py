@@ -4,13 +4,18 @@ Feeds the three template families of the course notes: rating classification,
 review generation from rating + title, and headline summarisation. The body is
 built from aspect sentences whose sentiment follows the rating, so the rating is
 recoverable from the text (a 3-star review mixes praise and complaints).
+``part="unseen"`` uses categories (so product nouns), brands and phrasings of
+time that ``part="seen"`` never does.
 """
 
 from __future__ import annotations
 
 import random
 
-BRANDS = ["Acme", "Nordic", "Zentra", "Bolt", "Hearth", "Lumina", "Vertex", "Kinto", "Orbit", "Pebble", "Sol"]
+from genlab.data.builtin._common import check_part, halves
+
+BRANDS = ["Acme", "Nordic", "Zentra", "Bolt", "Hearth", "Lumina", "Vertex", "Kinto", "Orbit", "Pebble", "Sol",
+          "Mistral", "Quill", "Tandem", "Verde", "Yarrow"]
 CATEGORIES = {  # category: (product nouns, aspects a reviewer comments on)
     "headphones": (["headset", "pair of earbuds", "pair of headphones"],
                    ["the sound", "the battery life", "the comfort", "the noise cancelling"]),
@@ -24,6 +29,10 @@ CATEGORIES = {  # category: (product nouns, aspects a reviewer comments on)
              ["the design", "the cushioning", "the brightness", "the assembly"]),
     "phone": (["phone case", "charging cable", "power bank", "screen protector"],
               ["the fit", "the charging speed", "the grip", "the battery"]),
+    "toys": (["building set", "puzzle", "remote control car", "plush bear"],
+             ["the pieces", "the instructions", "the colours", "how long it kept the kids busy"]),
+    "garden": (["garden hose", "pair of pruning shears", "bird feeder", "solar lantern"],
+               ["the handle", "the durability", "the finish", "the size"]),
 }
 GOOD = ["I love {aspect}.", "{Aspect} is excellent.", "{Aspect} is better than I expected.",
         "Really impressed with {aspect}.", "{Aspect} is spot on."]
@@ -52,7 +61,9 @@ HEADLINES = {
     2: ["Disappointing", "Not as advertised", "Expected better", "Meh {noun}"],
     1: ["Terrible {noun}", "Waste of money", "Broke after a week", "Avoid this one"],
 }
-WHEN = ["last month", "two weeks ago", "in the spring", "for my birthday", "a few days ago", "within a week"]
+WHEN = ["last month", "two weeks ago", "in the spring", "for my birthday", "a few days ago", "within a week",
+        "on sale", "in January"]
+PARTS = {"categories": halves(CATEGORIES), "brands": halves(BRANDS), "when": halves(WHEN)}
 
 
 def _aspect_sentence(rng: random.Random, rating: int, aspect: str, used: set[str]) -> str:
@@ -64,15 +75,15 @@ def _aspect_sentence(rng: random.Random, rating: int, aspect: str, used: set[str
     return pattern.format(aspect=aspect, Aspect=aspect[:1].upper() + aspect[1:])
 
 
-def review(rng: random.Random) -> dict:
-    category = rng.choice(list(CATEGORIES))
+def review(rng: random.Random, part: str = "seen") -> dict:
+    category = rng.choice(PARTS["categories"][part])
     nouns, aspects = CATEGORIES[category]
     noun = rng.choice(nouns)
     label = noun.removeprefix("pair of ").title()
-    title = f"{rng.choice(BRANDS)} {rng.choice(['', 'Pro ', 'Lite ', 'Max ', 'Classic '])}{label} " \
+    title = f"{rng.choice(PARTS['brands'][part])} {rng.choice(['', 'Pro ', 'Lite ', 'Max ', 'Classic '])}{label} " \
             f"{rng.choice(['', 'X', 'S', '2', '300', '5000', 'Mini'])}".replace("  ", " ").strip()
     rating = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 1.2, 1.6, 2])[0]
-    slots = dict(noun=noun, when=rng.choice(WHEN))
+    slots = dict(noun=noun, when=rng.choice(PARTS["when"][part]))
     parts = [rng.choice(OPENING[rating]).format(**slots)]
     used: set[str] = set()
     parts += [_aspect_sentence(rng, rating, a, used) for a in rng.sample(aspects, k=rng.randint(1, 3))]
@@ -83,6 +94,8 @@ def review(rng: random.Random) -> dict:
                 review_body=" ".join(parts))
 
 
-def generate_reviews(n: int, seed: int = 0) -> list[dict]:
-    """``n`` reviews, deterministic given ``seed``."""
-    return [dict(id=f"review-{seed}-{i}", **review(random.Random(f"reviews:{seed}:{i}"))) for i in range(n)]
+def generate_reviews(n: int, seed: int = 0, part: str = "seen") -> list[dict]:
+    """``n`` reviews, deterministic given ``seed`` and ``part``."""
+    prefix = "review" if check_part(part) == "seen" else "review-unseen"
+    rng_key = "reviews" if part == "seen" else "reviews-unseen"
+    return [dict(id=f"{prefix}-{seed}-{i}", **review(random.Random(f"{rng_key}:{seed}:{i}"), part)) for i in range(n)]

@@ -1,14 +1,19 @@
-"""Customer-support dialogues with reference summaries and extraction targets.
+"""Customer-support dialogues with reference summaries, extraction targets and their facts.
 
-One generator feeds two tasks: ``support-summary`` (dialogue -> 1-3 sentence
-summary) and ``support-extract`` (dialogue -> JSON of customer name, order
-number, product, requested action). A dialogue is built turn by turn from a
-scenario table (``_support_scenarios``); the summary is built from the same
-choices, so it always says who wanted what and what was finally agreed.
+One generator feeds ``support-summary`` (dialogue -> short summary) and
+``support-extract`` (dialogue -> JSON of customer name, order number, product,
+requested action). A dialogue is planned from a scenario (``_support_scenarios``:
+12 industries, 48 scenario types), an ending (resolved, resolved after a
+rejected offer, escalated, transferred, failed) and a customer's writing style
+(tidy, casual, fragments over several messages, typos, angry); the summary is
+composed from the same plan by one of many summary styles (``_support_text``),
+so every fact it states (names, reference numbers, amounts, dates) is one the
+dialogue contains. The row's ``facts`` holds those slot values for the
+``fact_accuracy`` metric.
 
-Summaries keep a recognisable shape ("<Name> contacted support because
-<problem>. The agent <resolution>.") with several paraphrases, so a small model
-can learn the shape by fine-tuning while the wording still varies.
+``part="unseen"`` draws scenario types, companies, items, names and dialogue
+phrasings that ``part="seen"`` (train, validation, test) never uses: the
+``test-unseen`` split.
 """
 
 from __future__ import annotations
@@ -17,198 +22,203 @@ import json
 import random
 import re
 
-from genlab.data.builtin._common import (AGENT_NAMES, amount, day_of_year, format_day, order_number, person,
-                                          pick, sentence_case)
-from genlab.data.builtin._support_scenarios import CITIES, POOLS, SCENARIOS
+from genlab.data.builtin import _support_text as T
+from genlab.data.builtin._common import (AGENTS, amount, check_part, day_of_year, format_day, halves, person, pick,
+                                          sentence_case)
+from genlab.data.builtin._support_scenarios import CITIES, INDUSTRIES, REF_LABELS, SCENARIOS
 
-COMPANIES = ["ShopRight", "Nordwind", "Brightline", "HomeNest", "Parcelly", "Vista", "Kestrel", "Lumo"]
-
-GREET_AGENT = ["Hi, thanks for contacting {company} support. My name is {agent}. How can I help you today?",
-               "Hello, you're chatting with {agent} from {company}. What can I do for you?",
-               "Good morning! This is {agent} at {company} customer care. How can I help?",
-               "Hi there, {agent} here. How can I help you today?"]
-GREET_CUSTOMER = ["Hi, ", "Hello. ", "Hi there. ", "Good morning. ", "Hey, ", ""]
-INTRO = ["This is {full}. ", "My name is {full}. ", "I'm {full}. ", "{full} here. "]
-EMPATHY = ["I'm sorry to hear that.", "Oh no, I'm sorry about that.", "I understand, that's frustrating.",
-           "Thanks for letting us know, and sorry for the trouble.", "I'm really sorry about this."]
-NEUTRAL = ["Sure, I can help with that.", "Of course, happy to help.", "No problem, let's sort that out.",
-           "Certainly."]
-NEUTRAL_KEYS = {"refund", "cancel_subscription", "address_change", "booking_change", "upgrade_plan", "return_item"}
-ASK_ORDER = ["Could you give me the order number?", "Can I have your order number, please?",
-             "What's the order number so I can look it up?", "Do you have the order number handy?"]
-ASK_ACCOUNT = ["Can you confirm some details on the account for me?", "Could you tell me a bit more so I can find the account?",
-               "Can you verify the account for me?"]
-ASK_NAME = ["And may I have your name?", "Who am I speaking with?", "Can I get your full name as well?"]
-HOLD_AGENT = ["Give me a moment while I look into this.", "Let me check that for you, one moment.",
-              "Bear with me for a minute while I pull up the details."]
-HOLD_CUSTOMER = ["Sure.", "No problem, take your time.", "Okay, thanks.", "Of course."]
-SMALL_TALK = [
-    ("Sorry if I sound stressed, it's been a crazy week with work.", "No worries at all, we'll get this sorted."),
-    ("By the way, is your summer sale still on?", "It is, it runs until the end of the month."),
-    ("It's pouring rain here, so I'm not going anywhere anyway.", "Ha, same here! Perfect weather for staying in."),
-    ("I've been a customer for years and this has never happened before.", "We really appreciate your loyalty."),
-    ("Do you also sell gift cards?", "We do, you can buy them on our website in any amount."),
-    ("My neighbour recommended you, actually.", "That's lovely to hear!"),
-]
-PUSHBACK = ["Hmm, is there anything else you can do?", "That doesn't really work for me, to be honest.",
-            "I'd prefer another option if possible.", "Is that the only option?"]
-ACCEPT = ["That works, thank you.", "Perfect, thanks a lot.", "Okay, that's fine.", "Great, I appreciate it.",
-          "Thank you, that's really helpful.", "Sounds good."]
-ANYTHING_ELSE = ["Is there anything else I can help you with?", "Anything else I can do for you today?",
-                 "Can I help with anything else?"]
-NO_MORE = ["No, that's everything. Thanks!", "That's all, thank you.", "Nope, you've been great.", "No, I'm all set."]
-CLOSE = ["Have a great day, {first}!", "Thanks for your patience, {first}. Take care!", "You're welcome. Goodbye!",
-         "Glad I could help. Have a nice evening!"]
-
-OPENERS = ["{name} contacted support because {problem}.", "{name} got in touch because {problem}.",
-           "{name} reached out about {topic}.", "{name} wrote to support about {topic}.",
-           "{name} told support that {problem}."]
-CLOSERS = ["The agent {resolution}.", "The agent {resolution}.", "{agent} from support {resolution}.",
-           "Support {resolution}."]
-ONE_SENTENCE = ["{name} contacted support about {topic}, and the agent {resolution}.",
-                "{name} asked support about {topic}; the agent {resolution}."]
-EXTRA = {"pushback": ["{first} rejected the first offer.", "{first} was not happy with the first option."],
-         "sale": ["{first} also asked about the summer sale.", "They also talked about the summer sale."],
-         "gift": ["{first} also asked about gift cards."]}
+SCENARIO_PARTS = {"seen": [s for s in SCENARIOS if not s.get("unseen")],
+                  "unseen": [s for s in SCENARIOS if s.get("unseen")]}
+COMPANIES = {k: halves(v["companies"]) for k, v in INDUSTRIES.items()}
+ITEMS = {k: halves(v["items"]) for k, v in INDUSTRIES.items()}
+CITY = halves(CITIES)
+STYLES = ["tidy", "tidy", "casual", "casual", "fragments", "typos", "angry"]
+ENDINGS = ["resolved"] * 9 + ["pushback"] * 2 + ["escalated"] * 2 + ["transferred", "failed", "rejected"]
+MAX_TURNS = 20
 
 
-def _slots(rng: random.Random, scenario: dict) -> dict:
-    item = rng.choice(POOLS[scenario["pool"]])
-    has_order = scenario["pool"] != "services"
-    article = "an" if item[0].lower() in "aeiou" else "a"
+def _ref(rng: random.Random, kind: str) -> str:
+    letters = "ABCDEFGHKMNPRSTW"
+    if kind == "order":
+        return str(rng.randint(100000, 999999)) if rng.random() < 0.6 else \
+            f"{rng.choice(letters)}{rng.choice(letters)}-{rng.randint(10000, 99999)}"
+    if kind == "booking":
+        return "".join(rng.choice(letters + "23456789") for _ in range(6))
+    if kind == "card":
+        return f"{rng.randint(0, 9999):04d}"
+    prefix = {"account": "", "patient": "P", "member": "M", "policy": "POL-"}[kind]
+    return f"{prefix}{rng.randint(10 ** 6, 10 ** 7 - 1)}"
+
+
+def scenario_slots(rng: random.Random, scenario: dict, part: str = "seen") -> dict:
+    """Every slot value a scenario's phrasings may use (the dialogue mentions a subset)."""
+    industry = INDUSTRIES[scenario["industry"]]
+    item = rng.choice(ITEMS[scenario["industry"]][part])
     past = day_of_year(rng)
-    return dict(product=item, a_product=f"{article} {item}", service=item, order=order_number(rng) if has_order else None,
-                date=format_day(rng, past), new_date=format_day(rng, day_of_year(rng, after=past)), amount=amount(rng), fee=amount(rng, 4, 20), city=rng.choice(CITIES),
-                days=rng.choice([2, 3, 5, 7, 10, 14]), last4=f"{rng.randint(0, 9999):04d}")
+    hour = rng.choice([9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8])
+    return dict(item=item, a_item=("an " if item[0] in "aeiou" else "a ") + item,
+                company=rng.choice(COMPANIES[scenario["industry"]][part]), ref=_ref(rng, industry["ref"]),
+                ref_label=rng.choice(REF_LABELS[industry["ref"]]), date=format_day(rng, past),
+                new_date=format_day(rng, day_of_year(rng, after=past)), amount=amount(rng),
+                days=str(rng.choice([2, 3, 5, 7, 10, 14])), time=f"{hour}:{rng.choice(['00', '30', '15'])}",
+                city=rng.choice(CITY[part]), last4=f"{rng.randint(0, 9999):04d}",
+                case=str(rng.randint(10000, 99999)), team=industry["team"])
 
 
-def _opening(rng, scenario, s, who) -> tuple[list[tuple[str, str]], bool]:
-    """The first turns; returns them and whether the customer already gave their name."""
-    turns = []
+class Dialogue:
+    """Turns as (role, text); customer text passes through the customer's writing style."""
+
+    def __init__(self, rng: random.Random, style: str, protect: set[str]):
+        self.rng, self.style, self.protect, self.turns = rng, style, protect, []
+
+    def agent(self, text: str) -> None:
+        self.turns.append(("agent", text))
+
+    def customer(self, text: str) -> None:
+        for piece in T.styled(self.rng, text, self.style, self.protect):
+            self.turns.append(("customer", piece))
+
+    def text(self) -> str:
+        return " ".join(t for _, t in self.turns)
+
+
+def _opening(d: Dialogue, rng, scenario, s, who, part) -> bool:
+    """Greeting and the problem; returns whether the customer already gave their name."""
     if rng.random() < 0.6:
-        turns.append(("agent", pick(rng, GREET_AGENT, **who)))
-    named = rng.random() < 0.5
-    greeting = rng.choice(GREET_CUSTOMER)
-    rest = (pick(rng, INTRO, **who) if named else "") + pick(rng, scenario["open"], **s)
-    if greeting.endswith(", ") and not re.match(r"I\b|" + re.escape(who["full"]), rest):
-        rest = rest[:1].lower() + rest[1:]  # "Hi, my order..." but "Hi, I'm..." and "Hi, Maria Lopez here"
-    turns.append(("customer", sentence_case(greeting + rest)))
-    return turns, named
+        d.agent(pick(rng, T.GREET_AGENT[part], **who, company=s["company"]))
+    named = rng.random() < 0.4
+    intro = pick(rng, T.INTRO[part], **who) if named else ""
+    d.customer(sentence_case(rng.choice(T.GREET_CUSTOMER[part]) + intro + pick(rng, scenario["open"], **s)))
+    if d.style == "fragments" or rng.random() < 0.2:
+        d.customer(pick(rng, T.FOLLOW_UP[part], **s))  # a second message before the agent answers
+    return named
 
 
-def _details(rng, scenario, s, who, named) -> list[tuple[str, str]]:
-    """The agent gathers the order number and name; the order number always appears."""
-    ask = ASK_ORDER if s["order"] else ASK_ACCOUNT
-    ack = NEUTRAL if scenario["key"] in NEUTRAL_KEYS else EMPATHY
-    turns = [("agent", f"{rng.choice(ack)} {rng.choice(ask)}" + ("" if named else f" {rng.choice(ASK_NAME)}"))]
-    detail = pick(rng, scenario["details"], **s)
-    if s["order"] and s["order"] not in detail:
-        detail += f" The order number is {s['order']}."
-    turns.append(("customer", detail + ("" if named else f" My name is {who['full']}.")))
-    return turns
+def _identify(d: Dialogue, rng, scenario, s, who, named, part) -> None:
+    """The agent asks for the reference number (and name); the customer gives them."""
+    ask = pick(rng, T.ASK_REF[part], label=s["ref_label"])
+    d.agent(f"{rng.choice(T.ACK[part])} {ask}" + ("" if named else f" {rng.choice(T.ASK_NAME[part])}"))
+    if rng.random() < 0.15:
+        d.customer(rng.choice(T.LOOKING[part]))
+    give = pick(rng, T.GIVE_REF[part], ref=s["ref"], label=s["ref_label"])
+    d.customer(give + ("" if named else " " + pick(rng, T.GIVE_NAME[part], **who)))
+    if s["item"] not in d.text():  # the extraction target must be in the text
+        d.customer(pick(rng, T.ITEM_NOTE[part], **s))
 
 
-def _middle(rng, scenario, s, events) -> list[tuple[str, str]]:
-    """Optional hold, check and small talk: what makes dialogues differ in length."""
-    turns = []
-    if rng.random() < 0.5:
-        turns += [("agent", rng.choice(HOLD_AGENT)), ("customer", rng.choice(HOLD_CUSTOMER))]
-    turns.append(("agent", pick(rng, scenario["check"], **s)))
-    for idx in rng.sample(range(len(SMALL_TALK)), k=rng.choice([0, 0, 1, 1, 2])):
-        turns += [("customer", SMALL_TALK[idx][0]), ("agent", SMALL_TALK[idx][1])]
-        events.add({1: "sale", 4: "gift"}.get(idx, "smalltalk"))
-    return turns
+def _middle(d: Dialogue, rng, scenario, s, events, part) -> None:
+    """Hold, check, a change of topic, anger: what makes dialogues differ."""
+    if rng.random() < 0.4:
+        d.agent(rng.choice(T.HOLD_AGENT[part]))
+        if rng.random() < 0.6:
+            d.customer(rng.choice(T.HOLD_CUSTOMER[part]))
+    d.agent(pick(rng, scenario["check"], **s))
+    if rng.random() < 0.25:
+        question, answer, topic = rng.choice(T.ASIDES[part])
+        d.customer(question.format(**s))
+        d.agent(answer.format(**s))
+        events["aside"] = topic
+    if d.style == "angry" or rng.random() < 0.1:
+        d.customer(rng.choice(T.ANGER[part]))
+        d.agent(rng.choice(T.CALM[part]))
+        events["angry"] = True
 
 
-def _resolution(rng, scenario, s, events) -> tuple[list[tuple[str, str]], str]:
-    """The agent offers a fix; sometimes the customer pushes back and a second one is agreed."""
-    options = rng.sample(scenario["resolutions"], k=len(scenario["resolutions"]))
-    turns = []
-    if len(options) > 1 and rng.random() < 0.25:
-        turns += [("agent", options[0][0].format(**s)), ("customer", rng.choice(PUSHBACK))]
-        events.add("pushback")
-        options = options[1:]
-    said, summary = options[0]
-    turns += [("agent", said.format(**s)), ("customer", rng.choice(ACCEPT))]
-    return turns, summary.format(**s)
+def _ending(d: Dialogue, rng, scenario, s, who, events) -> tuple[str, int | None]:
+    """The ending; returns the summary's outcome clause and the index of the agreed fix (None if none)."""
+    kind = rng.choice(ENDINGS)
+    order = rng.sample(range(len(scenario["fixes"])), k=len(scenario["fixes"]))
+    if kind in ("pushback", "rejected") and len(order) > 1:
+        said, did = scenario["fixes"][order[0]]
+        d.agent(said.format(**s))
+        d.customer(rng.choice(T.PUSHBACK))
+        if kind == "rejected":
+            d.agent(rng.choice(T.NOTHING_MORE))
+            d.customer(rng.choice(T.LEAVE))
+            events["rejected"] = did.format(**s)
+            return pick(rng, T.REJECTED_DID, **s), None
+        events["pushback"] = True
+        order = order[1:]
+    if kind in ("escalated", "transferred", "failed"):
+        return _unresolved(d, rng, kind, {**s, **who}, events), None
+    said, did = scenario["fixes"][order[0]]
+    d.agent(said.format(**s))
+    d.customer(rng.choice(T.ACCEPT))
+    return did.format(**s), order[0]
 
 
-def _closing(rng, who) -> list[tuple[str, str]]:
-    if rng.random() < 0.3:
-        return []
-    turns = [("agent", rng.choice(ANYTHING_ELSE)), ("customer", rng.choice(NO_MORE))]
-    return turns + ([("agent", pick(rng, CLOSE, **who))] if rng.random() < 0.7 else [])
+def _unresolved(d: Dialogue, rng, kind, s, events) -> str:
+    said, reply, did = rng.choice(T.UNRESOLVED[kind])
+    d.agent(said.format(**s))
+    d.customer(reply.format(**s))
+    events["unresolved"] = kind
+    return did.format(**s)
 
 
-_SLOT = re.compile(r"\{(\w+)\}")
+def _closing(d: Dialogue, rng, who, part) -> None:
+    if rng.random() < 0.35:
+        return
+    d.agent(rng.choice(T.ANYTHING_ELSE[part]))
+    d.customer(rng.choice(T.NO_MORE[part]))
+    if rng.random() < 0.6:
+        d.agent(pick(rng, T.CLOSE[part], **who))
 
 
-def grounded(options: list[str], values: dict, text: str) -> list[str]:
-    """Phrasings whose slot values all occur in the dialogue: a summary states no fact the dialogue lacks."""
-    def ok(option: str) -> bool:
-        keys = {"product" if k == "a_product" else k for k in _SLOT.findall(option)}
-        return all(str(values[k]) in text for k in keys if k in values)
-
-    return [o for o in options if ok(o)] or options
+def _render(turns, who, labels: str) -> str:
+    names = {"plain": ("Customer", "Agent"), "names": (who["first"], who["agent"]),
+             "mixed": (who["first"], "Agent")}[labels]
+    return "\n".join(f"{names[0] if role == 'customer' else names[1]}: {text}" for role, text in turns)
 
 
-def _summary(rng, scenario, s, who, resolution, events, text: str) -> str:
-    slots = dict(name=who["full"], first=who["first"], agent=who["agent"], resolution=resolution,
-                 problem=pick(rng, grounded(scenario["problem"], s, text), **s),
-                 topic=pick(rng, grounded(scenario["topic"], s, text), **s))
-    if rng.random() < 0.2:
-        parts = [pick(rng, ONE_SENTENCE, **slots)]
-    else:
-        closers = grounded(CLOSERS, {"agent": who["agent"]}, text)
-        parts = [pick(rng, OPENERS, **slots), pick(rng, closers, **slots)]
-    extras = [e for e in ("pushback", "sale", "gift") if e in events]
-    if extras and rng.random() < 0.6:
-        parts.insert(1 if "pushback" in extras[:1] else len(parts), pick(rng, EXTRA[extras[0]], **slots))
-    return " ".join(parts)
+def _facts(slots: dict, who: dict, text: str) -> dict:
+    """The slot values the dialogue states: what a summary may say, and what fact_accuracy checks."""
+    keys = ("company", "item", "ref", "amount", "date", "new_date", "days", "time", "city", "case", "team")
+    facts = {"customer_name": who["full"], "agent": who["agent"], **{k: slots[k] for k in keys}}
+    facts = {k: v for k, v in facts.items() if T.said(v, text)}
+    if "ref" in facts:
+        facts["ref_label"] = slots["ref_label"]
+    return facts
 
 
-def _merge(turns):
-    """Join back-to-back lines by the same speaker into one turn, as chat logs show them."""
-    merged: list[tuple[str, str]] = []
-    for role, text in turns:
-        if merged and merged[-1][0] == role:
-            merged[-1] = (role, f"{merged[-1][1]} {text}")
-        else:
-            merged.append((role, text))
-    return merged
+def support_dialogue(rng: random.Random, part: str = "seen") -> dict:
+    """One dialogue with its summary, extraction fields and facts."""
+    scenario = rng.choice(SCENARIO_PARTS[part])
+    s = scenario_slots(rng, scenario, part)
+    first, full = person(rng, part)
+    who = dict(first=first, full=full, agent=rng.choice(AGENTS[part]))
+    style = rng.choice(STYLES)
+    while True:  # a plan longer than MAX_TURNS is drawn again (cutting it would cut facts the summary states)
+        d, events = Dialogue(rng, style, protect={v for v in (*s.values(), first, full)}), {}
+        named = _opening(d, rng, scenario, s, who, part)
+        _identify(d, rng, scenario, s, who, named, part)
+        _middle(d, rng, scenario, s, events, part)
+        outcome, agreed = _ending(d, rng, scenario, s, who, events)
+        if "unresolved" not in events and "rejected" not in events:
+            _closing(d, rng, who, part)
+        if len(d.turns) <= MAX_TURNS:
+            break
+    dialogue = _render(d.turns, who, rng.choice(["plain", "plain", "names", "mixed"]))
+    facts = _facts(s, who, dialogue)
+    summary = T.summary(rng, scenario, s, who, outcome, events, dialogue)
+    order = s["ref"] if INDUSTRIES[scenario["industry"]]["ref"] in ("order", "booking") else None
+    fields = dict(customer_name=full, order_number=order, product=s["item"], requested_action=scenario["action"])
+    return dict(dialogue=dialogue, summary=summary, **fields, extraction=json.dumps(fields, ensure_ascii=False),
+                facts=facts, scenario=scenario["key"], industry=scenario["industry"], style=style,
+                outcome=outcome if agreed is not None else None, outcome_index=agreed,
+                turns=len(d.turns))
 
 
-def _render(turns, who, style: str) -> str:
-    labels = {"plain": ("Customer", "Agent"), "names": (who["first"], who["agent"]),
-              "mixed": (who["first"], "Agent")}[style]
-    return "\n".join(f"{labels[0] if role == 'customer' else labels[1]}: {text}" for role, text in turns)
+def fix_clauses(row: dict, rng: random.Random) -> list[str]:
+    """Every fix of ``row``'s scenario as a summary clause, filled with the row's facts (fresh values for
+    slots the dialogue never mentioned): index ``row["outcome_index"]`` is what was agreed."""
+    scenario = next(s for s in SCENARIOS if s["key"] == row["scenario"])
+    part = "unseen" if scenario.get("unseen") else "seen"
+    values = {**scenario_slots(rng, scenario, part), **row["facts"], "item": row["product"]}
+    return [did.format(**values) for _, did in scenario["fixes"]]
 
 
-def support_dialogue(rng: random.Random) -> dict:
-    """One dialogue with its summary and extraction fields."""
-    scenario = rng.choice(SCENARIOS)
-    s = _slots(rng, scenario)
-    first, full = person(rng)
-    who = dict(first=first, full=full, agent=rng.choice(AGENT_NAMES), company=rng.choice(COMPANIES))
-    events: set[str] = set()
-    turns, named = _opening(rng, scenario, s, who)
-    turns += _details(rng, scenario, s, who, named)
-    if s["product"] not in " ".join(text for _, text in turns):  # the extraction target must be in the text
-        turns[-1] = ("customer", turns[-1][1] + f" It's for {s['a_product']}.")
-    if rng.random() < 0.8:
-        turns += _middle(rng, scenario, s, events)
-    res_turns, resolution = _resolution(rng, scenario, s, events)
-    turns = _merge(turns + res_turns + _closing(rng, who))
-    style = rng.choice(["plain", "plain", "names", "mixed"])
-    fields = dict(customer_name=full, order_number=s["order"], product=s["product"],
-                  requested_action=scenario["action"])
-    dialogue = _render(turns[:20], who, style)
-    return dict(dialogue=dialogue, summary=_summary(rng, scenario, s, who, resolution, events, dialogue),
-                **fields, extraction=json.dumps(fields, ensure_ascii=False),
-                scenario=scenario["key"], turns=min(len(turns), 20))
-
-
-def generate_support(n: int, seed: int = 0) -> list[dict]:
-    """``n`` dialogues, deterministic given ``seed`` (one RNG per example, so prefixes agree)."""
-    return [dict(id=f"support-{seed}-{i}", **support_dialogue(random.Random(f"support:{seed}:{i}")))
+def generate_support(n: int, seed: int = 0, part: str = "seen") -> list[dict]:
+    """``n`` dialogues, deterministic given ``seed`` and ``part`` (one RNG per example, so prefixes agree)."""
+    prefix = "support" if check_part(part) == "seen" else "support-unseen"
+    return [dict(id=f"{prefix}-{seed}-{i}", **support_dialogue(random.Random(f"{prefix}:{seed}:{i}"), part))
             for i in range(n)]

@@ -33,6 +33,8 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "field_f1": (f"{_M}.field_f1:FieldF1", {}),
     "acc": (f"{_M}.accuracy:Accuracy", {}),
     "acc_norm": (f"{_M}.accuracy:AccuracyNorm", {}),
+    "fact_accuracy": (f"{_M}.facts:FactAccuracy", {}),
+    "fact_recall": (f"{_M}.facts:FactRecall", {}),
     "perplexity": (f"{_M}.perplexity:Perplexity", {}),
     "bits_per_byte": (f"{_M}.perplexity:BitsPerByte", {}),
 }

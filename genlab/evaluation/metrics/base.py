@@ -31,6 +31,23 @@ def as_refs(references: Any) -> list[str]:
     return [str(r) for r in refs]
 
 
+class Reference(str):
+    """A reference text that also carries its source's facts (slot name -> value) for fact metrics.
+
+    It is a ``str``, so every other metric, the samples file and the trainer use it as the text.
+    """
+
+    facts: dict | None = None
+
+    def __new__(cls, text: str, facts: dict | None = None):
+        obj = super().__new__(cls, text)
+        obj.facts = facts
+        return obj
+
+    def __reduce__(self):
+        return (Reference, (str(self), self.facts))
+
+
 class Metric:
     """Base class. Subclasses set ``name`` and implement ``sample_stats`` and ``from_stats``."""
 
