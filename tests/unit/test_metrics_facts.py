@@ -62,3 +62,8 @@ def test_generated_references_are_fully_accurate():
     refs = [r.target for r in reqs]
     assert get_metric("fact_accuracy").corpus_score(targets, refs) == 1.0
     assert get_metric("fact_recall").corpus_score(targets, refs) == 1.0
+
+
+def test_ids_need_three_digits_or_a_letter_digit_code():
+    assert extract_facts("booking RFG6T8, a 7-day wait, the 2TB plan, order 2023-2024") == {
+        ("id", "RFG6T8"), ("number", 7), ("id", "20232024")}

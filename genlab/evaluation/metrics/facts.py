@@ -8,8 +8,9 @@ the output and the source's slot values (the example's ``facts`` field, e.g.
 * ``amount`` — ``$45``, ``$45.00``, ``45 dollars``, ``USD 45`` all read as 45.00;
 * ``date`` — ``March 3``, ``3 March``, ``the 3rd of March``, ``Mar 3rd`` all read as (3, 3);
 * ``time`` — ``9:30``;
-* ``id`` — a token of 3+ characters with a digit (order and case numbers,
-  ``AB-12345`` = ``AB12345`` = ``#ab-12345``);
+* ``id`` — a token with 3+ digits, or of 5+ letters and digits run together
+  (order, case and booking numbers: ``AB-12345`` = ``AB12345`` = ``#ab-12345``,
+  ``RFG6T8``); ``7-day`` and ``2TB`` are not ids;
 * ``number`` — a bare 1-2 digit number (``5 days``); it also counts as correct
   when it equals the value of any numeric fact (an amount said without ``$``);
 * ``name`` — a capitalised word that is a name of the source's people, or any
@@ -71,6 +72,14 @@ def _take(pattern: re.Pattern, text: str, make) -> tuple[set, str]:
     return found, pattern.sub(" ", text)
 
 
+def _is_id(token: str) -> bool:
+    """Order, case and booking numbers: 3+ digits (``482913``, ``AB-12345``) or letters and digits run
+    together (``RFG6T8``); not ``7-day`` or ``2TB``."""
+    digits = sum(c.isdigit() for c in token)
+    return digits >= 3 or (digits > 0 and "-" not in token and len(token.lstrip("#")) >= 5
+                           and any(c.isalpha() for c in token))
+
+
 def extract_facts(text: str, names: frozenset[str] = frozenset()) -> set[tuple]:
     """Typed facts in ``text``: ``("amount", 45.0)``, ``("date", 3, 3)``, ``("id", "AB12345")``, ..."""
     facts: set[tuple] = set()
@@ -84,11 +93,13 @@ def extract_facts(text: str, names: frozenset[str] = frozenset()) -> set[tuple]:
     facts |= found
     found, text = _take(_ORDINAL, text, lambda m: ("number", int(m["d"])))
     facts |= found
-    for m in _ID.finditer(text):
-        token = m.group(0)
-        if any(c.isdigit() for c in token) and len(re.sub(r"\W", "", token)) >= 3:
-            facts.add(("id", re.sub(r"[^A-Z0-9]", "", token.upper())))
-    facts |= {("number", int(n)) for n in _NUMBER.findall(_ID.sub(" ", text))}
+    ids = set()
+    for token in {m.group(0) for m in _ID.finditer(text)}:
+        if _is_id(token):
+            ids.add(("id", re.sub(r"[^A-Z0-9]", "", token.upper())))
+            text = text.replace(token, " ")
+    facts |= ids
+    facts |= {("number", int(n)) for n in _NUMBER.findall(text)}
     facts |= {("name", w) for w in _WORD.findall(text) if w in names or w in KNOWN_NAMES}
     return facts
 
