@@ -22,6 +22,7 @@ def split_delimiter(requests) -> tuple[str, list]:
 
 def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
                         chat: bool | None, verbose: bool) -> dict[str, Any]:
+    from genlab.evaluation.classifier import classify_choices
     from genlab.evaluation.scoring import score_choices
 
     for r in requests:
@@ -31,8 +32,11 @@ def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, 
     delimiter, requests = split_delimiter(requests)
     t0 = time.perf_counter()
     with maybe_progress(verbose, "score choices", len(requests)) as advance:
-        scores = score_choices(lm, requests, batch_size=batch_size, precision=precision,
-                               target_delimiter=delimiter, progress=advance)
+        if lm.kind == "encoder":  # no continuations to score: the classification head picks
+            scores = classify_choices(lm, requests, batch_size=batch_size, precision=precision, progress=advance)
+        else:
+            scores = score_choices(lm, requests, batch_size=batch_size, precision=precision,
+                                   target_delimiter=delimiter, progress=advance)
     secs = time.perf_counter() - t0
     samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": r.choices[s.prediction()],
                 "reference": r.choices[r.target_index], "target_index": r.target_index,

@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from genlab.errors import GenlabError
 from genlab.evaluation.metrics.accuracy import ChoiceScores
 from genlab.evaluation.metrics.perplexity import RollingScore
 from genlab.runtime import Precision, autocast
@@ -88,7 +89,9 @@ def score_choices(lm, requests: Sequence, *, batch_size: int = 16, precision: Pr
         if not r.choices:
             raise ValueError(f"request doc_id={r.doc_id} has no choices; multiple_choice needs them")
     if lm.kind not in ("causal", "seq2seq"):
-        raise ValueError(f"{lm.name} is an encoder-only model: it cannot score continuations")
+        from genlab.evaluation.classifier import no_head_error
+
+        raise no_head_error(lm)  # encoders score choices through a head (evaluation.classifier)
     if lm.kind == "causal":
         encoded = [encode_choices(lm, r, target_delimiter) for r in requests]
         scorer = _score_causal_batch
@@ -229,6 +232,9 @@ def score_rolling(lm, texts: Sequence[str], *, precision: Precision = "auto", ma
     scored too; windows of ``max_length`` tokens each condition on the token before
     them. Seq2seq: the text is the decoder target of an empty encoder input.
     """
+    if lm.kind not in ("causal", "seq2seq"):
+        raise GenlabError(f"{lm.name} is an encoder-only model: it has no next-token probabilities to score "
+                          "text with", hint="use a decoder-only or encoder-decoder model for perplexity tasks")
     out = []
     with autocast(precision, lm.device):  # one region: each weight is cast to bf16 once
         for text in texts:
