@@ -88,8 +88,73 @@ def determinism_record(seed: int, deterministic: bool, device: torch.device | st
     return record
 
 
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT",
+_THREAD_ENV = ("GENLAB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "KMP_BLOCKTIME", "GOMP_SPINCOUNT",
                "CUBLAS_WORKSPACE_CONFIG")
+
+
+_threads = {"default": None, "set": None, "at": -1e9}
+
+
+def fit_threads_to_load(max_age_s: float = 5.0) -> int:
+    """Use only the cores other processes leave idle (at least one); returns the thread count now set.
+
+    torch runs each op on all cores and its OpenMP threads spin at every barrier
+    for milliseconds. When another process holds one of the cores, every op waits
+    for the thread that lost its time slice, and the spinning thread takes CPU
+    from the competitor: generation on the embedded model ran 4x slower with one
+    busy process on 2 cores (bench/contention.py) instead of ~2x. Passive waiting
+    (``OMP_WAIT_POLICY=PASSIVE``) fixes contention but halves quiet decoding
+    speed (every small op then wakes a sleeping thread), so instead the thread
+    count follows the load, measured over 0.1 s and re-measured at most every
+    ``max_age_s``. Skipped when the user fixed the count (``OMP_NUM_THREADS``,
+    ``GENLAB_THREADS``, or ``torch.set_num_threads`` to another value).
+    """
+    import time
+
+    t = _threads
+    if t["default"] is None:
+        t["default"] = t["set"] = torch.get_num_threads()
+    if os.environ.get("GENLAB_THREADS", "").isdigit() and int(os.environ["GENLAB_THREADS"]) > 0:
+        torch.set_num_threads(int(os.environ["GENLAB_THREADS"]))
+        return torch.get_num_threads()
+    if os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads() != t["set"]:
+        return torch.get_num_threads()
+    now = time.monotonic()
+    if now - t["at"] < max_age_s:
+        return t["set"]
+    others = cpu_used_by_others()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else t["default"]
+    n = t["default"] if others is None else max(1, min(t["default"], cores - round(others)))
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    t["set"], t["at"] = n, time.monotonic()
+    return n
+
+
+def cpu_used_by_others(window_s: float = 0.1) -> float | None:
+    """Cores' worth of CPU time that other processes used over ``window_s`` (Linux /proc; else None)."""
+    import time
+
+    try:
+        total0, self0 = _busy_ticks(), _self_ticks()
+        time.sleep(window_s)
+        total1, self1 = _busy_ticks(), _self_ticks()
+    except (OSError, ValueError, IndexError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return max(0.0, (total1 - total0) - (self1 - self0)) / hz / window_s
+
+
+def _busy_ticks() -> int:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]  # all but idle and iowait
+
+
+def _self_ticks() -> int:
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime of all threads
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

@@ -15,7 +15,7 @@ import torch
 from genlab.errors import GenlabError
 from genlab.generation.config import GenerationConfig
 from genlab.generation.packed import packed_linears
-from genlab.runtime import Precision, autocast, reuse_freed_memory
+from genlab.runtime import Precision, autocast, fit_threads_to_load, reuse_freed_memory
 from genlab.ui import err_console
 
 Overflow = Literal["error", "truncate"]
@@ -99,6 +99,7 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     if streamer is not None and len(prompts) != 1:
         raise GenlabError("streaming works for one prompt at a time")
     reuse_freed_memory()
+    fit_threads_to_load()
     ids = encode_prompts(lm, prompts, config, chat=chat, on_overflow=on_overflow)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
     hf_config = config.to_hf(lm.tokenizer)

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import torch
 
 from genlab.errors import GenlabError
-from genlab.runtime import autocast, deterministic_algorithms, resolve_precision, reuse_freed_memory
+from genlab.runtime import (autocast, deterministic_algorithms, fit_threads_to_load, resolve_precision,
+                            reuse_freed_memory)
 from genlab.tuning.attention import recomputed_eager
 from genlab.tuning.checkpoint import interrupts_deferred
 from genlab.tuning.config import TrainConfig
@@ -36,6 +37,8 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
           on_step: Callable[[dict], None] | None = None, accelerator=None) -> TrainResult:
     """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``."""
     reuse_freed_memory()
+    if not cfg.deterministic:  # a --deterministic run keeps torch's thread count whatever the load
+        fit_threads_to_load()
     acc = accelerator or make_accelerator()
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)

@@ -156,7 +156,8 @@ class Run:
         if step % self.cfg.log_every == 0 or step == self.total_steps:
             self.log({"step": step, "epoch": round(step / self.steps_per_epoch, 4), "loss": loss, "lr": lr,
                       "grad_norm": None if grad_norm is None else float(grad_norm),
-                      "tokens": state["tokens"], "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3)})
+                      "tokens": state["tokens"], "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3),
+                      "threads": torch.get_num_threads()})
         bar.advance(f"loss {loss:.4f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
         if self.val_set and (step % self.eval_every == 0 or step == self.total_steps):
             state = self._validate(model, state, step, val_metric)
