@@ -67,7 +67,9 @@ def report(run_dir: Optional[Path] = typer.Argument(None, help="A run folder wri
         if len(compare) != 2 or run_dir is not None:
             raise GenlabError("--compare takes exactly two run folders",
                               hint="genlab report --compare runs/a --compare runs/b")
-        cols, rows = compare_rows(collect(compare[0]), collect(compare[1]))
+        a, b = collect(compare[0]), collect(compare[1])
+        warn_if_sizes_differ(a, b)
+        cols, rows = compare_rows(a, b)
         console.print(table("runs compared", cols, rows))
         path = build_compare(compare[0], compare[1], out or Path("compare.html"))
     else:
@@ -76,3 +78,22 @@ def report(run_dir: Optional[Path] = typer.Argument(None, help="A run folder wri
         path = build_report(run_dir, out)
         print_leaderboard(run_dir)
     console.print(f"report: [bold]{path.resolve()}[/]")
+
+
+def example_counts(data) -> set[int]:
+    """How many test examples the run's stages were scored on."""
+    return {len(st.get("samples") or []) for st in data.stages}
+
+
+def warn_if_sizes_differ(a, b) -> str | None:
+    """Runs scored on different numbers of examples differ by sampling noise, not only by method."""
+    na, nb = example_counts(a), example_counts(b)
+    if na == nb:
+        return None
+    from genlab.ui import err_console
+
+    show = lambda ns: "/".join(str(n) for n in sorted(ns))  # noqa: E731
+    text = (f"{a.path} was scored on {show(na)} test examples, {b.path} on {show(nb)}: the deltas mix "
+            "the method's effect with different samples; compare runs with the same eval n")
+    err_console.print(f"[yellow]warning:[/] {text}", highlight=False)
+    return text

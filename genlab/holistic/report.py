@@ -12,8 +12,23 @@ from pathlib import Path
 
 from genlab.holistic.aggregate import FAMILIES, HEADLINE
 
-LABELS = {"accuracy": "acc", "calibration": "ECE10↓", "robustness": "robust", "fairness": "fair",
+LABELS = {"accuracy": "accuracy", "calibration": "ECE10↓", "robustness": "robust", "fairness": "fair",
           "bias": "bias↓", "toxicity": "toxic↓", "efficiency": "s/req↓"}
+
+
+def accuracy_metric(summary: dict, scenario: str) -> str | None:
+    """The metric the accuracy family holds for ``scenario`` (acc, rouge2, exact_match, ...)."""
+    for res in summary.get("results", {}).get(scenario, {}).values():
+        metric = (res.get("accuracy") or {}).get("metric")
+        if metric:
+            return metric
+    return None
+
+
+def scenario_label(summary: dict, scenario: str) -> str:
+    """``support-summary (accuracy = rouge2)``: the accuracy column holds each scenario's own main metric."""
+    metric = accuracy_metric(summary, scenario)
+    return f"{scenario} (accuracy = {metric})" if metric else scenario
 
 
 def _fmt(v) -> str:
@@ -27,7 +42,7 @@ def print_leaderboard(summary: dict) -> None:
     rows = []
     for scenario, by_model in summary["headline"].items():
         for model, heads in by_model.items():
-            rows.append([scenario, model] + [_fmt(heads[f]) for f in FAMILIES])
+            rows.append([scenario_label(summary, scenario), model] + [_fmt(heads[f]) for f in FAMILIES])
     console.print(table(f"holistic leaderboard · n={summary['n']} per scenario", ["scenario", "model"]
                         + [LABELS[f] for f in FAMILIES], rows))
     wins = summary["win_rates"]
@@ -68,7 +83,7 @@ def heatmap_html(summary: dict) -> str:
             for f in FAMILIES:
                 column = [h[f] for h in by_model.values() if h[f] is not None]
                 cells.append(_cell(heads[f], goodness(f, heads[f], column)))
-            first = f'<td rowspan="{len(by_model)}"><b>{esc(scenario)}</b></td>' if j == 0 else ""
+            first = f'<td rowspan="{len(by_model)}"><b>{esc(scenario_label(summary, scenario))}</b></td>' if j == 0 else ""
             body.append(f"<tr>{first}<td>{esc(model)}</td>{''.join(cells)}</tr>")
     return (f'<table><thead><tr><th>scenario</th><th>model</th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')

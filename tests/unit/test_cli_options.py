@@ -89,3 +89,4 @@ def test_lazy_packages_list_their_public_api():
     from genlab.generation import generate
 
     assert callable(generate) and generate.__name__ == "generate"
+
