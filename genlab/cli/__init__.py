@@ -9,6 +9,7 @@ usage mistake or a genlab error prints one line and a hint, never a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -58,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 2 usage or genlab error, 130 interrupted)."""
     import warnings
 
-    from genlab.cli.exits import exit_code_for, exit_code_of_return
+    from genlab.cli.exits import exit_code_for, exit_code_of_return, show_warning
 
     # library deprecation notices are for genlab's developers, not its users
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.showwarning = show_warning
+    # transformers' load report (missing/unexpected keys, e.g. a new classification head) and
+    # its info logs are for developers; genlab says what matters itself. Set before it is imported.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="genlab")
     except BaseException as e:  # noqa: BLE001 - exits.exit_code_for re-raises what it does not know

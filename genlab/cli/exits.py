@@ -45,6 +45,19 @@ def say_error(message: str, hint: str | None = None) -> None:
     err_console.print(text, highlight=False, soft_wrap=True)
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings from genlab as one ``warning:`` line (others keep Python's format)."""
+    from genlab.ui import err_console
+
+    if not filename.replace("\\", "/").count("/genlab/"):
+        import warnings
+
+        err_console.print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(),
+                          highlight=False, markup=False)
+        return
+    err_console.print(f"[yellow]warning:[/] {_escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def say_interrupted() -> int:
     from genlab.ui import err_console
 

@@ -11,6 +11,7 @@ metric statistics ``genlab compare`` needs for paired tests), both atomically.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ class EvalResult:
         from genlab.ui import table
 
         rows = [(name, m["value"], m["ci_low"], m["ci_high"]) for name, m in self.metrics.items()]
-        title = title or (f"{self.task} · {environment.model_title(self.model)} · {self.config.get('shots')}-shot"
+        title = title or (f"{self.task} · {environment.model_title(self.model)} · {shots_label(self.config)}"
                           f" · n={len(self.samples)}")
         return table(title, ["metric", "value", "95% CI low", "95% CI high"], rows)
 
@@ -150,6 +151,11 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
                           hint=f"splits: {', '.join(task.split_names())}; check n and shots "
                                "(long few-shot prompts that do not fit the context are dropped)")
     t_build = time.perf_counter() - t0
+    used = shots_used(requests, shots)
+    if used["max"] < shots or used["min"] < shots:
+        warnings.warn(FewerShots(f"asked for {shots} shots, used {_span(used)} per prompt (mean {used['mean']:.1f}): "
+                                 f"only that many fit the context window or exist in the {getattr(task, 'fewshot_split', 'train')!r} "
+                                 "split"), stacklevel=2)
     run = _RUNNERS[task.output_type](lm, task, requests, batch_size=batch_size, precision=precision,
                                      use_cache=use_cache, chat=chat, verbose=verbose)
     t1 = time.perf_counter()
@@ -170,6 +176,29 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
     return result
 
 
+class FewerShots(UserWarning):
+    """Fewer demonstrations than asked fit a prompt (context window, or a small train split)."""
+
+
+def shots_used(items, asked: int) -> dict[str, float]:
+    """min / max / mean demonstrations per prompt, from requests or samples (``shots_used``)."""
+    used = [(r.get("shots_used", asked) if isinstance(r, dict) else getattr(r, "shots_used", asked)) for r in items]
+    used = used or [asked]
+    return {"min": min(used), "max": max(used), "mean": sum(used) / len(used)}
+
+
+def _span(used: dict) -> str:
+    return f"{used['min']}" if used["min"] == used["max"] else f"{used['min']}-{used['max']}"
+
+
+def shots_label(config: dict) -> str:
+    """``3-shot``, or ``32-33 of 40 shots`` when fewer fitted: the header says what was run."""
+    asked, used = config.get("shots"), config.get("shots_used")
+    if not used or asked is None or used["min"] >= asked:
+        return f"{asked}-shot"
+    return f"{_span(used)} of {asked} shots"
+
+
 def _load_task(task):
     if isinstance(task, (str, Path)):
         from genlab.tasks import load_task
@@ -180,7 +209,7 @@ def _load_task(task):
 
 def _run_config(task, split, shots, n, seed, batch_size, precision, chat, n_resamples, run) -> dict[str, Any]:
     return {"task": task.name, "task_source": getattr(task, "source", None), "output_type": task.output_type,
-            "split": split, "shots": shots, "n": n,
+            "split": split, "shots": shots, "shots_used": shots_used(run["samples"], shots), "n": n,
             "seed": seed, "num_examples": len(run["samples"]), "metrics": [str(m) for m in task.metrics],
             "generation": run.get("generation"), "postprocess": list(task.postprocess or []),
             "chat": run.get("chat", chat), "batch_size": batch_size, "precision": precision,

@@ -81,3 +81,21 @@ def test_generate_says_when_it_stopped_at_the_token_limit(tiny_causal, tiny_caus
     assert "{" not in cap.out.splitlines()[0]  # not JSON lines unless --json
     if out.finish_reasons == ["length"]:
         assert "stopped at the token limit" in cap.err
+
+
+def test_fewer_shots_than_asked_warns_and_the_header_says_so(tmp_path, capsys):
+    import json
+
+    from genlab.cli import main
+    from genlab.testing import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "tiny", "causal", max_position_embeddings=1024)
+    rc = main(["eval", "-m", str(model), "-t", "support-summary", "--shots", "40", "-n", "2", "--precision", "fp32",
+               "--out", str(tmp_path / "run"), "--no-cache"])
+    assert rc == 0
+    cap = capsys.readouterr()
+    used = json.loads((tmp_path / "run" / "results.json").read_text())["config"]["shots_used"]
+    assert used["max"] < 40  # 40 support dialogues cannot fit 1024 tokens
+    assert "warning: asked for 40 shots, used" in cap.err
+    span = f"{used['min']}" if used["min"] == used["max"] else f"{used['min']}-{used['max']}"
+    assert f"{span} of 40 shots" in cap.out and "40-shot" not in cap.out
