@@ -61,7 +61,10 @@ def tasks() -> None:
     rows = []
     for name in list_tasks():
         t = load_task(name)
-        sizes = ", ".join(f"{split} {len(t.examples(split))}" for split in t.split_names())
+        if "hf" in t.dataset:  # listing must not download a hub dataset (nor fail offline)
+            sizes = f"{t.dataset['hf']}, downloaded on first use"
+        else:
+            sizes = ", ".join(f"{split} {len(t.examples(split))}" for split in t.split_names())
         metrics = ", ".join(m if isinstance(m, str) else next(iter(m)) for m in t.metrics)
         rows.append([name, t.output_type, sizes, metrics, t.default_shots, _first_clause(t.description)])
     console.print(table("built-in tasks (use with --task NAME, or give a task .yaml file)",

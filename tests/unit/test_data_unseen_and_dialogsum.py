@@ -70,3 +70,14 @@ def test_dialogsum_offline_says_what_to_do(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(Exception, match="offline"):
         load_task("dialogsum").examples("test")
+
+
+def test_listing_tasks_offline_does_not_download_dialogsum(monkeypatch):
+    from typer.testing import CliRunner
+
+    from genlab.cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = CliRunner().invoke(app, ["data", "tasks"])
+    assert result.exit_code == 0, result.output
+    assert "dialogsum" in result.output and "test-unseen 250" in result.output
