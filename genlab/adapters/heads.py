@@ -14,10 +14,16 @@ def with_head(lm, head: str | None, labels):
     if head != "classification":
         raise ConfigError(f"unknown head {head!r}", where="--head", hint="the only head is `classification`")
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
-    model = AutoModelForSequenceClassification.from_pretrained(
-        lm.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)})
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its LOAD REPORT says the head is new: we know, we are adding it
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            lm.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)})
+    finally:
+        hf_logging.set_verbosity(before)
     if lm.tokenizer.pad_token_id is not None:
         model.config.pad_token_id = lm.tokenizer.pad_token_id
     return dataclasses.replace(lm, model=model.to(lm.device).eval())
