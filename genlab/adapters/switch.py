@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.adapters import registry
+from genlab.adapters.foreign import read_any_manifest
 from genlab.adapters.manifest import AdapterInfo, check_base, read_manifest
 from genlab.errors import GenlabError
 
@@ -52,8 +53,6 @@ def load_adapter(lm, path: str | Path, name: str | None = None):
     Several adapters can be loaded on one base; ``set_adapter(lm, name)`` switches
     between them (``None``: the base model) without reloading the base.
     """
-    from genlab.adapters.foreign import read_any_manifest
-
     manifest = read_any_manifest(path)
     check_base(lm, manifest, path)
     if manifest.get("head") and lm.adapter_state is None:

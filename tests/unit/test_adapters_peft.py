@@ -72,3 +72,21 @@ def test_genlab_adapter_loads_in_plain_peft(method, opts, tiny_causal_dir, tmp_p
     theirs = _raw_logits(PeftModel.from_pretrained(base, str(path)), lm.tokenizer)
     torch.testing.assert_close(theirs, ours, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(theirs[:, -1], logits(load(str(tiny_causal_dir)))[:, -1], atol=1e-3)
+
+
+def test_plain_peft_lora_merges_into_a_standalone_model(tiny_causal_dir, tmp_path):
+    from peft import get_peft_model
+
+    from genlab.adapters import merge
+
+    lm = load(str(tiny_causal_dir))
+    peft_model = get_peft_model(lm.model, _peft_config("lora"))
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    peft_model.save_pretrained(str(tmp_path / "plain"))
+    want = _raw_logits(peft_model, lm.tokenizer)
+    merged = load(str(merge(tmp_path / "plain", tmp_path / "merged")))  # base found by peft's base_model_name_or_path
+    assert type(merged.model).__name__ == "LlamaForCausalLM"
+    torch.testing.assert_close(logits(merged), want, rtol=1e-5, atol=1e-5)
