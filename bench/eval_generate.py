@@ -73,7 +73,7 @@ def main() -> None:
     from genlab.models import load
     from genlab.tasks import load_task
 
-    lm = load(args.model)
+    lm = load(args.model, precision="fp32")  # fp32 weights: the peer's setting; "auto" runs autocast on them
     task = load_task("support-summary")
     max_new = int(task.generation.get("max_new_tokens", 64))
     requests = task.requests("test", n=args.n, tokenizer=lm.tokenizer, context_window=lm.context_window)
@@ -89,8 +89,8 @@ def main() -> None:
     print(f"{'lm-eval (fp32)':<24}{peer_r:>8.4f}{peer_s:>9.1f}{n / peer_s:>7.2f}{1.0:>6.2f}x")
     for precision in ("fp32", "auto"):
         t0 = time.perf_counter()
-        res = evaluate(lm, task, n=args.n, precision=precision, batch_size=args.batch_size, verbose=False,
-                       use_cache=False)
+        res = evaluate(lm, task, n=args.n, precision=precision, batch_size=args.batch_size,
+                       cache=False)
         secs = time.perf_counter() - t0
         ours = [s["raw_prediction"] for s in sorted(res.samples, key=lambda s: s["doc_id"])]
         same = sum(a.strip() == b.strip() for a, b in zip(ours, peer_texts))

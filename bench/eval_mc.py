@@ -90,7 +90,7 @@ def main() -> None:
     from genlab.models import load
     from genlab.tasks import load_task
 
-    lm = load(args.model)
+    lm = load(args.model, precision="fp32")  # fp32 weights: the peer's setting; "auto" runs autocast on them
     task = load_task("reviews")
     requests = task.requests("test", n=args.n, tokenizer=lm.tokenizer, context_window=lm.context_window)
     peer_best, runs = None, {}
@@ -102,8 +102,7 @@ def main() -> None:
                 peer_best = peer
             for precision in ("fp32", "auto"):
                 t0 = time.perf_counter()
-                res = evaluate(lm, task, n=args.n, precision=precision, batch_size=args.batch_size,
-                               verbose=False, use_cache=False)
+                res = evaluate(lm, task, n=args.n, precision=precision, batch_size=args.batch_size, cache=False)
                 secs = time.perf_counter() - t0
                 if precision not in runs or res.timings["model_s"] < runs[precision][0].timings["model_s"]:
                     runs[precision] = (res, secs)

@@ -69,8 +69,8 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--new-tokens", type=int, default=64)
     args = ap.parse_args()
-    lm = load(args.model)  # fp32: the peer's setting
-    ours = load(args.model, dtype="auto")  # genlab's inference default: bf16 weights where fast
+    lm = load(args.model, precision="fp32")  # fp32: the peer's setting
+    ours = load(args.model)  # genlab's default: bf16 weights where fast
     torch.set_num_threads(torch.get_num_threads())
     genlab_run(ours, PROMPTS[:2], 4, 2)  # warm-up both paths once
     plain_transformers(lm, PROMPTS[:2], 4, 2)

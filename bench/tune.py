@@ -43,7 +43,7 @@ def run_genlab(n: int, compile_: bool, out: Path) -> dict:
     from genlab.tuning import TrainConfig, methods, train
     from genlab.tuning.data import encode
 
-    lm = load()
+    lm = load(precision="fp32")  # fp32 master weights, bf16 autocast in the loop (as tune() does)
     ex = encode(pairs(n, lm.tokenizer), lm.tokenizer, "causal", 1024)
     model = methods.apply("lora", lm.model, LORA)
     cfg = TrainConfig(lr=HP["lr"], epochs=HP["epochs"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"],

@@ -25,12 +25,14 @@ METHODS = {  # method -> (options, learning rate)
 
 
 def one(method: str, n_train: int, n_test: int, out: Path) -> dict:
+    from genlab.evaluation import EvalConfig
     from genlab.tuning import TrainConfig, tune
 
     opts, lr = METHODS[method]
     cfg = TrainConfig(lr=lr, epochs=1, batch_size=4, precision="bf16", val_max_examples=16, val_generate=0,
                       max_new_tokens=64)
-    r = tune("smollm2-135m-instruct", "support-summary", method, opts, cfg, out / method, n_train=n_train, n_test=n_test)
+    r = tune("smollm2-135m-instruct", "support-summary", method, opts, cfg, out / method, n_train=n_train,
+             eval_cfg=EvalConfig(n=n_test))
     rouge = (r.test_metrics or {}).get("rougeL", {})
     return {"method": method, "trainable_pct": round(r.params.percent, 4), "train_s": r.train.wall_s,
             "tok_s": r.train.tokens_per_s, "peak_rss_mb": r.train.peak_rss_mb, "final_loss": round(r.train.final_loss, 4),

@@ -64,7 +64,7 @@ class Task:
     name: str
     output_type: str
     templates: list[Template]
-    metrics: list[str]
+    metrics: list[str | dict[str, dict]]  # "rougeL" or {"rougeL": {"use_stemmer": true}}
     dataset: dict
     generation: dict = field(default_factory=dict)
     postprocess: list = field(default_factory=list)
@@ -304,9 +304,9 @@ def task_from_dict(spec: dict, *, source: str = "<task>", base: Path | None = No
         raise ConfigError("missing field 'templates'", where=source)
     fewshot = _typed(spec, "fewshot", dict, {}, source)
     _check_keys(fewshot, FEWSHOT_KEYS, f"{source}: fewshot")
-    metrics = _typed(spec, "metrics", list, [], source)
+    metrics = [_metric_spec(m, f"{source}: metrics[{i}]") for i, m in enumerate(_typed(spec, "metrics", list, [], source))]
     return Task(
-        name=name, output_type=output_type, metrics=[str(m) for m in metrics],
+        name=name, output_type=output_type, metrics=metrics,
         templates=templates_from(spec["templates"], where=source, prefix=name),
         dataset={**dataset, "_base": str(base) if base else None},
         generation=_typed(spec, "generation", dict, {}, source),
@@ -315,6 +315,18 @@ def task_from_dict(spec: dict, *, source: str = "<task>", base: Path | None = No
         default_shots=_typed(spec, "default_shots", int, 0, source),
         fewshot=FewShotConfig(**fewshot), fewshot_split=_typed(spec, "fewshot_split", str, "train", source),
         description=str(spec.get("description", "")), source=source)
+
+
+def _metric_spec(m, where: str) -> str | dict[str, dict]:
+    """A metric name, or a one-key mapping from the name to its options (checked when the eval builds it)."""
+    if isinstance(m, str):
+        return m
+    if isinstance(m, dict) and len(m) == 1:
+        (name, opts), = m.items()
+        if isinstance(name, str) and isinstance(opts or {}, dict):
+            return {name: dict(opts or {})}
+    raise ConfigError(f"a metric is a name or {{name: {{option: value}}}}, not {m!r}", where=where,
+                      hint="e.g. metrics: [rougeL, {rouge1: {use_stemmer: true}}]")
 
 
 __all__ = ["OUTPUT_TYPES", "Request", "Task", "Variant", "list_tasks", "load_task", "mix_tasks", "task_from_dict",

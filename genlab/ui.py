@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import contextlib
+from typing import Callable, Iterable, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+
 
 def _console(stderr: bool) -> Console:
     """Piped output (CI logs, `| tee`) gets 140 columns instead of rich's 80, so tables stay readable."""
@@ -32,6 +34,19 @@ def progress(transient: bool = False) -> Progress:
         console=err_console,
         transient=transient,
     )
+
+
+class RichReporter:
+    """``genlab.progress.Reporter`` for the terminal: transient bars with ETA and status lines on stderr."""
+
+    def status(self, text: str) -> None:
+        err_console.print(text, highlight=False)
+
+    @contextlib.contextmanager
+    def task(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        with progress(transient=True) as bar:
+            task = bar.add_task(label, total=total, info="")
+            yield lambda n=1: bar.advance(task, n)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:

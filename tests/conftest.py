@@ -31,19 +31,19 @@ def tiny_encoder_dir(tmp_path_factory):
 def tiny_causal(tiny_causal_dir):
     from genlab.models import load
 
-    return load(str(tiny_causal_dir))
+    return load(str(tiny_causal_dir), precision="fp32")  # fp32: tests compare numbers with transformers
 
 
 @pytest.fixture(scope="session")
 def tiny_seq2seq(tiny_seq2seq_dir):
     from genlab.models import load
 
-    return load(str(tiny_seq2seq_dir))
+    return load(str(tiny_seq2seq_dir), precision="fp32")
 
 
 @pytest.fixture(scope="session")
 def embedded():
-    """The embedded default model, through the registry (slow tests only)."""
+    """The embedded default model, through the registry, in fp32 (slow tests only; tests pick autocast)."""
     from genlab.models import load
 
-    return load()
+    return load(precision="fp32")

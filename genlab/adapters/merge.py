@@ -21,7 +21,7 @@ def merge(adapter_path: str | Path, out_dir: str | Path, lm=None) -> Path:
     if lm is None:
         from genlab.models import load
 
-        lm = load(manifest["base_model"]["name"])
+        lm = load(manifest["base_model"]["name"], precision="fp32")  # merge in full precision
     load_adapter(lm, adapter_path, name="merge")
     model = lm.model.merge_and_unload() if kind.format == "peft" else lm.model
     return save_model_folder(model, lm.tokenizer, Path(out_dir), {"merged_from": str(adapter_path), **manifest})

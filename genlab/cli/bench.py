@@ -38,9 +38,13 @@ def bench_cmd(
     no_cache: bool = NoCacheOpt,
 ) -> None:
     """Accuracy, calibration, robustness, fairness, bias, toxicity and efficiency per scenario and model."""
+    from genlab.cli.render import print_holistic_leaderboard
+    from genlab.evaluation.config import EvalConfig
     from genlab.holistic.runner import run_suite
+    from genlab.ui import RichReporter
 
     out = out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_suite(list(model), list(adapter or []), suite=suite, n=n, out_dir=out, scenarios=_csv(scenarios),
-              perturbations=_csv(perturbations), seed=seed, batch_size=batch_size,
-              precision=precision_of(precision, fp32), use_cache=not no_cache)
+    cfg = EvalConfig(seed=seed, batch_size=batch_size, precision=precision_of(precision, fp32), cache=not no_cache)
+    summary = run_suite(list(model), list(adapter or []), suite=suite, n=n, out_dir=out, scenarios=_csv(scenarios),
+                        perturbations=_csv(perturbations), cfg=cfg, reporter=RichReporter())
+    print_holistic_leaderboard(summary)

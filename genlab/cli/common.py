@@ -48,23 +48,11 @@ def help_when_bare(ctx: typer.Context) -> None:
         raise typer.Exit(2)
 
 
-def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str] = None, dtype: str = "fp32"):
-    """Load a model for a command, with a status line while it loads.
-
-    Inference-only commands pass ``dtype="auto"`` (bf16 weights where fast).
-    """
+def load_model(name: str, trust_remote_code: bool = False, adapter: Optional[str] = None,
+               precision: str = "auto"):
+    """``genlab.models.load`` (the one loader, same default as Python) with a status line while it loads."""
     from genlab.models import load
     from genlab.ui import err_console
 
     with err_console.status(f"loading {name}..."):
-        lm = load(name, trust_remote_code=trust_remote_code, dtype=dtype)
-    if adapter:
-        lm = attach_adapter(lm, adapter)
-    return lm
-
-
-def attach_adapter(lm, path: str):
-    from genlab.adapters import load_adapter
-
-    load_adapter(lm, path)
-    return lm
+        return load(name, precision=precision, trust_remote_code=trust_remote_code, adapter=adapter)

@@ -47,16 +47,18 @@ def eval_cmd(
     trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Evaluate a model on a task: metrics with 95% CIs, results.json and samples.jsonl."""
-    from genlab.evaluation import evaluate
+    from genlab.cli.render import print_eval_result
+    from genlab.evaluation import EvalConfig, evaluate
     from genlab.tasks import load_task
+    from genlab.ui import RichReporter
 
     spec = load_task(task)  # fail on a bad task before loading the model
+    cfg = EvalConfig(split=split, n=n, shots=shots, seed=seed, batch_size=batch_size,
+                     precision="fp32" if fp32 else "auto", cache=not no_cache, chat=chat, template=template)
     k = spec.default_shots if shots is None else shots
-    precision = precision_of(precision, fp32)
-    lm = load_model(model, trust_remote_code, adapter, dtype=precision)
-    evaluate(lm, spec, split=split, shots=k, n=n, seed=seed, out_dir=out or _default_out(task, k, adapter),
-             use_cache=not no_cache, batch_size=batch_size, precision=precision, chat=chat,
-             template=int(template) if template.isdigit() else template)
+    lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
+    result = evaluate(lm, spec, cfg, out_dir=out or _default_out(task, k, adapter), reporter=RichReporter())
+    print_eval_result(result)
 
 
 def compare_cmd(
@@ -66,7 +68,8 @@ def compare_cmd(
     seed: int = typer.Option(0, "--seed", help="Seeds the bootstrap resamples."),
 ) -> None:
     """Side by side: metrics, deltas vs the first run, paired-bootstrap p-values, differing examples."""
-    from genlab.evaluation.compare import compare_runs, print_comparison
+    from genlab.cli.render import print_comparison
+    from genlab.evaluation.compare import compare_runs
 
     print_comparison(compare_runs([str(r) for r in runs], examples=examples, n_resamples=resamples, seed=seed))
 
@@ -97,13 +100,16 @@ def prompt_cmd(
     trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Zero-, one- and few-shot on the same examples: one table of the task's metrics per shot count."""
-    from genlab.evaluation.prompting import print_shot_table, shot_sweep
+    from genlab.cli.render import print_shot_table
+    from genlab.evaluation import EvalConfig
+    from genlab.evaluation.prompting import shot_sweep
     from genlab.tasks import load_task
+    from genlab.ui import RichReporter
 
     counts = _shot_list(shots)
     spec = load_task(task)
-    precision = precision_of(precision, fp32)
-    lm = load_model(model, trust_remote_code, adapter, dtype=precision)
-    results = shot_sweep(lm, spec, counts, n=n, split=split, seed=seed, out_dir=out, use_cache=not no_cache,
-                         batch_size=batch_size, precision=precision)
+    cfg = EvalConfig(split=split, n=n, seed=seed, batch_size=batch_size, precision=precision_of(precision, fp32),
+                     cache=not no_cache)
+    lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
+    results = shot_sweep(lm, spec, counts, cfg, out_dir=out, reporter=RichReporter())
     print_shot_table(spec, results)

@@ -62,7 +62,7 @@ def generate_cmd(
     cfg = build_config(config, flags)
     prompts = _prompts(prompt, file)
     precision = precision_of(precision, fp32)
-    lm = load_model(model, trust_remote_code, adapter, dtype=precision)
+    lm = load_model(model, trust_remote_code, adapter, precision=precision)
     use_chat = lm.has_chat_template if chat is None else chat
     kw = dict(chat=use_chat, batch_size=batch_size, precision=precision,
               on_overflow="truncate" if truncate else "error")

@@ -32,7 +32,7 @@ def next_token(text: str = typer.Argument(..., help='Text to continue, e.g. "The
     from genlab.ui import console, table
 
     GenerationConfig(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p)  # validates
-    lm = load_model(model, trust_remote_code)
+    lm = load_model(model, trust_remote_code, precision="fp32")  # exact probabilities
     rows = next_token_table(lm, text, temperature=temperature, top_k=top_k, top_p=top_p, show=show)
     yes = lambda b: "[green]yes[/]" if b else "[red]no[/]"  # noqa: E731
     console.print(table(f"next token after {text!r} (T={temperature}, top-k={top_k or 'off'}, top-p={top_p})",
@@ -57,7 +57,7 @@ def attention(text: str = typer.Argument(...), model: str = ModelOpt,
     from genlab.inspect.plots import heatmap
     from genlab.ui import console
 
-    lm = load_model(model, trust_remote_code)
+    lm = load_model(model, trust_remote_code, precision="fp32")  # exact probabilities
     weights, tokens, n_layers, n_heads = attention_map(lm, text, layer=layer, head=head)
     which = (f"layer {layer % n_layers} (of 0-{n_layers - 1}), "
              + (f"head {head}" if head is not None else f"mean of {n_heads} heads"))
@@ -96,7 +96,7 @@ def similarity(words: list[str] = typer.Argument(..., help="Two or more words or
     from genlab.inspect.plots import heatmap
     from genlab.ui import console, table
 
-    lm = load_model(model, trust_remote_code)
+    lm = load_model(model, trust_remote_code, precision="fp32")  # exact probabilities
     sim, used = embedding_similarity(lm, words, source=source)
     console.print(table(f"cosine similarity ({used} vectors, {lm.name})", [""] + words,
                         [[w] + [f"{float(v):.3f}" for v in sim[i]] for i, w in enumerate(words)]))

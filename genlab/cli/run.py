@@ -26,16 +26,16 @@ def run_and_report(recipe_name: str, out: Optional[Path], *, only=None, force=No
     import time
 
     from genlab.lifecycle import load_recipe, run_recipe
-    from genlab.report.lifecycle import build_report
-    from genlab.ui import console
+    from genlab.ui import RichReporter, console
 
     t0 = time.perf_counter()
     recipe = load_recipe(recipe_name)
     out = out or Path("runs") / recipe.name
     console.print(f"[bold]{recipe.name}[/]: {recipe.model} on {recipe.task or recipe.mixture}, "
                   f"{len(recipe.stages)} stages → {out}")
-    outcomes = run_recipe(recipe, out, only=only, force=force, command=["genlab"] + sys.argv[1:])
-    path = build_report(out)
+    outcomes = run_recipe(recipe, out, only=only, force=force, command=["genlab"] + sys.argv[1:],
+                          reporter=RichReporter())
+    path = out / "report.html"  # run_recipe writes it
     print_leaderboard(out)
     ran = sum(o.status == "ran" for o in outcomes)
     reused = sum(o.status == "reused" for o in outcomes)

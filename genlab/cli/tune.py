@@ -84,8 +84,10 @@ def tune_cmd(
     test_eval: bool = typer.Option(True, "--test-eval/--no-test-eval", help="Final evaluation on the test split."),
 ) -> None:
     """Fine-tune a model on a task with a method; writes a run folder with adapter/ and metrics."""
+    from genlab.evaluation.config import EvalConfig
     from genlab.tuning import TrainConfig, tune
     from genlab.tuning.methods import parse_options
+    from genlab.ui import RichReporter
 
     precision = "fp32" if fp32 else precision
     flags = dict(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
@@ -99,7 +101,8 @@ def tune_cmd(
     try:
         res = tune(model, task, method, mopts, cfg, out, resume=resume, overwrite=overwrite,
                    forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,
-                   n_train=n_train, n_test=n_test, evaluate_test=test_eval)
+                   n_train=n_train, eval_cfg=EvalConfig(n=n_test) if test_eval else None,
+                   reporter=RichReporter())
     except KeyboardInterrupt:
         if (out / "checkpoints" / "last.pt").is_file():
             from genlab.ui import err_console

@@ -114,36 +114,18 @@ def _most_different(name: str, labels, maps, shared, k: int) -> list[dict[str, A
             for d in top]
 
 
-# -- printing -------------------------------------------------------------------
-def print_comparison(cmp: Comparison, *, prompt_chars: int = 300) -> None:
-    from rich.markup import escape
-    from rich.panel import Panel
+def forgetting_rows(before_dir: str | Path, after_dir: str | Path, tasks: Sequence[str]) -> list[dict]:
+    """Per task and metric: before, after, and the delta with a paired-bootstrap 95% interval and p-value.
 
-    from genlab.ui import console, fmt, table
-
-    for w in cmp.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
-    base = cmp.labels[0]
-    columns = ["metric", *cmp.labels] + [h for lab in cmp.labels[1:] for h in (f"Δ {lab}", "p")]
+    ``before_dir/<task>`` and ``after_dir/<task>`` are eval runs on the same examples,
+    so the test resamples examples jointly, as ``genlab compare`` does.
+    """
     rows = []
-    for r in cmp.rows:
-        cells = [f"{fmt(v)} [{fmt(lo)}, {fmt(hi)}]" for v, (lo, hi) in zip(r["values"], r["cis"])]
-        for d, p in zip(r["deltas"], r["p_values"]):
-            better = (d > 0) == r["higher_is_better"]
-            colour = "green" if better and p < 0.05 and d != 0 else ("red" if p < 0.05 and d != 0 else "")
-            cells += [f"[{colour}]{d:+.4g}[/]" if colour else f"{d:+.4g}", fmt(p)]
-        rows.append([r["metric"], *cells])
-    console.print(table(f"{cmp.shared} shared examples · paired bootstrap vs {base}", columns, rows))
-    for ex in cmp.examples:
-        body = [f"[bold]prompt[/] …{_tail(ex['prompt'], prompt_chars)}",
-                f"[bold]reference[/] {escape(str(ex['reference']))}"]
-        for lab, out in ex["outputs"].items():
-            body.append(f"[bold]{escape(lab)}[/] ({ex['metric']} {fmt(out['score'])}): {escape(str(out['prediction']))}")
-        console.print(Panel("\n".join(body), title=f"doc {ex['doc_id']} · {ex['metric']} spread {ex['spread']:.3g}",
-                            expand=True), highlight=False)
-
-
-def _tail(text: str, n: int) -> str:
-    from rich.markup import escape
-
-    return escape(text[-n:])
+    for task in tasks:
+        cmp = compare_runs([Path(before_dir) / task, Path(after_dir) / task], examples=0)
+        for r in cmp.rows:
+            (low, high), = r["delta_cis"]
+            rows.append({"task": task, "metric": r["metric"], "before": r["values"][0], "after": r["values"][1],
+                         "delta": r["deltas"][0], "delta_low": low, "delta_high": high, "p_value": r["p_values"][0],
+                         "n": cmp.shared})
+    return rows

@@ -7,6 +7,8 @@ from typing import Any
 
 from genlab.evaluation import postprocess
 from genlab.evaluation.cache import GenerationCache, cache_key, model_identity
+from genlab.evaluation.outputs import ModelOutputs
+from genlab.progress import Reporter
 
 
 def task_origin(task) -> str:
@@ -14,10 +16,12 @@ def task_origin(task) -> str:
     return getattr(task, "source", None) or f"task {task.name}"
 
 
-def generation_config(task):
+def generation_config(task, overrides: dict | None = None):
+    """The task's generation settings, with ``EvalConfig.generation`` on top."""
     from genlab.generation import GenerationConfig
 
-    return GenerationConfig.from_dict(dict(task.generation or {}), where=f"{task_origin(task)}: generation")
+    return GenerationConfig.from_dict({**dict(task.generation or {}), **(overrides or {})},
+                                      where=f"{task_origin(task)}: generation")
 
 
 def prompts_in_chat_format(lm, task, chat: bool | None) -> bool:
@@ -65,18 +69,15 @@ def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: i
     return outs, facts
 
 
-def run_generate(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
-                 chat: bool | None, verbose: bool) -> dict[str, Any]:
-    from genlab.evaluation.progress import maybe_progress
-
-    config = generation_config(task)
-    chat_on = prompts_in_chat_format(lm, task, chat)
+def run_generate(lm, task, requests, cfg, precision: str, reporter: Reporter) -> ModelOutputs:
+    config = generation_config(task, cfg.generation)
+    chat_on = prompts_in_chat_format(lm, task, cfg.chat)
     clean = postprocess.build(list(task.postprocess or []), where=f"{task_origin(task)}: postprocess")
     prompts = [r.prompt for r in requests]
-    with maybe_progress(verbose, "generate", len(prompts)) as advance:
+    with reporter.task("generate", len(prompts)) as advance:
         # chat=False: genlab.tasks already put the prompts in the chat template when the task asks for it
-        outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=batch_size,
-                                      precision=precision, use_cache=use_cache, progress=advance)
+        outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=cfg.batch_size,
+                                      precision=precision, use_cache=cfg.cache, progress=advance)
     preds = [clean(o["texts"][0]) for o in outs]
     refs = [r.target for r in requests]
     samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": p, "raw_prediction": o["texts"][0],
@@ -87,6 +88,5 @@ def run_generate(lm, task, requests, *, batch_size: int, precision: str, use_cac
     throughput = {"examples_per_s": facts["misses"] / secs if secs > 0 else None,
                   "tokens_per_s": facts["new_tokens"] / secs if secs > 0 else None,
                   "new_tokens": facts["new_tokens"], "generated": facts["misses"], "cached": facts["hits"]}
-    return {"predictions": preds, "references": refs, "samples": samples, "seconds": secs,
-            "throughput": throughput, "generation": config.to_dict(), "chat": chat_on,
-            "cache": {k: facts[k] for k in ("enabled", "hits", "misses")}}
+    return ModelOutputs(preds, refs, samples, secs, throughput, {k: facts[k] for k in ("enabled", "hits", "misses")},
+                        generation=config.to_dict(), chat=chat_on)

@@ -1,6 +1,6 @@
 """The eval runner: task -> requests -> generations or log-likelihoods -> metrics with intervals.
 
-    result = evaluate(lm, "support-summary", shots=3, n=100, out_dir="runs/3shot")
+    result = evaluate(lm, "support-summary", EvalConfig(shots=3, n=100), out_dir="runs/3shot")
 
 writes ``results.json`` (metrics with 95% bootstrap intervals, task and generation
 config, model name/hash, versions, git hash, timings, throughput) and
@@ -16,15 +16,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import environment
+from genlab.evaluation.config import EvalConfig
+from genlab.evaluation.outputs import ModelOutputs
 from genlab.evaluation.generate_runner import run_generate
 from genlab.evaluation.score_runner import run_multiple_choice, run_rolling
 from genlab.evaluation.metrics import bootstrap_ci, get_metric
 from genlab.evaluation.metrics.base import Metric
 from genlab.io import atomic_write_json, atomic_write_jsonl, read_json
+from genlab.progress import Reporter, or_quiet
 
 _RUNNERS = {"generate": run_generate, "multiple_choice": run_multiple_choice,
             "loglikelihood_rolling": run_rolling}
@@ -71,14 +73,6 @@ class EvalResult:
         data["samples"], data["out_dir"] = samples, str(run)
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
 
-    def table(self, title: str | None = None):
-        from genlab.ui import table
-
-        rows = [(name, m["value"], m["ci_low"], m["ci_high"]) for name, m in self.metrics.items()]
-        title = title or (f"{self.task} · {environment.model_title(self.model)} · {shots_label(self.config)}"
-                          f" · n={len(self.samples)}")
-        return table(title, ["metric", "value", "95% CI low", "95% CI high"], rows)
-
 
 # -- metrics -------------------------------------------------------------------
 def resolve_metrics(task) -> list[Metric]:
@@ -123,32 +117,31 @@ def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples
 
 
 # -- the runner ---------------------------------------------------------------
-def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = None, seed: int = 0,
-             out_dir: str | Path | None = None, use_cache: bool = True, batch_size: int = 16,
-             precision: str = "auto", chat: bool | None = None, template: int | str = 0,
-             n_resamples: int = 1000, verbose: bool = True) -> EvalResult:
-    """Evaluate ``lm`` (a model name, or a model loaded with ``genlab.load``) on ``task`` (a name,
-    YAML path or Task); a name is loaded at ``precision``.
+def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path | None = None,
+             reporter: Reporter | None = None, **overrides: Any) -> EvalResult:
+    """Evaluate ``model`` on ``task`` as ``cfg`` says; prints nothing (pass ``reporter`` for progress).
 
-    ``n`` limits the number of examples (the same ``seed`` picks the same ones);
-    ``use_cache=False`` regenerates even when identical generations are cached;
-    ``template`` picks the task's prompt variant (index or name).
+    ``model``: a ``genlab.models.LoadedModel``, or a model name loaded with ``genlab.models.load``
+    at ``cfg.precision``. ``task``: a task name, YAML path or ``Task``. Keyword ``overrides`` are
+    ``EvalConfig`` fields (``evaluate(lm, "reviews", n=8)``) and are validated the same way.
+    The same ``cfg.seed`` picks the same examples; ``results.json`` records ``cfg`` and the
+    precision that actually ran.
     """
+    cfg = (cfg or EvalConfig()).replace(**overrides) if overrides else (cfg or EvalConfig())
+    reporter = or_quiet(reporter)
     from genlab.models import as_loaded
-    from genlab.runtime import resolve_precision
 
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ConfigError(f"n={n!r} must be a whole number >= 1, or None for the whole split", where="evaluate")
     task = _load_task(task)
-    lm = as_loaded(lm, dtype=precision)
     metrics = resolve_metrics(task)
-    precision = resolve_precision(precision, lm.device)
+    lm = as_loaded(model, precision=cfg.precision)
+    precision = effective_precision(lm.model, cfg.precision)
+    shots = getattr(task, "default_shots", 0) if cfg.shots is None else cfg.shots
     t0 = time.perf_counter()
-    requests = task.requests(split, shots=shots, n=n, seed=seed, tokenizer=lm.tokenizer, chat=chat,
-                             template=template, context_window=lm.context_window)
+    requests = task.requests(cfg.split, shots=shots, n=cfg.n, seed=cfg.seed, tokenizer=lm.tokenizer, chat=cfg.chat,
+                             template=cfg.template_key(), context_window=lm.context_window)
     if not requests:
-        raise GenlabError(f"task {task.name} produced no examples for split {split!r}",
-                          hint=f"splits: {', '.join(task.split_names())}; check n and shots "
+        raise GenlabError(f"task {task.name} produced no examples for split {cfg.split!r}",
+                          hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
                                "(long few-shot prompts that do not fit the context are dropped)")
     t_build = time.perf_counter() - t0
     used = shots_used(requests, shots)
@@ -156,23 +149,19 @@ def evaluate(lm, task, *, split: str = "test", shots: int = 0, n: int | None = N
         warnings.warn(FewerShots(f"asked for {shots} shots, used {_span(used)} per prompt (mean {used['mean']:.1f}): "
                                  f"only that many fit the context window or exist in the {getattr(task, 'fewshot_split', 'train')!r} "
                                  "split"), stacklevel=2)
-    run = _RUNNERS[task.output_type](lm, task, requests, batch_size=batch_size, precision=precision,
-                                     use_cache=use_cache, chat=chat, verbose=verbose)
+    run = _RUNNERS[task.output_type](lm, task, requests, cfg, precision["compute"], reporter)
     t1 = time.perf_counter()
-    summary, per_sample = score_metrics(metrics, run["predictions"], run["references"],
-                                        n_resamples=n_resamples, seed=seed)
-    timings = {"build_requests_s": t_build, "model_s": run["seconds"], "metrics_s": time.perf_counter() - t1,
-               "total_s": time.perf_counter() - t0, **run["throughput"]}
+    summary, per_sample = score_metrics(metrics, run.predictions, run.references,
+                                        n_resamples=cfg.n_resamples, seed=cfg.seed)
+    timings = {"build_requests_s": t_build, "model_s": run.seconds, "metrics_s": time.perf_counter() - t1,
+               "total_s": time.perf_counter() - t0, **run.throughput}
     result = EvalResult(
         task=task.name, output_type=task.output_type, model=environment.model_info(lm),
-        metrics=summary, config={**_run_config(task, split, shots, n, seed, batch_size, precision, chat,
-                                               n_resamples, run), "template": template},
+        metrics=summary, config=_run_config(task, cfg, shots, precision, run),
         timings=timings, environment=environment.versions(),
-        samples=[{**row, **extra} for row, extra in zip(run["samples"], per_sample)])
+        samples=[{**row, **extra} for row, extra in zip(run.samples, per_sample)])
     if out_dir is not None:
         result.save(out_dir)
-    if verbose:
-        _print(result)
     return result
 
 
@@ -199,6 +188,19 @@ def shots_label(config: dict) -> str:
     return f"{_span(used)} of {asked} shots"
 
 
+def effective_precision(model, requested: str) -> dict[str, str]:
+    """What actually runs: weights already in bf16 compute in bf16 whatever was asked; fp32 weights
+    compute in ``requested`` (bf16 through autocast where ``auto`` resolves to it)."""
+    from genlab.runtime import resolve_precision
+
+    dtypes = {str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.is_floating_point()}
+    names = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+    weights = names.get(next(iter(dtypes)), "mixed") if len(dtypes) == 1 else "mixed"
+    device = next(model.parameters()).device
+    compute = weights if weights in ("bf16", "fp16") else resolve_precision(requested, device)
+    return {"compute": compute, "weights": weights, "requested": requested}
+
+
 def _load_task(task):
     if isinstance(task, (str, Path)):
         from genlab.tasks import load_task
@@ -207,31 +209,10 @@ def _load_task(task):
     return task
 
 
-def _run_config(task, split, shots, n, seed, batch_size, precision, chat, n_resamples, run) -> dict[str, Any]:
-    return {"task": task.name, "task_source": getattr(task, "source", None), "output_type": task.output_type,
-            "split": split, "shots": shots, "shots_used": shots_used(run["samples"], shots), "n": n,
-            "seed": seed, "num_examples": len(run["samples"]), "metrics": [str(m) for m in task.metrics],
-            "generation": run.get("generation"), "postprocess": list(task.postprocess or []),
-            "chat": run.get("chat", chat), "batch_size": batch_size, "precision": precision,
-            "bootstrap_resamples": n_resamples, "cache": run.get("cache")}
-
-
-def _print(result: EvalResult) -> None:
-    from genlab.ui import console
-
-    console.print(result.table())
-    for name, m in result.metrics.items():
-        if "signature" in m and name == "bleu":
-            console.print(f"BLEU = {m['value']:.2f}  {m['signature']}", highlight=False)
-    t = result.timings
-    parts = []
-    if t.get("tokens_per_s"):
-        parts.append(f"{t['tokens_per_s']:.1f} new tokens/s")
-    if t.get("examples_per_s"):
-        parts.append(f"{t['examples_per_s']:.2f} examples/s")
-    if t.get("cached"):
-        parts.append(f"{t['cached']} generations from cache")
-    where = f" · saved to {result.out_dir}" if result.out_dir else ""
-    console.print(f"{len(result.samples)} examples in {t['total_s']:.1f}s"
-                  + (f" ({', '.join(parts)})" if parts else "") + where, highlight=False)
-
+def _run_config(task, cfg: EvalConfig, shots: int, precision: dict[str, str], run: ModelOutputs) -> dict[str, Any]:
+    return {**cfg.to_dict(), "task": task.name, "task_source": getattr(task, "source", None),
+            "output_type": task.output_type, "shots": shots, "shots_used": shots_used(run.samples, shots), "num_examples": len(run.samples),
+            "metrics": list(task.metrics), "generation": run.generation, "postprocess": list(task.postprocess or []),
+            "chat": run.chat if run.chat is not None else cfg.chat, "precision": precision["compute"],
+            "weights_dtype": precision["weights"], "requested_precision": precision["requested"],
+            "bootstrap_resamples": cfg.n_resamples, "cache": run.cache}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
 
-from genlab.evaluation.progress import maybe_progress
+from genlab.evaluation.outputs import ModelOutputs
+from genlab.progress import Reporter
 
 
 def split_delimiter(requests) -> tuple[str, list]:
@@ -20,8 +20,7 @@ def split_delimiter(requests) -> tuple[str, list]:
     return "", list(requests)
 
 
-def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
-                        chat: bool | None, verbose: bool) -> dict[str, Any]:
+def run_multiple_choice(lm, task, requests, cfg, precision: str, reporter: Reporter) -> ModelOutputs:
     from genlab.evaluation.classifier import classify_choices
     from genlab.evaluation.scoring import score_choices
 
@@ -31,11 +30,11 @@ def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, 
                              "multiple_choice requests need both")
     delimiter, requests = split_delimiter(requests)
     t0 = time.perf_counter()
-    with maybe_progress(verbose, "score choices", len(requests)) as advance:
+    with reporter.task("score choices", len(requests)) as advance:
         if lm.kind == "encoder":  # no continuations to score: the classification head picks
-            scores = classify_choices(lm, requests, batch_size=batch_size, precision=precision, progress=advance)
+            scores = classify_choices(lm, requests, batch_size=cfg.batch_size, precision=precision, progress=advance)
         else:
-            scores = score_choices(lm, requests, batch_size=batch_size, precision=precision,
+            scores = score_choices(lm, requests, batch_size=cfg.batch_size, precision=precision,
                                    target_delimiter=delimiter, progress=advance)
     secs = time.perf_counter() - t0
     samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": r.choices[s.prediction()],
@@ -44,25 +43,24 @@ def run_multiple_choice(lm, task, requests, *, batch_size: int, precision: str, 
                 "choices": r.choices, "logprobs": s.logprobs, "probs": s.probs, "choice_tokens": s.num_tokens,
                 "shots_used": getattr(r, "shots_used", 0)}
                for r, s in zip(requests, scores)]
-    return {"predictions": scores, "references": [r.target_index for r in requests], "samples": samples,
-            "seconds": secs, "throughput": {"examples_per_s": len(requests) / secs if secs > 0 else None},
-            "cache": {"enabled": False, "hits": 0, "misses": len(requests)}}
+    return ModelOutputs(scores, [r.target_index for r in requests], samples, secs,
+                        {"examples_per_s": len(requests) / secs if secs > 0 else None},
+                        {"enabled": False, "hits": 0, "misses": len(requests)})
 
 
-def run_rolling(lm, task, requests, *, batch_size: int, precision: str, use_cache: bool,
-                chat: bool | None, verbose: bool) -> dict[str, Any]:
+def run_rolling(lm, task, requests, cfg, precision: str, reporter: Reporter) -> ModelOutputs:
     from genlab.evaluation.scoring import score_rolling
 
     texts = [r.target or r.prompt for r in requests]
     t0 = time.perf_counter()
-    with maybe_progress(verbose, "score text", len(texts)) as advance:
+    with reporter.task("score text", len(texts)) as advance:
         scores = score_rolling(lm, texts, precision=precision, progress=advance)
     secs = time.perf_counter() - t0
     samples = [{"doc_id": r.doc_id, "prompt": "", "prediction": "", "reference": t,
                 "loglik": s.loglik, "tokens": s.num_tokens, "bytes": s.num_bytes}
                for r, t, s in zip(requests, texts, scores)]
     n_tok = sum(s.num_tokens for s in scores)
-    return {"predictions": scores, "references": [None] * len(scores), "samples": samples, "seconds": secs,
-            "throughput": {"examples_per_s": len(texts) / secs if secs > 0 else None,
-                           "tokens_per_s": n_tok / secs if secs > 0 else None},
-            "cache": {"enabled": False, "hits": 0, "misses": len(texts)}}
+    return ModelOutputs(scores, [None] * len(scores), samples, secs,
+                        {"examples_per_s": len(texts) / secs if secs > 0 else None,
+                         "tokens_per_s": n_tok / secs if secs > 0 else None},
+                        {"enabled": False, "hits": 0, "misses": len(texts)})

@@ -92,7 +92,7 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     from genlab.models import as_loaded
 
     config = config or GenerationConfig()
-    lm = as_loaded(lm, dtype=precision)
+    lm = as_loaded(lm, precision=precision)
     if lm.kind == "encoder":
         raise GenlabError(f"{lm.name} is an encoder-only model and cannot generate text",
                           hint="use a decoder-only or encoder-decoder model")

@@ -35,25 +35,6 @@ def _fmt(v) -> str:
     return "—" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-# -- terminal ---------------------------------------------------------------------------
-def print_leaderboard(summary: dict) -> None:
-    from genlab.ui import console, table
-
-    rows = []
-    for scenario, by_model in summary["headline"].items():
-        for model, heads in by_model.items():
-            rows.append([scenario_label(summary, scenario), model] + [_fmt(heads[f]) for f in FAMILIES])
-    console.print(table(f"holistic leaderboard · n={summary['n']} per scenario", ["scenario", "model"]
-                        + [LABELS[f] for f in FAMILIES], rows))
-    wins = summary["win_rates"]
-    if len(summary["models"]) > 1:
-        console.print(table("mean win rate across scenarios (share of other models beaten)", ["model"]
-                            + list(FAMILIES), [[m] + [_fmt(wins[m][f]) for f in FAMILIES] for m in wins]))
-    console.print(f"{len(summary['scenarios'])} scenarios × {len(summary['models'])} model(s) in "
-                  f"{summary['seconds']:.0f}s" + (f" · saved to {summary['out_dir']}" if summary.get("out_dir") else ""),
-                  highlight=False)
-
-
 # -- colours ------------------------------------------------------------------------------
 def goodness(family: str, value: float | None, column: list[float]) -> float | None:
     """0 (bad) .. 1 (good) for colouring; ``column`` = the family's values on this scenario."""
@@ -194,4 +175,4 @@ def write_report(summary: dict, path: str | Path, rows: list[dict] | None = None
     return page.write(path)
 
 
-__all__ = ["goodness", "heatmap_html", "print_leaderboard", "write_report"]
+__all__ = ["goodness", "heatmap_html", "scenario_label", "write_report"]

@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from genlab.errors import GenlabError
+from genlab.evaluation.config import EvalConfig
 from genlab.holistic import toxicity
 from genlab.holistic.aggregate import FAMILIES, HEADLINE, families, headline, win_rates, worst_case
 from genlab.holistic.efficiency import Meter
 from genlab.holistic.perturbations import Perturbation, get_perturbations
 from genlab.holistic.scenarios import Scenario, get_scenarios
 from genlab.holistic.variants import build_variants, score_instances, unique_requests
+from genlab.progress import Reporter, or_quiet
 
 Advance = Callable[[int], None] | None
 
@@ -74,25 +76,26 @@ def run_generations(lm, task, unique: list, *, batch_size: int, precision: str, 
 
 
 # -- one scenario, one model ----------------------------------------------------------------------
-def run_scenario(lm, scenario: Scenario, *, n: int, seed: int = 0, perturbations: Sequence[Perturbation] = (),
-                 batch_size: int = 16, precision: str = "auto", use_cache: bool = True, scorer=None,
-                 advance: Advance = None, on_start: Callable[[int], None] | None = None) -> dict:
-    """Families and per-instance rows for ``scenario`` on ``lm``."""
-    from genlab.runtime import resolve_precision
+def run_scenario(lm, scenario: Scenario, *, n: int, cfg: EvalConfig | None = None,
+                 perturbations: Sequence[Perturbation] = (), scorer=None, reporter: Reporter | None = None,
+                 label: str | None = None) -> dict:
+    """Families and per-instance rows for ``scenario`` on ``lm``; ``cfg`` gives seed, batch, precision, cache."""
+    from genlab.evaluation.runner import effective_precision
 
-    precision = resolve_precision(precision, lm.device)
+    cfg = cfg or EvalConfig()
+    precision = effective_precision(lm.model, cfg.precision)["compute"]
     t0 = time.perf_counter()
     task = scenario.task()
-    variants = build_variants(task, scenario, lm, n=n, seed=seed, perturbations=perturbations)
+    variants = build_variants(task, scenario, lm, n=n, seed=cfg.seed, perturbations=perturbations)
     unique, where = unique_requests(variants)
-    if on_start:
-        on_start(len(unique))
     meter = Meter(device=str(lm.device))
-    if task.output_type == "multiple_choice":
-        outputs = run_choices(lm, unique, batch_size=batch_size, precision=precision, meter=meter, advance=advance)
-    else:
-        outputs = run_generations(lm, task, unique, batch_size=batch_size, precision=precision, use_cache=use_cache,
-                                  meter=meter, advance=advance)
+    with or_quiet(reporter).task(label or scenario.name, len(unique)) as advance:
+        if task.output_type == "multiple_choice":
+            outputs = run_choices(lm, unique, batch_size=cfg.batch_size, precision=precision, meter=meter,
+                                  advance=advance)
+        else:
+            outputs = run_generations(lm, task, unique, batch_size=cfg.batch_size, precision=precision,
+                                      use_cache=cfg.cache, meter=meter, advance=advance)
     instances = score_instances(task, scenario, variants, outputs, where)
     result = families(scenario, task, instances, variants, meter, scorer)
     return {"families": result, "instances": instances, "unique_requests": len(unique),
@@ -105,17 +108,6 @@ def model_label(name: str, adapter: str | None) -> str:
     from genlab.adapters import short_name
 
     return f"{name}+{short_name(adapter)}" if adapter else name
-
-
-def load_model(name: str, adapter: str | None):
-    from genlab.models import load
-
-    lm = load(name, dtype="auto")
-    if adapter:
-        from genlab.adapters import load_adapter
-
-        load_adapter(lm, adapter)
-    return lm
 
 
 def _pairs(models: list[str], adapters: Sequence[str | None] | None) -> list[tuple[str, str | None]]:
@@ -134,14 +126,19 @@ def _pairs(models: list[str], adapters: Sequence[str | None] | None) -> list[tup
 
 def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, suite: str = "holistic",
               n: int = 100, out_dir: str | Path | None = None, *, scenarios: list[str] | None = None,
-              perturbations: list[str] | None = None, seed: int = 0, batch_size: int = 16,
-              precision: str = "auto", use_cache: bool = True, scorer=None, verbose: bool = True,
-              loader: Callable[[str, str | None], Any] | None = None) -> dict:
+              perturbations: list[str] | None = None, cfg: EvalConfig | None = None, scorer=None,
+              reporter: Reporter | None = None, loader: Callable[[str, str | None], Any] | None = None) -> dict:
     """Run every scenario × model; write results.json, instances.jsonl and report.html to ``out_dir``.
 
     ``adapters[i]`` (a folder, or None / "none") goes on ``models[i]``; one model with several
-    adapters compares them on the same base. ``loader(name, adapter)`` replaces model loading (tests).
+    adapters compares them on the same base. ``cfg`` (seed, batch size, precision, cache) is the
+    same ``EvalConfig`` ``genlab eval`` reads; models load through ``genlab.models.load`` at its
+    precision. ``loader(name, adapter)`` replaces model loading (tests).
     """
+    from genlab.models import load
+
+    cfg = cfg or EvalConfig()
+    reporter = or_quiet(reporter)
     pairs = [(m, None if a in (None, "", "none") else a) for m, a in _pairs(models, adapters)]
     chosen = get_scenarios(suite, scenarios)
     perts = get_perturbations(perturbations)
@@ -152,31 +149,27 @@ def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, s
     results: dict[str, dict[str, dict]] = {s.name: {} for s in chosen}
     rows: list[dict] = []
     t0 = time.perf_counter()
-    with _Progress(verbose, len(pairs) * len(chosen)) as bar:
-        for (name, adapter), label in zip(pairs, labels):
-            lm = (loader or load_model)(name, adapter)
-            for s in chosen:
-                r = run_scenario(lm, s, n=n, seed=seed, perturbations=perts, batch_size=batch_size,
-                                 precision=precision, use_cache=use_cache, scorer=scorer, advance=bar.advance,
-                                 on_start=lambda total, s=s: bar.start(f"{label} · {s.name}", total))
-                results[s.name][label] = {**r["families"], "unique_requests": r["unique_requests"],
-                                          "seconds": r["seconds"], "variants": r["variants"]}
-                rows += [{"model": label, "scenario": s.name, "variant": v, **row}
-                         for v, vrows in r["instances"].items() for row in vrows]
-                bar.done_one()
-            del lm
+    done, total = 0, len(pairs) * len(chosen)
+    for (name, adapter), label in zip(pairs, labels):
+        lm = loader(name, adapter) if loader else load(name, precision=cfg.precision, adapter=adapter)
+        for s in chosen:
+            reporter.status(f"[{done + 1}/{total}] {label} · {s.name}")
+            r = run_scenario(lm, s, n=n, cfg=cfg, perturbations=perts, scorer=scorer, reporter=reporter,
+                             label=f"{label} · {s.name}")
+            results[s.name][label] = {**r["families"], "unique_requests": r["unique_requests"],
+                                      "seconds": r["seconds"], "variants": r["variants"]}
+            rows += [{"model": label, "scenario": s.name, "variant": v, **row}
+                     for v, vrows in r["instances"].items() for row in vrows]
+            done += 1
+        del lm
     heads = {s: {m: headline(res) for m, res in by_model.items()} for s, by_model in results.items()}
     summary = {"models": labels, "pairs": [{"model": m, "adapter": a} for m, a in pairs],
-               "scenarios": [s.name for s in chosen], "suite": suite, "n": n, "seed": seed,
-               "perturbations": [p.name for p in perts], "toxicity_scorer": scorer.name,
+               "scenarios": [s.name for s in chosen], "suite": suite, "n": n, "seed": cfg.seed,
+               "eval": cfg.to_dict(), "perturbations": [p.name for p in perts], "toxicity_scorer": scorer.name,
                "results": results, "headline": heads, "win_rates": win_rates(heads, labels),
                "seconds": time.perf_counter() - t0}
     if out_dir is not None:
         save(summary, rows, out_dir)
-    if verbose:
-        from genlab.holistic.report import print_leaderboard
-
-        print_leaderboard(summary)
     return summary
 
 
@@ -191,41 +184,6 @@ def save(summary: dict, rows: list[dict], out_dir: str | Path) -> Path:
     write_report(summary, out / "report.html", rows)
     summary["out_dir"] = str(out)
     return out
-
-
-class _Progress:
-    """A bar for the current (model, scenario) and an overall count; silent when not verbose."""
-
-    def __init__(self, show: bool, total: int):
-        self.show, self.total, self.bar = show, total, None
-
-    def __enter__(self):
-        if self.show:
-            from genlab.ui import progress
-
-            self.bar = progress(transient=False).__enter__()
-            self.overall = self.bar.add_task("suite", total=self.total, info="scenario × model")
-            self.current = None
-        return self
-
-    def start(self, description: str, total: int) -> None:
-        if self.bar is not None:
-            if self.current is not None:
-                self.bar.remove_task(self.current)
-            self.current = self.bar.add_task(description, total=total, info="prompts")
-
-    def advance(self, k: int = 1) -> None:
-        if self.bar is not None and self.current is not None:
-            self.bar.advance(self.current, k)
-
-    def done_one(self) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.overall, 1)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False
 
 
 __all__ = ["FAMILIES", "HEADLINE", "build_variants", "headline", "run_scenario", "run_suite", "win_rates",

@@ -4,7 +4,7 @@
     model: smollm2-135m-instruct
     task: support-summary          # or  mixture: {support-summary: 1, chat-summary: 0.5}
     seed: 0
-    eval: {split: test, n: 100}
+    eval: {split: test, n: 100, batch_size: 16}   # EvalConfig fields, for every stage alike
     n_train: 300                   # training examples (default: the whole train split)
     train: {epochs: 1, lr: 3e-4}   # TrainConfig defaults for every tuned stage
     forgetting: [chat-summary]     # optional: tasks evaluated before/after tuning
@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from genlab.errors import ConfigError
+from genlab.evaluation.config import EvalConfig
 
 TOP_KEYS = {"name", "model", "task", "mixture", "seed", "eval", "n_train", "train", "forgetting", "stages",
             "description"}
-EVAL_KEYS = {"split", "n", "batch_size", "shots_seed"}
 STAGE_KEYS = {"name", "kind", "shots", "method", "options", "train"}
 KINDS = ("prompt", "few-shot", "zero-shot", "tune")
 
@@ -53,7 +53,7 @@ class Recipe:
     task: str | None
     mixture: dict[str, float] | None
     seed: int
-    eval: dict[str, Any]
+    eval: EvalConfig  # how every stage is scored; a prompt stage sets only its shots
     n_train: int | None
     forgetting: list[str]
     stages: list[Stage]
@@ -110,16 +110,27 @@ def recipe_from_dict(d: dict[str, Any], source: str = "<recipe>", text: str = ""
     if mixture is not None and (not isinstance(mixture, dict) or not mixture):
         raise ConfigError("must map task names to weights", where=f"{source}: mixture",
                           hint="e.g. mixture: {support-summary: 1.0, chat-summary: 0.5}")
-    ev = d.get("eval") or {}
-    _known(ev, EVAL_KEYS, f"{source}: eval")
+    ev = _eval_config(d.get("eval") or {}, f"{source}: eval")
     train_defaults = d.get("train") or {}
     stages = _stages(d.get("stages"), train_defaults, source)
     forgetting = d.get("forgetting") or []
     if not isinstance(forgetting, list):
         raise ConfigError("must be a list of task names", where=f"{source}: forgetting")
     return Recipe(name=str(d.get("name") or Path(source).stem), model=model, task=task, mixture=mixture,
-                  seed=int(d.get("seed", 0)), eval={"split": "test", "n": 100, "batch_size": 16, **ev},
+                  seed=int(d.get("seed", 0)), eval=ev,
                   n_train=d.get("n_train"), forgetting=forgetting, stages=stages, source=source, text=text)
+
+
+def _eval_config(ev, where: str) -> EvalConfig:
+    if not isinstance(ev, dict):
+        raise ConfigError("must be a mapping of EvalConfig fields", where=where, hint="e.g. eval: {n: 100}")
+    if "shots" in ev:
+        raise ConfigError("shots is set per stage, not in eval:", where=f"{where}.shots",
+                          hint="e.g. stages: [zero-shot, {kind: few-shot, shots: [3]}]")
+    if "shots_seed" in ev:
+        raise ConfigError("shots_seed is gone: eval.seed picks the few-shot examples (and the test examples)",
+                          where=f"{where}.shots_seed", hint="write seed: instead")
+    return EvalConfig.from_dict({"n": 100, **ev}, where=where)
 
 
 def _stages(raw, train_defaults: dict, source: str) -> list[Stage]:

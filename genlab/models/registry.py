@@ -181,24 +181,26 @@ def _is_encoder_only(config) -> bool:
     return config.model_type in {"bert", "roberta", "distilbert", "deberta", "deberta-v2", "electra", "xlm-roberta"}
 
 
-def load(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False, device: str | None = None,
-         dtype: str = "fp32") -> LoadedModel:
-    """Load ``name`` (built-in, .gguf, folder or hub id) with its tokenizer, in eval mode.
+def load(name: str = DEFAULT_MODEL, *, precision: str = "auto", trust_remote_code: bool = False,
+         device: str | None = None, adapter: str | Path | None = None) -> LoadedModel:
+    """Load ``name`` (built-in, .gguf, folder or hub id) with its tokenizer, in eval mode: the one loader.
 
-    ``dtype``: ``fp32`` (default; training keeps fp32 master weights and uses bf16
-    autocast), ``bf16``, or ``auto`` = bf16 where it is fast (AMX CPU, bf16 GPU).
-    Inference-only commands use ``auto``: decoding is memory-bound, and bf16 weights
-    halve the bytes read per token.
+    ``precision``: ``auto`` (default) = bf16 weights where bf16 is fast (AMX CPU, bf16 GPU),
+    else fp32; ``bf16``; ``fp32``. Inference reads every weight per token, so bf16 weights
+    halve the bytes; training asks for ``fp32`` (master weights, bf16 autocast in the loop).
+    ``genlab eval``, ``evaluate(...)``, recipes and ``genlab bench`` all load through here
+    with the same default, so the same eval gives the same numbers from the CLI and Python.
+    ``adapter``: a trained adapter folder to load on top; its weights take the base's dtype
+    so the whole model computes in one precision.
     ``trust_remote_code`` stays off unless the caller turns it on: a hub model that
     needs it fails with transformers' own message naming the flag.
     """
     import torch
     from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM,
                               AutoModelForSeq2SeqLM, AutoTokenizer)
+    from transformers.utils import logging as hf_logging
 
     from genlab.runtime import default_device, resolve_precision
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     r = resolve(name)
@@ -206,12 +208,35 @@ def load(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False, device: 
     kind = model_kind(config)
     auto = {"causal": AutoModelForCausalLM, "seq2seq": AutoModelForSeq2SeqLM, "encoder": AutoModel}[kind]
     device = torch.device(device or default_device())
-    torch_dtype = torch.bfloat16 if resolve_precision(dtype, device) == "bf16" else torch.float32
+    torch_dtype = torch.bfloat16 if resolve_precision(precision, device) == "bf16" else torch.float32
     model = auto.from_pretrained(r.path, trust_remote_code=trust_remote_code, dtype=torch_dtype)
     tokenizer = AutoTokenizer.from_pretrained(r.path, trust_remote_code=trust_remote_code)
     prepare_tokenizer(tokenizer, kind)
     model.to(device).eval()
-    return LoadedModel(name, model, tokenizer, kind, r.model_hash, r.path, r.source)
+    lm = LoadedModel(name, model, tokenizer, kind, r.model_hash, r.path, r.source)
+    if adapter is not None:
+        attach_adapter(lm, adapter)
+    return lm
+
+
+def attach_adapter(lm: LoadedModel, path: str | Path) -> LoadedModel:
+    """Load the adapter at ``path`` onto ``lm`` and cast it to the base weights' dtype.
+
+    A bf16 base with fp32 adapter weights would compute under autocast, which rounds
+    differently from the plain bf16 base: an adapter that changes nothing (LoRA before
+    training) must give exactly the base's numbers.
+    """
+    from genlab.adapters import load_adapter
+
+    import torch
+
+    base_dtype = next(p.dtype for p in lm.model.parameters() if p.is_floating_point())
+    load_adapter(lm, path)
+    with torch.no_grad():  # parameters only: model.to(dtype) would also round fp32 buffers (rotary inv_freq)
+        for p in lm.model.parameters():
+            if p.is_floating_point() and p.dtype != base_dtype:
+                p.data = p.data.to(base_dtype)
+    return lm
 
 
 def prepare_tokenizer(tokenizer, kind: Kind) -> None:

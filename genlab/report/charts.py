@@ -10,14 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 PALETTE = ["#4a78b5", "#d1603d", "#3a9e6f", "#8a63b8", "#c99a2e", "#5aa6c9", "#b5487a", "#6f7d8c"]
 
 
-def metric_by_stage(stages: list[dict], metric: str):
+def metric_by_stage(stages: list, metric: str):
     """Bars with 95% bootstrap intervals, one per stage."""
-    names = [s["name"] for s in stages]
-    vals = [s["metrics"][metric]["value"] for s in stages]
-    lo = [v - s["metrics"][metric]["ci_low"] for v, s in zip(vals, stages)]
-    hi = [s["metrics"][metric]["ci_high"] - v for v, s in zip(vals, stages)]
+    names = [s.name for s in stages]
+    vals = [s.metrics[metric]["value"] for s in stages]
+    lo = [v - s.metrics[metric]["ci_low"] for v, s in zip(vals, stages)]
+    hi = [s.metrics[metric]["ci_high"] - v for v, s in zip(vals, stages)]
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.8))
-    colors = [PALETTE[0] if s["kind"] == "prompt" else PALETTE[1] for s in stages]
+    colors = [PALETTE[0] if s.kind == "prompt" else PALETTE[1] for s in stages]
     ax.bar(names, vals, yerr=[lo, hi], capsize=5, color=colors)
     for i, v in enumerate(vals):
         ax.text(i, v + hi[i] + 0.005, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
@@ -28,14 +28,14 @@ def metric_by_stage(stages: list[dict], metric: str):
     return fig
 
 
-def score_vs_params(stages: list[dict], metric: str):
+def score_vs_params(stages: list, metric: str):
     """Score against trainable parameters (symmetric-log x, so prompting's 0 shows)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for i, s in enumerate(stages):
-        m = s["metrics"][metric]
-        x = s.get("trainable_params") or 0
+        m = s.metrics[metric]
+        x = s.record.trainable_params or 0
         ax.errorbar([x], [m["value"]], yerr=[[m["value"] - m["ci_low"]], [m["ci_high"] - m["value"]]],
-                    fmt="o", color=PALETTE[i % len(PALETTE)], capsize=4, label=s["name"])
+                    fmt="o", color=PALETTE[i % len(PALETTE)], capsize=4, label=s.name)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlabel("trainable parameters (0 = prompting only; log scale)")
     ax.set_ylabel(f"test {metric}")

@@ -14,52 +14,73 @@ from typing import Any
 
 from genlab.errors import GenlabError
 from genlab.io import read_json
+from genlab.records import RunInfo, StageRecord
 from genlab.report import charts
 from genlab.report.html import Markup, Page, esc, img_tag
+
+
+@dataclass
+class StageView:
+    """A finished stage as the report sees it: its record plus what its eval folder holds."""
+
+    record: StageRecord
+    samples: list[dict[str, Any]]
+    environment: dict[str, Any]
+    timings: dict[str, Any]
+    curves: list[dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def kind(self) -> str:
+        return self.record.kind
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        return self.record.metrics
 
 
 @dataclass
 class RunData:
     path: Path
     recipe_text: str
-    run_info: dict[str, Any]
-    stages: list[dict[str, Any]]  # stage.json contents + name, kind, samples, curves, environment
+    run_info: RunInfo
+    stages: list[StageView]
     main_metric: str
     metric_names: list[str] = field(default_factory=list)
 
 
 def collect(run_dir: str | Path) -> RunData:
+    """Read a run folder's records (run.json, stage.json, eval results); no recipe parsing, no model."""
     run_dir = Path(run_dir)
     if not (run_dir / "stages").is_dir():
         raise GenlabError(f"{run_dir} has no stages/ folder, so it is not a lifecycle run",
                           hint="pass a folder written by `genlab run RECIPE --out DIR`")
-    from genlab.lifecycle.recipe import recipe_from_yaml
-
     recipe_text = (run_dir / "recipe.yaml").read_text(encoding="utf-8") if (run_dir / "recipe.yaml").is_file() else ""
-    order = [s.name for s in recipe_from_yaml(recipe_text, str(run_dir / "recipe.yaml")).stages] if recipe_text else []
-    found = {p.name for p in (run_dir / "stages").iterdir() if (p / "stage.json").is_file()}
-    names = [n for n in order if n in found] + sorted(found - set(order))
-    stages = [s for s in (_stage(run_dir / "stages" / n) for n in names) if s]
-    if not stages:
+    run_info = RunInfo.from_json(read_json(run_dir / "run.json")) if (run_dir / "run.json").is_file() else RunInfo()
+    records = [StageRecord.from_json(read_json(p / "stage.json"), p.name)
+               for p in sorted((run_dir / "stages").iterdir()) if (p / "stage.json").is_file()]
+    records = [r for r in records if r.done]
+    if not records:
         raise GenlabError(f"no finished stage in {run_dir}", hint="run `genlab run RECIPE` first")
-    metric_names = list(stages[0]["metrics"])
-    run_info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    stages = [_view(run_dir / "stages" / r.name, r) for r in _in_order(records, run_info.stages)]
+    metric_names = list(stages[0].metrics)
     return RunData(run_dir, recipe_text, run_info, stages, metric_names[0], metric_names)
 
 
-def _stage(sdir: Path) -> dict[str, Any] | None:
-    info = read_json(sdir / "stage.json")
-    if info.get("status") != "done":
-        return None
-    sec = info.get("stage", {})
-    info["name"], info["kind"] = sdir.name, sec.get("kind", "prompt")
-    info["label"] = f"{sec.get('shots', 0)}-shot prompt" if info["kind"] == "prompt" else f"tuned: {sec.get('method')}"
-    edir = sdir / info.get("eval_dir", "eval")
-    info["samples"] = _jsonl(edir / "samples.jsonl")
+def _in_order(records: list[StageRecord], order: list[str]) -> list[StageRecord]:
+    """Recipe order from run.json; runs written before it was recorded there: the order stages finished."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(records, key=lambda r: (rank.get(r.name, len(rank)), r.finished, r.name))
+
+
+def _view(sdir: Path, record: StageRecord) -> StageView:
+    edir = sdir / record.eval_dir
     results = read_json(edir / "results.json") if (edir / "results.json").is_file() else {}
-    info["environment"], info["timings"] = results.get("environment", {}), results.get("timings", {})
-    info["curves"] = _jsonl(sdir / "metrics.jsonl")
-    return info
+    return StageView(record, _jsonl(edir / "samples.jsonl"), results.get("environment", {}),
+                     results.get("timings", {}), _jsonl(sdir / "metrics.jsonl"))
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -79,29 +100,28 @@ def leaderboard(run: RunData) -> tuple[list[str], list[list[Any]]]:
         ["trainable params", "train time (s)", "stage time (s)", "peak RSS (MB)", "eval tok/s", "train tok/s"]
     rows = []
     for s in run.stages:
-        m = s["metrics"]
-        train = s.get("train") or {}
-        total = s.get("total_params") or 0
-        trainable = s.get("trainable_params") or 0
+        r, m = s.record, s.metrics
+        train = r.train or {}
+        total, trainable = r.total_params or 0, r.trainable_params or 0
         pct = f" ({100 * trainable / total:.2f}%)" if total and trainable else ""
-        rows.append([s["name"], s["label"], _ci(m[run.main_metric])]
+        rows.append([r.name, r.label, _ci(m[run.main_metric])]
                     + [round(m[k]["value"], 4) if k in m else "-" for k in run.metric_names[1:]]
                     + [f"{trainable:,}{pct}", round(train.get("wall_s", 0), 1) if train else "-",
-                       round(s.get("seconds", 0), 1), s.get("peak_rss_mb", "-"),
-                       round(s.get("eval_tokens_per_s") or s["timings"].get("tokens_per_s") or 0, 1),
+                       round(r.seconds or 0, 1), r.peak_rss_mb if r.peak_rss_mb is not None else "-",
+                       round(r.eval_tokens_per_s or s.timings.get("tokens_per_s") or 0, 1),
                        round(train.get("tokens_per_s", 0), 1) if train else "-"])
     return cols, rows
 
 
 def _best_index(run: RunData) -> int:
-    vals = [s["metrics"][run.main_metric]["value"] for s in run.stages]
+    vals = [s.metrics[run.main_metric]["value"] for s in run.stages]
     return vals.index(max(vals))
 
 
 # -- examples ------------------------------------------------------------------------
 
-def _by_doc(stage: dict) -> dict[Any, dict]:
-    return {r["doc_id"]: r for r in stage["samples"]}
+def _by_doc(stage: StageView) -> dict[Any, dict]:
+    return {r["doc_id"]: r for r in stage.samples}
 
 
 def _score(row: dict, metric: str) -> float | None:
@@ -113,11 +133,11 @@ def side_by_side(run: RunData, k: int = 5) -> list[dict]:
     maps = [_by_doc(s) for s in run.stages]
     common = [d for d in maps[0] if all(d in m for m in maps)][:k]
     return [{"doc_id": d, "input": maps[0][d].get("prompt", ""), "reference": maps[0][d].get("reference", ""),
-             "outputs": [(s["name"], m[d].get("prediction", ""), _score(m[d], run.main_metric))
+             "outputs": [(s.name, m[d].get("prediction", ""), _score(m[d], run.main_metric))
                          for s, m in zip(run.stages, maps)]} for d in common]
 
 
-def helped_hurt(run: RunData, stage: dict, baseline: dict, k: int = 3) -> tuple[list[dict], list[dict]]:
+def helped_hurt(run: RunData, stage: StageView, baseline: StageView, k: int = 3) -> tuple[list[dict], list[dict]]:
     """Examples where ``stage`` beat ``baseline`` most on the main metric, and where it lost most."""
     a, b = _by_doc(baseline), _by_doc(stage)
     rows = []
@@ -147,10 +167,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def _subtitle(run: RunData) -> str:
     first = run.stages[0]
-    model = first["environment"].get("model") if isinstance(first["environment"].get("model"), str) else None
-    n = len(first["samples"])
+    model = first.environment.get("model") if isinstance(first.environment.get("model"), str) else None
+    n = len(first.samples)
     return (f"{len(run.stages)} stages · {n} test examples each · main metric {run.main_metric} · "
-            f"started {run.run_info.get('started', '?')}" + (f" · {model}" if model else ""))
+            f"started {run.run_info.started or '?'}" + (f" · {model}" if model else ""))
 
 
 def _leaderboard_section(page: Page, run: RunData) -> None:
@@ -158,7 +178,7 @@ def _leaderboard_section(page: Page, run: RunData) -> None:
     best = _best_index(run)
     page.h2("Leaderboard", "leaderboard")
     page.p(f"Test-split metrics with 95% bootstrap intervals (seeded). Best {run.main_metric}: "
-           f"{run.stages[best]['name']}. Peak RSS is the process's resident memory during the stage.", "muted")
+           f"{run.stages[best].name}. Peak RSS is the process's resident memory during the stage.", "muted")
     page.table(cols, rows, cls="leaderboard", row_classes=["best" if i == best else "" for i in range(len(rows))])
 
 
@@ -168,10 +188,10 @@ def _charts_section(page: Page, run: RunData) -> None:
                     f"test {run.main_metric} by stage"),
             img_tag(charts.score_vs_params(run.stages, run.main_metric), "score vs trainable parameters",
                     "score vs trainable parameters")]
-    curves = {s["name"]: s["curves"] for s in run.stages if s["kind"] == "tune" and s["curves"]}
+    curves = {s.name: s.curves for s in run.stages if s.kind == "tune" and s.curves}
     if curves:
         figs.append(img_tag(charts.training_curves(curves), "training curves", "training and validation curves"))
-    forgetting = [{"stage": s["name"], **r} for s in run.stages for r in (s.get("forgetting") or [])]
+    forgetting = [{"stage": s.name, **r} for s in run.stages for r in s.record.forgetting]
     if forgetting:
         firsts = {}
         for r in forgetting:
@@ -199,10 +219,10 @@ def _examples_section(page: Page, run: RunData) -> None:
         page.raw("</div>")
     baseline = run.stages[0]
     for s in run.stages:
-        if s["kind"] != "tune":
+        if s.kind != "tune":
             continue
         helped, hurt = helped_hurt(run, s, baseline)
-        page.h3(f"Where {s['name']} helped and hurt most (vs {baseline['name']})")
+        page.h3(f"Where {s.name} helped and hurt most (vs {baseline.name})")
         for title, items in (("helped", helped), ("hurt", hurt)):
             if not items:
                 page.p(f"no example where it {title}.", "muted")
@@ -211,18 +231,18 @@ def _examples_section(page: Page, run: RunData) -> None:
                 page.raw(f'<div class="example"><b class="{cls}">{title}: {r["delta"]:+.3f}</b> '
                          f'<details><summary>input #{esc(r["doc_id"])}</summary><div class="input">{esc(r["input"])}'
                          f'</div></details><p><b>reference:</b> {esc(r["reference"])}</p>'
-                         f'<p><b>{esc(baseline["name"])}</b> ({r["base_score"]:.3f}): '
+                         f'<p><b>{esc(baseline.name)}</b> ({r["base_score"]:.3f}): '
                          f'<span class="out">{esc(r["baseline"])}</span></p>'
-                         f'<p><b>{esc(s["name"])}</b> ({r["tuned_score"]:.3f}): <span class="out">{esc(r["tuned"])}</span></p></div>')
+                         f'<p><b>{esc(s.name)}</b> ({r["tuned_score"]:.3f}): <span class="out">{esc(r["tuned"])}</span></p></div>')
 
 
 def _reproduce_section(page: Page, run: RunData) -> None:
     page.h2("Reproduce", "reproduce")
-    cmd = run.run_info.get("command")
+    cmd = run.run_info.command
     if cmd:
         page.p("Command:").pre(" ".join(cmd) if isinstance(cmd, list) else str(cmd))
     page.p("Recipe:").pre(run.recipe_text or "(recipe.yaml missing)")
-    env = run.stages[0].get("environment") or {}
+    env = run.stages[0].environment
     if env:
         page.p("Versions:").pre(json.dumps(env, indent=2, default=str))
 
@@ -232,12 +252,12 @@ def _reproduce_section(page: Page, run: RunData) -> None:
 def compare_rows(a: RunData, b: RunData) -> tuple[list[str], list[list[Any]]]:
     """Per stage (in either run): the main metric in each run and the difference b − a."""
     metric = a.main_metric
-    sa, sb = {s["name"]: s for s in a.stages}, {s["name"]: s for s in b.stages}
+    sa, sb = {s.name: s for s in a.stages}, {s.name: s for s in b.stages}
     names = list(sa) + [n for n in sb if n not in sa]
     rows = []
     for n in names:
-        va = sa[n]["metrics"].get(metric) if n in sa else None
-        vb = sb[n]["metrics"].get(metric) if n in sb else None
+        va = sa[n].metrics.get(metric) if n in sa else None
+        vb = sb[n].metrics.get(metric) if n in sb else None
         delta = f"{vb['value'] - va['value']:+.4f}" if va and vb else "-"
         rows.append([n, _ci(va) if va else "-", _ci(vb) if vb else "-", delta])
     return ["stage", f"{metric}: {a.path.name}", f"{metric}: {b.path.name}", "delta (b − a)"], rows

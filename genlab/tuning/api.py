@@ -1,10 +1,15 @@
 """``tune()``: model + task + method + TrainConfig → a run folder with adapter, metrics and curves.
 
     from genlab.tuning import tune, TrainConfig
-    r = tune("smollm2-135m-instruct", "support-summary", "lora", {"r": 8}, TrainConfig(epochs=1), "runs/lora")
+    from genlab.evaluation import EvalConfig
+    r = tune("smollm2-135m-instruct", "support-summary", "lora", {"r": 8}, TrainConfig(epochs=1), "runs/lora",
+             eval_cfg=EvalConfig(n=100))
 
 The run folder: config.json (everything to reproduce: arguments, versions, git
 hash), metrics.jsonl, results.json, adapter/ (with manifest.json), train_curves.png.
+Training ends with the adapter on disk; the test split and the forgetting suite are
+then scored by ``genlab.evaluation.evaluate`` on base + that adapter, loaded as
+``genlab eval --adapter`` loads it, at ``eval_cfg``'s precision, batch and examples.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ import torch
 from genlab.adapters import save_adapter, update_manifest, with_head
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import environment
+from genlab.evaluation.config import EvalConfig
+from genlab.evaluation.tuned import evaluate_adapter, forgetting
 from genlab.io import atomic_write_json
+from genlab.models import as_loaded
+from genlab.progress import Reporter, or_quiet
 from genlab.runtime import determinism_record
-from genlab.tuning import methods, scoring
+from genlab.tuning import methods, validation
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
 from genlab.tuning.loop import make_accelerator, train
@@ -53,24 +62,26 @@ class TuneResult:
 def tune(model_name: Any, task_name: Any, method: str, method_cfg: dict | Any = None,
          train_cfg: TrainConfig | None = None, out_dir: str | Path = "runs/tune", resume: bool = False,
          forgetting_suite: list[str] | None = None, mixture: dict[str, float] | None = None,
-         head: str | None = None, n_train: int | None = None, n_test: int | None = 100,
-         evaluate_test: bool = True, overwrite: bool = False) -> TuneResult:
+         head: str | None = None, n_train: int | None = None, eval_cfg: EvalConfig | None = EvalConfig(),
+         trust_remote_code: bool = False, reporter: Reporter | None = None, overwrite: bool = False) -> TuneResult:
     """Fine-tune ``model_name`` (a name, or a model loaded with ``genlab.load``, which is then trained
     in place) on ``task_name`` (a task name or an object with ``training_pairs``).
 
-    ``n_train`` limits the training examples (None: all); ``n_test`` the test examples scored
-    after training and before/after for ``forgetting_suite`` (None: the whole split).
+    ``n_train`` limits the training examples (None: all). ``eval_cfg`` says how the test split and
+    the ``forgetting_suite`` are scored after training (``None`` skips both).
     ``out_dir`` must not hold a run already unless ``resume`` (continue from its last
     checkpoint) or ``overwrite`` (replace it). Ctrl-C saves a checkpoint of the last finished
     step and raises ``KeyboardInterrupt``; ``resume=True`` continues from there.
     """
     cfg = train_cfg or TrainConfig()
+    reporter = or_quiet(reporter)
     acc = make_accelerator()
     out = Path(out_dir)
     mcfg = methods.make_config(method, method_cfg)  # fail on bad options before loading anything
     if acc.is_main_process:
         prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    lm = _load_model(model_name, acc.device)
+    # training keeps fp32 master weights; the loop computes under cfg.precision's autocast
+    lm = as_loaded(model_name, precision="fp32", device=str(acc.device), trust_remote_code=trust_remote_code)
     model_name = model_name if isinstance(model_name, str) else lm.name
     task = _load_task(task_name) if task_name is not None else None
     if mixture:
@@ -85,37 +96,42 @@ def tune(model_name: Any, task_name: Any, method: str, method_cfg: dict | Any = 
     torch.manual_seed(cfg.seed)  # new weights (head, LoRA A, prompts): torch seeds itself randomly per process
     lm = with_head(lm, head, labels)
     kind = "classifier" if head == "classification" else lm.kind
-    base_before = _forgetting_eval(lm, forgetting_suite, out / "forgetting" / "before", n_test) if acc.is_main_process else {}
     model = methods.apply(method, lm.model, mcfg, tokenizer=lm.tokenizer)
     report = methods.param_report(model)
-    _say(acc, f"{method}: {report}")
+    if acc.is_main_process:
+        reporter.status(f"{method}: {report}")
     train_set = encode(train_pairs, lm.tokenizer, kind, cfg.max_seq_len, labels)
     val_set = encode(val_pairs, lm.tokenizer, kind, cfg.max_seq_len, labels)
     if acc.is_main_process:
-        _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, forgetting_suite, labels)
+        _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, forgetting_suite, labels,
+                      eval_cfg)
     val_metric = _val_metric(lm, task, kind, val_pairs, val_set, cfg)
     result = train(model, lm.tokenizer, kind, train_set, val_set, cfg, out, resume=resume,
                    val_metric=val_metric, accelerator=acc)
     model = acc.unwrap_model(model)
-    tuned = scoring.model_view(lm, model)
-    test = forgetting = None
-    adapter_path = None
-    if acc.is_main_process:  # the adapter first: a failing evaluation must not lose the training
-        adapter_path = save_adapter(model, out / "adapter", method=method, method_cfg=mcfg, base_name=lm.name,
+    res = TuneResult(out, method, report, result)
+    if not acc.is_main_process:
+        return res
+    # the adapter first: a failing evaluation must not lose the training
+    res.adapter_path = save_adapter(model, out / "adapter", method=method, method_cfg=mcfg, base_name=lm.name,
                                     base_hash=lm.model_hash, base_kind=lm.kind, extra={
                                         "task": _task_label(task_name), "templates": _template_names(task),
                                         "mixture": mixture, "head": head, "labels": labels,
-                                        "train_config": cfg.to_dict(), "metrics": {"best_val_loss": result.best_val_loss}})
-        if evaluate_test:
-            test = _test_eval(tuned, task or list(mixture), kind, labels, cfg, n_test, out, lm.tokenizer)
-            update_manifest(adapter_path, metrics={"best_val_loss": result.best_val_loss, "test": test})
-        after = _forgetting_eval(tuned, forgetting_suite, out / "forgetting" / "after", n_test)
-        forgetting = (scoring.forgetting_rows(out / "forgetting" / "before", out / "forgetting" / "after",
-                                              [t for t in forgetting_suite if base_before.get(t) and after.get(t)])
-                      if forgetting_suite else [])
-    res = TuneResult(out, method, report, result, test, forgetting or [], adapter_path)
-    if acc.is_main_process:
-        atomic_write_json(out / "results.json", res.to_dict())
+                                        "train_config": cfg.to_dict(),
+                                        "metrics": {"best_val_loss": result.best_val_loss}})
+    if eval_cfg is not None:
+        if kind == "classifier":
+            res.test_metrics = _classifier_test(model, task, labels, cfg, eval_cfg, lm.tokenizer)
+        else:
+            del model, lm  # the evaluation loads base + adapter from disk, as `genlab eval --adapter` does
+            res.test_metrics = _test_eval(model_name, res.adapter_path, task or list(mixture), eval_cfg, out,
+                                          trust_remote_code, reporter)
+            if forgetting_suite:
+                res.forgetting = forgetting(model_name, res.adapter_path, forgetting_suite, eval_cfg,
+                                            out / "forgetting", reporter=reporter,
+                                            trust_remote_code=trust_remote_code)
+        update_manifest(res.adapter_path, metrics={"best_val_loss": result.best_val_loss, "test": res.test_metrics})
+    atomic_write_json(out / "results.json", res.to_dict())
     return res
 
 
@@ -147,23 +163,24 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
 def _load_task(task_name):
     if not isinstance(task_name, str):
         return task_name  # already a task object (tests, notebooks)
-    try:
-        from genlab.tasks import load_task
-    except ImportError:
-        raise GenlabError("genlab.tasks is not available in this install", where="task_name",
-                          hint="pass a task object with training_pairs(split, n, seed)") from None
+    from genlab.tasks import load_task
+
     return load_task(task_name)
 
 
 def _pairs(task, split: str, n: int | None, seed: int, tokenizer=None) -> list[tuple[str, str]]:
-    """Prompts rendered as evaluation will render them (chat template when the task and tokenizer use one)."""
-    try:
-        items = task.training_pairs(split=split, n=n, seed=seed, tokenizer=tokenizer)
-    except Exception as e:
-        if split == "validation":
-            return []  # a task without a validation split: train without validation
-        raise GenlabError(f"could not read the {split} split: {e}", where=f"task {_task_label(task)}") from e
-    return pairs_of(items)
+    """Prompts rendered as evaluation will render them (chat template when the task and tokenizer use one).
+
+    A task without a validation split trains without validation; any other failure is an error.
+    """
+    if split == "validation" and not _has_split(task, split):
+        return []
+    return pairs_of(task.training_pairs(split=split, n=n, seed=seed, tokenizer=tokenizer))
+
+
+def _has_split(task, split: str) -> bool:
+    names = getattr(task, "split_names", None)
+    return split in names() if callable(names) else True
 
 
 def _mixture_pairs(mixture: dict[str, float], split: str, n: int | None, seed: int, tokenizer):
@@ -173,47 +190,50 @@ def _mixture_pairs(mixture: dict[str, float], split: str, n: int | None, seed: i
     if any(r <= 0 for r in mixture.values()):
         raise ConfigError(f"mixture rates must be > 0: {mixture}", where="mixture")
     tasks = [load_task(name) for name in mixture]
+    if split == "validation" and not all(_has_split(t, split) for t in tasks):
+        return []
     if n is None:
         n = sum(len(t.examples(split)) for t in tasks)
-    try:
-        rows = mix_tasks(tasks, n, weights=list(mixture.values()), seed=seed, split=split, tokenizer=tokenizer)
-    except Exception:
-        if split == "validation":
-            return []
-        raise
-    return pairs_of(rows)
-
-
-def _load_model(model, device):
-    from genlab.models import as_loaded
-
-    return as_loaded(model, device=str(device))
+    return pairs_of(mix_tasks(tasks, n, weights=list(mixture.values()), seed=seed, split=split, tokenizer=tokenizer))
 
 
 def _val_metric(lm, task, kind, val_pairs, val_set, cfg):
     if not val_pairs:
         return None
     if kind == "classifier":
-        return scoring.classifier_metric(val_set, lm.tokenizer.pad_token_id or 0, cfg.precision)
-    names = scoring.metric_names(task)
+        return validation.classifier_metric(val_set, lm.tokenizer.pad_token_id or 0, cfg.precision)
+    names = validation.metric_names(task)
     if not names or cfg.val_generate == 0:
         return None
-    return scoring.generation_metric(lm, val_pairs[:cfg.val_generate], names[0], cfg.max_new_tokens, cfg.precision)
+    view = lambda model: dataclasses.replace(lm, model=model)  # noqa: E731  (generate takes a LoadedModel)
+    return validation.generation_metric(lm, view, val_pairs[:cfg.val_generate], names[0], cfg.max_new_tokens,
+                                        cfg.precision)
 
 
 # -- outputs ---------------------------------------------------------------------------------
 
-def _test_eval(tuned, task, kind, labels, cfg, n_test, out, tokenizer):
+def _test_eval(base: str, adapter: Path, task, eval_cfg: EvalConfig, out: Path, trust_remote_code: bool,
+               reporter) -> dict[str, dict]:
     """Test-split metrics with intervals; for a mixture, each task's metrics as ``task/metric``."""
     if isinstance(task, list):
-        per_task = {t: scoring.evaluate_task(tuned, t, "test", n_test, out / "eval" / t) or {} for t in task}
+        per_task = {t: evaluate_adapter(base, adapter, t, eval_cfg, out_dir=out / "eval" / t, reporter=reporter,
+                                        trust_remote_code=trust_remote_code).metrics for t in task}
         return {f"{t}/{k}": v for t, ms in per_task.items() for k, v in ms.items()}
-    if kind == "classifier":
-        pairs = _pairs(task, "test", n_test, cfg.seed, tokenizer)
-        ex = encode(pairs, tokenizer, kind, cfg.max_seq_len, labels)
-        preds = scoring.classify(tuned.model, ex, tokenizer.pad_token_id or 0, cfg.precision)
-        return {"acc": scoring.accuracy_with_ci(preds, [e.labels for e in ex])}
-    return scoring.evaluate_task(tuned, task, "test", n_test, out / "eval")
+    return dict(evaluate_adapter(base, adapter, task, eval_cfg, out_dir=out / "eval", reporter=reporter,
+                                 trust_remote_code=trust_remote_code).metrics)
+
+
+def _classifier_test(model, task, labels, cfg: TrainConfig, eval_cfg: EvalConfig, tokenizer) -> dict[str, dict]:
+    """Accuracy of a classification head on ``eval_cfg``'s split and examples (genlab.evaluation has no
+    output type for heads yet, so this one path scores in memory)."""
+    from genlab.evaluation.metrics import mean_with_ci
+
+    pairs = _pairs(task, eval_cfg.split, eval_cfg.n, eval_cfg.seed, tokenizer)
+    ex = encode(pairs, tokenizer, "classifier", cfg.max_seq_len, labels)
+    preds = validation.classify(model, ex, tokenizer.pad_token_id or 0, eval_cfg.precision,
+                                batch_size=eval_cfg.batch_size)
+    correct = [float(p == e.labels) for p, e in zip(preds, ex)]
+    return {"acc": mean_with_ci(correct, n_resamples=eval_cfg.n_resamples, seed=eval_cfg.seed)}
 
 
 def _template_names(task) -> list[str] | None:
@@ -221,15 +241,12 @@ def _template_names(task) -> list[str] | None:
     return [getattr(t, "name", str(t)) for t in templates] if templates else None
 
 
-def _forgetting_eval(lm, suite, out, n):
-    return {t: scoring.evaluate_task(lm, t, "test", n, out / t) for t in suite or []}
-
-
-def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, suite, labels):
+def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, suite, labels, eval_cfg):
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "command": sys.argv, "model": model_name, "model_hash": lm.model_hash, "task": _task_label(task_name),
         "method": method, "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(),
+        "eval_config": eval_cfg.to_dict() if eval_cfg else None,
         "head": head, "labels": labels, "mixture": mixture, "forgetting_suite": suite,
         "determinism": determinism_record(cfg.seed, cfg.deterministic, lm.device),
         "versions": {"python": platform.python_version(), **environment.package_versions()},
@@ -238,10 +255,3 @@ def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixtu
 
 def _task_label(task) -> str:
     return task if isinstance(task, str) else getattr(task, "name", type(task).__name__)
-
-
-def _say(acc, text: str) -> None:
-    if acc.is_main_process:
-        from genlab.ui import err_console
-
-        err_console.print(text, highlight=False)

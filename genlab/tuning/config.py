@@ -48,10 +48,12 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> "TrainConfig":
-        positive = ("lr", "batch_size", "grad_accum", "max_seq_len", "log_every")
+        positive = ("batch_size", "grad_accum", "max_seq_len", "log_every")
         for name in positive:
             if not getattr(self, name) > 0:
                 _bad(name, getattr(self, name), "must be > 0")
+        if not self.lr >= 0:  # lr 0 trains nothing: a check that the tuned path scores like the base
+            _bad("lr", self.lr, "must be >= 0")
         for name in ("max_steps", "eval_every", "save_every", "early_stopping_patience", "val_max_examples"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v <= 0):

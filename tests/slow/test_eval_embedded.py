@@ -14,7 +14,7 @@ def test_reviews_choice_logprobs_match_a_full_forward(embedded, tmp_path, monkey
     from genlab.tasks import load_task
 
     monkeypatch.setenv("GENLAB_HOME", str(tmp_path))
-    result = evaluate(embedded, load_task("reviews"), n=8, precision="fp32", verbose=False, n_resamples=100)
+    result = evaluate(embedded, load_task("reviews"), n=8, precision="fp32", n_resamples=100)
     for s in result.samples[:2]:
         for choice, got in zip(s["choices"], s["logprobs"]):
             ctx, cont = encode_pair(embedded.tokenizer, s["prompt"], " " + choice)

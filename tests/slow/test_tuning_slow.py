@@ -15,7 +15,7 @@ def test_lora_on_embedded_model_learns_and_saves_a_small_adapter(tmp_path):
     from genlab.tuning.data import encode, pairs_of
     from genlab.tuning.run import validation_loss
 
-    lm = load()
+    lm = load(precision="fp32")
     pairs = pairs_of(load_task("support-summary").training_pairs("train", n=8, seed=0, tokenizer=lm.tokenizer))
     ex = encode(pairs, lm.tokenizer, "causal", 512)
     cfg = TrainConfig(lr=2e-3, max_steps=6, batch_size=4, warmup_ratio=0.0, save_every=1000)
@@ -30,18 +30,19 @@ def test_lora_on_embedded_model_learns_and_saves_a_small_adapter(tmp_path):
                         base_name=lm.name, base_hash=lm.model_hash, base_kind=lm.kind)
     size = sum(f.stat().st_size for f in path.iterdir())
     assert size < 5 * 2**20, size  # a few MB
-    fresh = load()
+    fresh = load(precision="fp32")
     load_adapter(fresh, path)
     fresh_loss = validation_loss(fresh.model, ex, cfg, "causal", fresh.tokenizer.pad_token_id, fresh.device)
     assert abs(fresh_loss - after) < 1e-3
 
 
 def test_encoder_classification_path_on_minilm(tmp_path):
+    from genlab.evaluation import EvalConfig
     from genlab.tuning import TrainConfig, tune
 
     res = tune("minilm-l6", "reviews", "lora", {"r": 8}, TrainConfig(lr=1e-3, max_steps=12, batch_size=16,
                                                                       val_max_examples=32, max_seq_len=256),
-               tmp_path, head="classification", n_train=192, n_test=64)
+               tmp_path, head="classification", n_train=192, eval_cfg=EvalConfig(n=64))
     assert res.train.steps == 12 and set(res.test_metrics) == {"acc"}
     assert 0 <= res.test_metrics["acc"]["ci_low"] <= res.test_metrics["acc"]["value"] <= 1
     assert (tmp_path / "adapter" / "manifest.json").is_file()

@@ -29,7 +29,7 @@ def _logits(lm) -> torch.Tensor:
 
 def _trained_adapter(model_dir, method, opts, out, seed=0):
     """Train briefly, save, and return (adapter path, logits of the trained model)."""
-    lm = load(str(model_dir))
+    lm = load(str(model_dir), precision="fp32")
     model = methods.apply(method, lm.model, opts, tokenizer=lm.tokenizer)
     ex = encode(toy_pairs(16, seed), lm.tokenizer, lm.kind, 64)
     train(model, lm.tokenizer, lm.kind, ex, [], TrainConfig(lr=5e-2, max_steps=4, batch_size=8, precision="fp32",
@@ -50,7 +50,7 @@ def test_save_load_switch_round_trip(method, opts, tiny_causal_dir, tmp_path):
     b, logits_b = _trained_adapter(tiny_causal_dir, method, opts, tmp_path / "b", seed=1)
     manifest = json.loads((a / "manifest.json").read_text())
     assert manifest["method"] == method and manifest["base_model"]["hash"] and manifest["task"] == "toy"
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     base = _logits(lm)
     load_adapter(lm, a, "a")
     load_adapter(lm, b, "b")
@@ -65,8 +65,8 @@ def test_save_load_switch_round_trip(method, opts, tiny_causal_dir, tmp_path):
 def test_lora_adapter_is_small_and_merges_exactly(tiny_causal_dir, tmp_path):
     a, logits_a = _trained_adapter(tiny_causal_dir, "lora", {"r": 4}, tmp_path / "a")
     assert sum(f.stat().st_size for f in a.iterdir()) < 100_000
-    out = merge(a, tmp_path / "merged", lm=load(str(tiny_causal_dir)))
-    merged = load(str(out))
+    out = merge(a, tmp_path / "merged", lm=load(str(tiny_causal_dir), precision="fp32"))
+    merged = load(str(out), precision="fp32")
     assert type(merged.model).__name__ == "LlamaForCausalLM"
     torch.testing.assert_close(_logits(merged), logits_a, rtol=1e-5, atol=1e-5)
 
@@ -74,12 +74,12 @@ def test_lora_adapter_is_small_and_merges_exactly(tiny_causal_dir, tmp_path):
 def test_merge_refuses_unmergeable_method(tiny_causal_dir, tmp_path):
     a, _ = _trained_adapter(tiny_causal_dir, "adapter", {"bottleneck": 4}, tmp_path / "a")
     with pytest.raises(GenlabError, match="cannot be folded"):
-        merge(a, tmp_path / "merged", lm=load(str(tiny_causal_dir)))
+        merge(a, tmp_path / "merged", lm=load(str(tiny_causal_dir), precision="fp32"))
 
 
 def test_wrong_base_is_refused(tiny_causal_dir, tmp_path):
     a, _ = _trained_adapter(tiny_causal_dir, "lora", {"r": 4}, tmp_path / "a")
-    other = load(str(tiny_model_dir(tmp_path / "other", "causal", seed=1)))
+    other = load(str(tiny_model_dir(tmp_path / "other", "causal", seed=1)), precision="fp32")
     with pytest.raises(GenlabError, match="refusing") as e:
         load_adapter(other, a)
     assert "manifest.json" in str(e.value) and "genlab.models.load" in str(e.value)
@@ -87,10 +87,10 @@ def test_wrong_base_is_refused(tiny_causal_dir, tmp_path):
 
 def test_seq2seq_lora_round_trip(tiny_seq2seq_dir, tmp_path):
     a, logits_a = _trained_adapter(tiny_seq2seq_dir, "lora", {"r": 4}, tmp_path / "a")
-    lm = load(str(tiny_seq2seq_dir))
+    lm = load(str(tiny_seq2seq_dir), precision="fp32")
     load_adapter(lm, a)
     torch.testing.assert_close(_logits(lm), logits_a, rtol=1e-5, atol=1e-5)
-    merged = load(str(merge(a, tmp_path / "m", lm=load(str(tiny_seq2seq_dir)))))
+    merged = load(str(merge(a, tmp_path / "m", lm=load(str(tiny_seq2seq_dir), precision="fp32"))), precision="fp32")
     torch.testing.assert_close(_logits(merged), logits_a, rtol=1e-5, atol=1e-5)
 
 

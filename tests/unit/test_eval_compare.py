@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from genlab.errors import GenlabError
-from genlab.evaluation.compare import compare_runs, print_comparison
+from genlab.cli.render import print_comparison
+from genlab.evaluation.compare import compare_runs
 from genlab.evaluation.metrics import get_metric
 from genlab.evaluation.runner import EvalResult, score_metrics
 

@@ -69,7 +69,7 @@ def count_generate(monkeypatch):
 
 def test_generate_eval_writes_results_and_samples(tiny_causal, home):
     task = FakeTask(reqs=GEN)
-    result = evaluate(tiny_causal, task, out_dir=home / "run", precision="fp32", verbose=False, n_resamples=200)
+    result = evaluate(tiny_causal, task, out_dir=home / "run", precision="fp32", n_resamples=200)
     data = json.loads((home / "run" / "results.json").read_text())
     rows = [json.loads(line) for line in (home / "run" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == len(GEN) and set(data["metrics"]) == {"rougeL", "bleu", "exact_match"}
@@ -86,8 +86,8 @@ def test_generate_eval_writes_results_and_samples(tiny_causal, home):
 
 def test_identical_rerun_hits_the_cache(tiny_causal, home, count_generate):
     task = FakeTask(reqs=GEN)
-    first = evaluate(tiny_causal, task, precision="fp32", verbose=False, n_resamples=50)
-    again = evaluate(tiny_causal, task, precision="fp32", verbose=False, n_resamples=50)
+    first = evaluate(tiny_causal, task, precision="fp32", n_resamples=50)
+    again = evaluate(tiny_causal, task, precision="fp32", n_resamples=50)
     assert count_generate == [len(GEN)]  # the second run generated nothing
     assert again.config["cache"] == {"enabled": True, "hits": len(GEN), "misses": 0}
     assert [s["prediction"] for s in again.samples] == [s["prediction"] for s in first.samples]
@@ -95,21 +95,20 @@ def test_identical_rerun_hits_the_cache(tiny_causal, home, count_generate):
 
 
 def test_cache_misses_on_new_config_prompt_or_weights_and_when_disabled(tiny_causal, home, count_generate):
-    evaluate(tiny_causal, FakeTask(reqs=GEN), precision="fp32", verbose=False, n_resamples=10)
-    forced = evaluate(tiny_causal, FakeTask(reqs=GEN), precision="fp32", use_cache=False, verbose=False, n_resamples=10)
+    evaluate(tiny_causal, FakeTask(reqs=GEN), precision="fp32", n_resamples=10)
+    forced = evaluate(tiny_causal, FakeTask(reqs=GEN), precision="fp32", cache=False, n_resamples=10)
     assert forced.config["cache"]["misses"] == len(GEN)
-    longer = evaluate(tiny_causal, FakeTask(reqs=GEN, generation={"max_new_tokens": 7}), precision="fp32",
-                      verbose=False, n_resamples=10)
+    longer = evaluate(tiny_causal, FakeTask(reqs=GEN, generation={"max_new_tokens": 7}), precision="fp32", n_resamples=10)
     assert longer.config["cache"]["misses"] == len(GEN)
     extra = GEN + [Req(99, "The dog sat on the", "log")]
-    partial = evaluate(tiny_causal, FakeTask(reqs=extra), precision="fp32", verbose=False, n_resamples=10)
+    partial = evaluate(tiny_causal, FakeTask(reqs=extra), precision="fp32", n_resamples=10)
     assert partial.config["cache"] == {"enabled": True, "hits": len(GEN), "misses": 1}
     assert count_generate == [len(GEN)] * 3 + [1]
     param = next(tiny_causal.model.parameters())
     with torch.no_grad():
         param[0, 0] += 1.0  # a model changed in memory (e.g. fine-tuned) must not reuse old generations
     try:
-        tuned = evaluate(tiny_causal, FakeTask(reqs=GEN), precision="fp32", verbose=False, n_resamples=10)
+        tuned = evaluate(tiny_causal, FakeTask(reqs=GEN), precision="fp32", n_resamples=10)
     finally:
         with torch.no_grad():
             param[0, 0] -= 1.0
@@ -120,7 +119,7 @@ def test_multiple_choice_eval_matches_scoring(tiny_causal, home):
     from genlab.evaluation.scoring import score_choices
 
     task = FakeTask(output_type="multiple_choice", metrics=["acc", "acc_norm"], reqs=MC)
-    result = evaluate(tiny_causal, task, precision="fp32", verbose=False, n_resamples=100)
+    result = evaluate(tiny_causal, task, precision="fp32", n_resamples=100)
     # genlab.tasks writes choices as " " + choice; the runner scores the same continuations
     # but measures acc_norm lengths without the delimiter, as lm-eval does
     bare = [Req(r.doc_id, r.prompt, "", choices=[c[1:] for c in r.choices], target_index=r.target_index) for r in MC]
@@ -135,7 +134,7 @@ def test_multiple_choice_eval_matches_scoring(tiny_causal, home):
 def test_rolling_eval_reports_perplexity(tiny_causal, home):
     reqs = [Req(i, "", t) for i, t in enumerate(["The cat sat on the mat.", "Hello, how are you today?"])]
     task = FakeTask(output_type="loglikelihood_rolling", metrics=["perplexity", "bits_per_byte"], reqs=reqs)
-    result = evaluate(tiny_causal, task, precision="fp32", verbose=False, n_resamples=50)
+    result = evaluate(tiny_causal, task, precision="fp32", n_resamples=50)
     assert result.metrics["perplexity"]["value"] > 1 and result.metrics["bits_per_byte"]["value"] > 0
 
 
@@ -150,7 +149,7 @@ def test_rolling_eval_reports_perplexity(tiny_causal, home):
 def test_task_errors_reach_the_user_clearly(tiny_causal, home, task, message):
     task.reqs = GEN[:2]
     with pytest.raises(Exception) as err:
-        evaluate(tiny_causal, task, verbose=False)
+        evaluate(tiny_causal, task)
     text = err.value.render() if hasattr(err.value, "render") else str(err.value)
     assert message in text and "task fake" in text
     if "unknown metric" in message:

@@ -113,7 +113,7 @@ def test_peft_wrapped_model_scores_like_a_full_forward(tiny_causal_dir):
 
     from genlab.models import load
 
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     lm.model = get_peft_model(lm.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     lm.model.eval()
     scores = score_choices(lm, REQS[:3], batch_size=2, precision="fp32")

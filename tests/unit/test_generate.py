@@ -129,7 +129,7 @@ def test_single_prompt_streams_to_stdout(tiny_causal_dir, capsys):
     from genlab.cli import main
     from genlab.models import load
 
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     expected = generate(lm, ["The cat"], GenerationConfig(max_new_tokens=6), precision="fp32")[0].text
     assert main(["generate", "-m", str(tiny_causal_dir), "The cat", "--max-new-tokens", "6", "--no-chat", "--fp32"]) == 0
     assert capsys.readouterr().out.strip() == expected.strip()

@@ -17,7 +17,7 @@ PROMPTS = ["The cat sat on the", "Hello, how are", "Customer: my order 12345 arr
 def bf16_lm(tiny_causal_dir):
     from genlab.models import load
 
-    return load(str(tiny_causal_dir), dtype="bf16")
+    return load(str(tiny_causal_dir), precision="bf16")
 
 
 def test_packed_logits_are_bit_identical_to_plain_bf16(bf16_lm):

@@ -22,7 +22,7 @@ def long_tiny_dir(tmp_path_factory):
 def test_suite_writes_results_instances_and_report(long_tiny_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
     out = tmp_path / "bench"
-    summary = run_suite([str(long_tiny_dir)], [None], n=3, out_dir=out, verbose=False)
+    summary = run_suite([str(long_tiny_dir)], [None], n=3, out_dir=out)
     data = json.loads((out / "results.json").read_text())
     assert data["scenarios"] == list(BUILTIN) and data["n"] == 3
     model = data["models"][0]
@@ -55,7 +55,7 @@ def test_perturbed_generations_reuse_the_cache(long_tiny_dir, tmp_path, monkeypa
     from genlab.models import load
 
     monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
-    lm = load(str(long_tiny_dir))
+    lm = load(str(long_tiny_dir), precision="fp32")
     scenario = BUILTIN["support-extract"]
     perts = get_perturbations(["lowercase", "gender"])
     first = run_scenario(lm, scenario, n=2, perturbations=perts)

@@ -8,6 +8,7 @@ import pytest
 
 from genlab.testing import tiny_model_dir
 from genlab.adapters import load_adapter
+from genlab.evaluation import EvalConfig
 from genlab.tuning import TrainConfig, tune
 
 from tuning_helpers import ToyTask
@@ -21,7 +22,7 @@ def long_ctx_dir(tmp_path_factory):
 
 
 def test_tune_writes_a_reproducible_run_folder(long_ctx_dir, tmp_path):
-    res = tune(str(long_ctx_dir), ToyTask(), "lora", {"r": 4}, TrainConfig(**FAST), tmp_path, evaluate_test=False)
+    res = tune(str(long_ctx_dir), ToyTask(), "lora", {"r": 4}, TrainConfig(**FAST), tmp_path, eval_cfg=None)
     for f in ("config.json", "metrics.jsonl", "results.json", "train_curves.png", "adapter/manifest.json"):
         assert (tmp_path / f).is_file(), f
     cfg = json.loads((tmp_path / "config.json").read_text())
@@ -36,7 +37,7 @@ def test_tune_writes_a_reproducible_run_folder(long_ctx_dir, tmp_path):
 
 def test_tune_on_builtin_task_with_test_eval_and_forgetting(long_ctx_dir, tmp_path):
     res = tune(str(long_ctx_dir), "support-summary", "adapter", {"bottleneck": 4}, TrainConfig(**FAST), tmp_path,
-               n_train=16, n_test=3, forgetting_suite=["reviews"])
+               n_train=16, eval_cfg=EvalConfig(n=3), forgetting_suite=["reviews"])
     assert {"rougeL"} <= set(res.test_metrics) and {"value", "ci_low", "ci_high"} <= set(res.test_metrics["rougeL"])
     assert res.forgetting and {"before", "after", "delta", "delta_low", "delta_high", "p_value"} <= set(res.forgetting[0])
     for r in res.forgetting:  # paired over the same 3 test examples of the forgetting task
@@ -44,7 +45,7 @@ def test_tune_on_builtin_task_with_test_eval_and_forgetting(long_ctx_dir, tmp_pa
         assert r["delta"] == pytest.approx(r["after"] - r["before"]) and r["delta_low"] <= r["delta"] <= r["delta_high"]
     from genlab.models import load
 
-    lm = load(str(long_ctx_dir))
+    lm = load(str(long_ctx_dir), precision="fp32")
     load_adapter(lm, tmp_path / "adapter")
     assert lm.adapters == ["adapter"]
 
@@ -58,10 +59,10 @@ def test_classification_head(tiny_encoder_dir, tmp_path):
     manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
     assert manifest["head"] == "classification" and manifest["labels"] == ["neg", "pos"]
     from genlab.models import load
-    from genlab.tuning.scoring import classify
+    from genlab.tuning.validation import classify
     from genlab.tuning.data import encode
 
-    lm = load(str(tiny_encoder_dir))
+    lm = load(str(tiny_encoder_dir), precision="fp32")
     load_adapter(lm, tmp_path / "adapter")  # the classification head comes back with the adapter
     pairs = [(r.prompt, r.target) for r in ToyTask(classification=True).training_pairs("test")]
     ex = encode(pairs, lm.tokenizer, "classifier", 128, ["neg", "pos"])

@@ -10,11 +10,12 @@ per-sample ``sample_stats`` and a vectorized ``from_stats`` for bootstrap interv
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from genlab.errors import ConfigError
 from genlab.evaluation.metrics.base import Metric
-from genlab.evaluation.metrics.bootstrap import bootstrap_ci, paired_bootstrap
+from genlab.evaluation.metrics.bootstrap import bootstrap_ci, mean_with_ci, paired_bootstrap
 
 _M = "genlab.evaluation.metrics"
 REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
@@ -62,7 +63,12 @@ def get_metric(name: str, *, where: str | None = None, **overrides: Any) -> Metr
     target, kwargs = REGISTRY[name]
     module, attr = target.split(":")
     factory = getattr(importlib.import_module(module), attr)
-    return factory(**{**kwargs, **overrides})
+    try:
+        return factory(**{**kwargs, **overrides})
+    except (TypeError, ValueError) as e:  # an unknown option or a bad value: say which, and what is allowed
+        params = [p for p in inspect.signature(factory).parameters if p not in kwargs and p != "self"]
+        raise ConfigError(f"metric {name!r}: {e}", where=where,
+                          hint=f"options of {name}: {', '.join(params) or 'none'}") from None
 
 
-__all__ = ["REGISTRY", "Metric", "bootstrap_ci", "get_metric", "list_metrics", "paired_bootstrap"]
+__all__ = ["REGISTRY", "Metric", "bootstrap_ci", "get_metric", "list_metrics", "mean_with_ci", "paired_bootstrap"]

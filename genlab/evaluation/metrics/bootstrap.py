@@ -70,3 +70,14 @@ def paired_bootstrap(stats_a: np.ndarray, stats_b: np.ndarray, from_stats: Stats
     low, high = np.nanquantile(deltas, [0.025, 0.975])
     return {"delta": delta, "p_value": float((extreme + 1) / (n_resamples + 1)),
             "ci_low": float(low), "ci_high": float(high)}
+
+
+def mean_with_ci(values, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """``{"value", "ci_low", "ci_high"}``: the mean of per-example scores with its 95% bootstrap interval."""
+    stats = np.column_stack([np.asarray(values, dtype=float), np.ones(len(values))])
+    low, high = bootstrap_ci(stats, _ratio, n_resamples=n_resamples, seed=seed)
+    return {"value": float(_ratio(stats.sum(0))), "ci_low": low, "ci_high": high}
+
+
+def _ratio(s: np.ndarray) -> np.ndarray:
+    return s[..., 0] / np.maximum(s[..., 1], 1)

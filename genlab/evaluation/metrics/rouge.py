@@ -29,11 +29,14 @@ def _scorer(rouge_type: str, stem: bool):
 
 
 class Rouge(MeanMetric):
-    """One ROUGE variant. ``measure``: precision | recall | fmeasure; ``stem``: Porter stemming."""
+    """One ROUGE variant. ``measure``: precision | recall | fmeasure; ``stem`` (or rouge-score's own
+    name, ``use_stemmer``): Porter stemming."""
 
     reference = "rouge-score 0.1.2 RougeScorer"
 
-    def __init__(self, rouge_type: str = "rougeL", *, stem: bool = False, measure: str = "fmeasure"):
+    def __init__(self, rouge_type: str = "rougeL", *, stem: bool = False, measure: str = "fmeasure",
+                 use_stemmer: bool | None = None):
+        stem = stem if use_stemmer is None else bool(use_stemmer)
         if rouge_type not in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
             raise ValueError(f"unknown ROUGE type {rouge_type!r}; use rouge1, rouge2, rougeL or rougeLsum")
         if measure not in MEASURES:
