@@ -21,7 +21,7 @@ def nudged_adapter(model_dir, method: str, opts: dict, out, seed: int = 0, scale
     from genlab.models import load
     from genlab.tuning import methods
 
-    lm = load(str(model_dir))
+    lm = load(str(model_dir), precision="fp32")
     lm.model = methods.apply(method, lm.model, opts, tokenizer=lm.tokenizer)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

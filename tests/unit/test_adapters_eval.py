@@ -35,7 +35,7 @@ def test_eval_with_adapter_names_it_in_title_folder_and_results(tiny_causal_dir,
     assert re.fullmatch(r"eval-reviews-0shot-mylora-\d{8}-\d{6}", run.name)
     results = json.loads((run / "results.json").read_text())
     assert results["model"]["adapters"] == [{"name": "adapter", "path": str(path), "method": "lora", "task": "toy",
-                                             "base": load(str(tiny_causal_dir)).name, "active": True}]
+                                             "base": load(str(tiny_causal_dir), precision="fp32").name, "active": True}]
     flat = re.sub(r"\s+", "", output)  # rich wraps long titles
     assert f"+loraontoy({path})·0-shot·n=4" in flat
 
@@ -54,7 +54,7 @@ def test_eval_takes_a_plain_peft_folder(tiny_causal_dir, workdir):
 
     from genlab.evaluation import evaluate
 
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     lm.model = get_peft_model(lm.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -62,7 +62,7 @@ def test_eval_takes_a_plain_peft_folder(tiny_causal_dir, workdir):
             if "lora_B" in n:
                 p.add_(torch.randn(p.shape, generator=gen))
     lm.model.save_pretrained(str(workdir / "plain"))
-    want = evaluate(lm, "reviews", n=4, precision="fp32", verbose=False, use_cache=False)
+    want = evaluate(lm, "reviews", n=4, precision="fp32", cache=False)
 
     _eval(tiny_causal_dir, workdir / "plain", "--out", str(workdir / "out"), "--no-cache")
     results = json.loads((workdir / "out" / "results.json").read_text())
@@ -72,5 +72,5 @@ def test_eval_takes_a_plain_peft_folder(tiny_causal_dir, workdir):
     assert [s["doc_id"] for s in samples] == [s["doc_id"] for s in want.samples]
     for got, exp in zip(samples, want.samples):
         assert got["logprobs"] == pytest.approx(exp["logprobs"], abs=1e-4)
-    base = evaluate(load(str(tiny_causal_dir)), "reviews", n=4, precision="fp32", verbose=False, use_cache=False)
+    base = evaluate(load(str(tiny_causal_dir), precision="fp32"), "reviews", n=4, precision="fp32", cache=False)
     assert max(abs(a - b) for s, t in zip(samples, base.samples) for a, b in zip(s["logprobs"], t["logprobs"])) > 1e-3

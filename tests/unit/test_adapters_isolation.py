@@ -33,19 +33,19 @@ from genlab.adapters import load_adapter, set_adapter, BASE
 from genlab.models import load
 
 jobs, shared = json.loads(sys.argv[1]), json.loads(sys.argv[4])
-lm = load(sys.argv[2])
+lm = load(sys.argv[2], precision="fp32")
 base = logits(lm)
 out = {"matches": {}}
 for method, path, want in jobs:
     if method == "lora":
         out["before_peft"] = sorted(m for m in sys.modules if m.split(".")[0] in ("genlab", "accelerate", "peft"))
-    load_adapter(lm if method in shared else load(sys.argv[2]), path, method)
+    load_adapter(lm if method in shared else load(sys.argv[2], precision="fp32"), path, method)
 for method, path, want in jobs:
     if method in shared:
         set_adapter(lm, method)
         got = logits(lm)
     else:
-        got = logits(load_adapter(load(sys.argv[2]), path, method))
+        got = logits(load_adapter(load(sys.argv[2], precision="fp32"), path, method))
     out["matches"][method] = bool(torch.allclose(got, torch.load(want), rtol=1e-5, atol=1e-5))
 set_adapter(lm, BASE)
 out["base_restored"] = bool(torch.equal(logits(lm), base))

@@ -42,7 +42,7 @@ def test_plain_peft_folder_loads_in_genlab(kind, tiny_causal_dir, tmp_path):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.5)
     peft_model.save_pretrained(str(tmp_path / "plain"))
     assert not (tmp_path / "plain" / "manifest.json").exists()
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     want = _raw_logits(peft_model, lm.tokenizer)
     base_logits = logits(lm)
     assert not torch.allclose(want[:, -1], base_logits[:, -1], atol=1e-3)  # soft prompts add positions
@@ -63,7 +63,7 @@ def test_genlab_adapter_loads_in_plain_peft(method, opts, tiny_causal_dir, tmp_p
 
     path, trained = nudged_adapter(tiny_causal_dir, method, opts, tmp_path / "a")
     assert json.loads((path / "manifest.json").read_text())["method"] == method
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     load_adapter(lm, path)
     ours = logits(lm)
     torch.testing.assert_close(ours, trained, rtol=1e-5, atol=1e-5)
@@ -71,7 +71,7 @@ def test_genlab_adapter_loads_in_plain_peft(method, opts, tiny_causal_dir, tmp_p
     base = AutoModelForCausalLM.from_pretrained(str(tiny_causal_dir))
     theirs = _raw_logits(PeftModel.from_pretrained(base, str(path)), lm.tokenizer)
     torch.testing.assert_close(theirs, ours, rtol=1e-5, atol=1e-5)
-    assert not torch.allclose(theirs[:, -1], logits(load(str(tiny_causal_dir)))[:, -1], atol=1e-3)
+    assert not torch.allclose(theirs[:, -1], logits(load(str(tiny_causal_dir), precision="fp32"))[:, -1], atol=1e-3)
 
 
 def test_plain_peft_lora_merges_into_a_standalone_model(tiny_causal_dir, tmp_path):
@@ -79,7 +79,7 @@ def test_plain_peft_lora_merges_into_a_standalone_model(tiny_causal_dir, tmp_pat
 
     from genlab.adapters import merge
 
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     peft_model = get_peft_model(lm.model, _peft_config("lora"))
     with torch.no_grad():
         for n, p in peft_model.named_parameters():
@@ -87,6 +87,6 @@ def test_plain_peft_lora_merges_into_a_standalone_model(tiny_causal_dir, tmp_pat
                 p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
     peft_model.save_pretrained(str(tmp_path / "plain"))
     want = _raw_logits(peft_model, lm.tokenizer)
-    merged = load(str(merge(tmp_path / "plain", tmp_path / "merged")))  # base found by peft's base_model_name_or_path
+    merged = load(str(merge(tmp_path / "plain", tmp_path / "merged")), precision="fp32")  # base found by peft's base_model_name_or_path
     assert type(merged.model).__name__ == "LlamaForCausalLM"
     torch.testing.assert_close(logits(merged), want, rtol=1e-5, atol=1e-5)

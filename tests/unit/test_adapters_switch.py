@@ -99,7 +99,7 @@ def test_two_peft_types_on_one_base_is_a_clear_error(tiny_causal_dir, tmp_path):
 
     lora, _ = nudged_adapter(tiny_causal_dir, "lora", {"r": 4}, tmp_path / "lora")
     ia3, _ = nudged_adapter(tiny_causal_dir, "ia3", {}, tmp_path / "ia3")
-    lm = load(str(tiny_causal_dir))
+    lm = load(str(tiny_causal_dir), precision="fp32")
     load_adapter(lm, lora)
     with pytest.raises(GenlabError, match="already holds LORA adapters; peft cannot add an adapter of type IA3") as e:
         load_adapter(lm, ia3)

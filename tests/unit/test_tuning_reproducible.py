@@ -24,7 +24,7 @@ def model_dir(tmp_path_factory):
 def _run(model_dir, out, global_seed: int, **cfg):
     torch.manual_seed(global_seed)  # as if another process: torch seeds its generator randomly at start
     tune(str(model_dir), ToyTask(), "lora", {"r": 4, "dropout": 0.1}, TrainConfig(**{**FAST, **cfg}), out,
-         evaluate_test=False)
+         eval_cfg=None)
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     from safetensors.torch import load_file
 
