@@ -25,7 +25,7 @@ def head_run(request, tiny_encoder_dir, tmp_path_factory):
     opts = {"r": 4} if request.param == "lora" else {"bottleneck": 8}
     tune(str(tiny_encoder_dir), "reviews", request.param, opts,
          TrainConfig(lr=1e-2, max_steps=3, batch_size=16, precision="fp32", val_max_examples=8, max_seq_len=128),
-         out, head="classification", n_train=120, evaluate_test=False)
+         out, head="classification", n_train=120, eval_cfg=None)
     return request.param, out / "adapter"
 
 
