@@ -82,7 +82,7 @@ def report(run_dir: Optional[Path] = typer.Argument(None, help="A run folder wri
 
 def example_counts(data) -> set[int]:
     """How many test examples the run's stages were scored on."""
-    return {len(st.get("samples") or []) for st in data.stages}
+    return {len(st.samples) for st in data.stages}
 
 
 def warn_if_sizes_differ(a, b) -> str | None:
