@@ -64,6 +64,8 @@ class StageRecord:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, ci_low, ci_high, ...}
     eval_dir: str = "eval"  # relative to the stage folder
     eval_config: dict[str, Any] = field(default_factory=dict)  # the EvalConfig it was scored with
+    split: str = ""  # the split ``metrics`` come from (eval_config's; empty in runs written before 0.2)
+    other_splits: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> {"eval_dir", "metrics"}
     trainable_params: int = 0
     total_params: int = 0
     eval_tokens_per_s: float | None = None

@@ -45,14 +45,19 @@ def run_and_report(recipe_name: str, out: Optional[Path], *, only=None, force=No
 
 
 def print_leaderboard(run_dir: Path) -> None:
-    from genlab.report.lifecycle import collect, leaderboard
+    from genlab.report.lifecycle import collect, leaderboard, paired_vs_baseline
     from genlab.ui import console, table
 
     data = collect(run_dir)
     cols, rows = leaderboard(data)
-    keep = [0, 1, 2, 3 + len(data.metric_names) - 1, 4 + len(data.metric_names) - 1, 5 + len(data.metric_names) - 1,
-            6 + len(data.metric_names) - 1]  # stage, how, main metric, params, train time, stage time, RSS
-    console.print(table("leaderboard (test split)", [cols[i] for i in keep], [[r[i] for i in keep] for r in rows]))
+    cost = 3 + len(data.other_splits) + len(data.metric_names) - 1  # first cost column: trainable params
+    # stage, how, the main metric on every split, params, train time, stage time, RSS
+    keep = [0, 1, 2, *range(3, 3 + len(data.other_splits)), cost, cost + 1, cost + 2, cost + 3]
+    title = f"leaderboard (ranked on the {data.split!r} split" + \
+        (f"; also scored on {', '.join(data.other_splits)})" if data.other_splits else ")")
+    console.print(table(title, [cols[i] for i in keep], [[r[i] for i in keep] for r in rows]))
+    if len(data.stages) > 1:
+        console.print(table(f"paired bootstrap vs {data.stages[0].name}", *paired_vs_baseline(data)))
 
 
 def report(run_dir: Optional[Path] = typer.Argument(None, help="A run folder written by `genlab run`."),

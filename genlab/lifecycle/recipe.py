@@ -5,6 +5,7 @@
     task: support-summary          # or  mixture: {support-summary: 1, chat-summary: 0.5}
     seed: 0
     eval: {split: test, n: 100, batch_size: 16}   # EvalConfig fields, for every stage alike
+    splits: [test-unseen, test]    # optional: score every stage on each; the first is the leaderboard's
     n_train: 300                   # training examples (default: the whole train split)
     train: {epochs: 1, lr: 3e-4}   # TrainConfig defaults for every tuned stage
     forgetting: [chat-summary]     # optional: tasks evaluated before/after tuning
@@ -26,8 +27,8 @@ import yaml
 from genlab.errors import ConfigError
 from genlab.evaluation.config import EvalConfig
 
-TOP_KEYS = {"name", "model", "task", "mixture", "seed", "eval", "n_train", "train", "forgetting", "stages",
-            "description"}
+TOP_KEYS = {"name", "model", "task", "mixture", "seed", "eval", "splits", "n_train", "train", "forgetting",
+            "stages", "description"}
 STAGE_KEYS = {"name", "kind", "shots", "method", "options", "train"}
 KINDS = ("prompt", "few-shot", "zero-shot", "tune")
 
@@ -59,6 +60,12 @@ class Recipe:
     stages: list[Stage]
     source: str = "<recipe>"
     text: str = ""
+    extra_splits: list[str] = field(default_factory=list)  # scored beside eval.split, same examples count
+
+    @property
+    def splits(self) -> list[str]:
+        """Every split each stage is scored on; the first (``eval.split``) ranks the leaderboard."""
+        return [self.eval.split, *self.extra_splits]
 
     @property
     def eval_task(self) -> str:
@@ -110,7 +117,10 @@ def recipe_from_dict(d: dict[str, Any], source: str = "<recipe>", text: str = ""
     if mixture is not None and (not isinstance(mixture, dict) or not mixture):
         raise ConfigError("must map task names to weights", where=f"{source}: mixture",
                           hint="e.g. mixture: {support-summary: 1.0, chat-summary: 0.5}")
-    ev = _eval_config(d.get("eval") or {}, f"{source}: eval")
+    ev, extra_splits = _splits(d.get("splits"), _eval_config(d.get("eval") or {}, f"{source}: eval"), source)
+    if mixture is not None and extra_splits:
+        raise ConfigError("splits: scores one task on several splits; a mixture is scored per task",
+                          where=f"{source}: splits", hint="drop splits:, or use task: instead of mixture:")
     train_defaults = d.get("train") or {}
     stages = _stages(d.get("stages"), train_defaults, source)
     forgetting = d.get("forgetting") or []
@@ -118,7 +128,24 @@ def recipe_from_dict(d: dict[str, Any], source: str = "<recipe>", text: str = ""
         raise ConfigError("must be a list of task names", where=f"{source}: forgetting")
     return Recipe(name=str(d.get("name") or Path(source).stem), model=model, task=task, mixture=mixture,
                   seed=int(d.get("seed", 0)), eval=ev,
-                  n_train=d.get("n_train"), forgetting=forgetting, stages=stages, source=source, text=text)
+                  n_train=d.get("n_train"), forgetting=forgetting, stages=stages, source=source, text=text,
+                  extra_splits=extra_splits)
+
+
+def _splits(raw, ev: EvalConfig, source: str) -> tuple[EvalConfig, list[str]]:
+    """``splits: [main, other, ...]`` sets ``eval.split`` to the first and scores the rest beside it."""
+    if raw is None:
+        return ev, []
+    where = f"{source}: splits"
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and x for x in raw):
+        raise ConfigError("must be a list of split names, the leaderboard's first", where=where,
+                          hint="e.g. splits: [test-unseen, test]")
+    if len(set(raw)) != len(raw):
+        raise ConfigError(f"a split is listed twice: {raw}", where=where)
+    if ev.split not in (raw[0], EvalConfig().split):
+        raise ConfigError(f"eval.split is {ev.split!r} but splits: starts with {raw[0]!r}", where=where,
+                          hint="drop eval.split: the first entry of splits: is the main split")
+    return ev.replace(split=raw[0]), list(raw[1:])
 
 
 def _eval_config(ev, where: str) -> EvalConfig:

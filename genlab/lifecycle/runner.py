@@ -52,6 +52,8 @@ def fingerprint(recipe: Recipe, stage: Stage, model_hash: str) -> str:
               "genlab": genlab.__version__}
     if stage.kind == "tune":
         inputs.update(n_train=recipe.n_train, forgetting=recipe.forgetting)
+    if recipe.extra_splits:
+        inputs["extra_splits"] = recipe.extra_splits
     return json_hash(inputs)
 
 
@@ -142,7 +144,20 @@ def _run_prompt(ctx: _Context, stage: Stage, sdir: Path, record: StageRecord) ->
     cfg = ctx.recipe.eval.replace(shots=stage.shots)
     result = evaluate(lm, ctx.recipe.eval_task, cfg, out_dir=sdir / "eval", reporter=ctx.reporter)
     record.total_params, record.metrics, record.eval_config = lm.num_parameters(), result.metrics, cfg.to_dict()
-    record.eval_tokens_per_s = result.timings.get("tokens_per_s")
+    record.eval_tokens_per_s, record.split = result.timings.get("tokens_per_s"), cfg.split
+    _score_other_splits(ctx, lm, cfg, sdir, record)
+
+
+def _score_other_splits(ctx: _Context, lm, cfg, sdir: Path, record: StageRecord) -> None:
+    """The recipe's further splits (e.g. ``test`` beside ``test-unseen``), same model and settings."""
+    from genlab.evaluation import evaluate
+
+    for split in ctx.recipe.extra_splits:
+        ctx.reporter.status(f"scoring split {split}")
+        eval_dir = f"eval-{split}"
+        result = evaluate(lm, ctx.recipe.eval_task, cfg.replace(split=split), out_dir=sdir / eval_dir,
+                          reporter=ctx.reporter)
+        record.other_splits[split] = {"eval_dir": eval_dir, "metrics": result.metrics}
 
 
 def _run_tune(ctx: _Context, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
@@ -169,4 +184,9 @@ def _run_tune(ctx: _Context, stage: Stage, sdir: Path, resume: bool, record: Sta
     record.eval_dir, record.metrics, record.eval_config = eval_dir, metrics, eval_cfg.to_dict()
     record.train, record.forgetting, record.adapter = result.train.to_dict(), result.forgetting, "adapter"
     results = read_json(sdir / eval_dir / "results.json")
-    record.eval_tokens_per_s = results.get("timings", {}).get("tokens_per_s")
+    record.eval_tokens_per_s, record.split = results.get("timings", {}).get("tokens_per_s"), eval_cfg.split
+    if r.extra_splits and not r.mixture:
+        from genlab.models import load
+
+        tuned = load(r.model, precision=eval_cfg.precision, adapter=result.adapter_path)
+        _score_other_splits(ctx, tuned, eval_cfg, sdir, record)

@@ -10,20 +10,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 PALETTE = ["#4a78b5", "#d1603d", "#3a9e6f", "#8a63b8", "#c99a2e", "#5aa6c9", "#b5487a", "#6f7d8c"]
 
 
-def metric_by_stage(stages: list, metric: str):
-    """Bars with 95% bootstrap intervals, one per stage."""
+def metric_by_stage(stages: list, metric: str, split: str = "test", other_splits: dict | None = None):
+    """Bars with 95% bootstrap intervals, one per stage; with ``other_splits`` ({split: [metric dict per
+    stage]}) a group of bars per stage, the main split first (solid), the others hatched beside it."""
+    series = {split: [s.metrics[metric] for s in stages], **(other_splits or {})}
     names = [s.name for s in stages]
-    vals = [s.metrics[metric]["value"] for s in stages]
-    lo = [v - s.metrics[metric]["ci_low"] for v, s in zip(vals, stages)]
-    hi = [s.metrics[metric]["ci_high"] - v for v, s in zip(vals, stages)]
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.8))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(5, (1.1 + 0.5 * (len(series) - 1)) * len(names) + 2), 3.8))
     colors = [PALETTE[0] if s.kind == "prompt" else PALETTE[1] for s in stages]
-    ax.bar(names, vals, yerr=[lo, hi], capsize=5, color=colors)
-    for i, v in enumerate(vals):
-        ax.text(i, v + hi[i] + 0.005, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
-    ax.set_ylabel(f"test {metric}")
-    ax.set_title(f"test {metric} by stage (95% bootstrap CI); blue = prompting, orange = tuned")
-    ax.set_ylim(0, max(v + h for v, h in zip(vals, hi)) * 1.18 or 1)
+    top = 0.0
+    for j, (sp, ms) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(names))]
+        vals = [m["value"] for m in ms]
+        lo = [v - m["ci_low"] for v, m in zip(vals, ms)]
+        hi = [m["ci_high"] - v for v, m in zip(vals, ms)]
+        ax.bar(xs, vals, width=width * 0.95, yerr=[lo, hi], capsize=4, color=colors, label=sp,
+               hatch=None if j == 0 else "//", alpha=1.0 if j == 0 else 0.55, edgecolor="white")
+        for x, v, h in zip(xs, vals, hi):
+            ax.text(x, v + h + 0.005, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+        top = max(top, max(v + h for v, h in zip(vals, hi)))
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(metric)
+    where = split if len(series) == 1 else " vs ".join(series)
+    ax.set_title(f"{metric} on {where} by stage (95% bootstrap CI); blue = prompting, orange = tuned", fontsize=10)
+    if len(series) > 1:
+        ax.legend(title="split (hatched: not ranked)", fontsize=8)
+    ax.set_ylim(0, top * 1.18 or 1)
     ax.tick_params(axis="x", rotation=20)
     return fig
 
@@ -38,7 +50,7 @@ def score_vs_params(stages: list, metric: str):
                     fmt="o", color=PALETTE[i % len(PALETTE)], capsize=4, label=s.name)
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlabel("trainable parameters (0 = prompting only; log scale)")
-    ax.set_ylabel(f"test {metric}")
+    ax.set_ylabel(metric)
     ax.set_title("what each stage cost vs what it scored")
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)

@@ -50,6 +50,8 @@ class RunData:
     stages: list[StageView]
     main_metric: str
     metric_names: list[str] = field(default_factory=list)
+    split: str = "test"  # the split the leaderboard ranks on
+    other_splits: list[str] = field(default_factory=list)  # scored beside it by every stage
 
 
 def collect(run_dir: str | Path) -> RunData:
@@ -67,7 +69,9 @@ def collect(run_dir: str | Path) -> RunData:
         raise GenlabError(f"no finished stage in {run_dir}", hint="run `genlab run RECIPE` first")
     stages = [_view(run_dir / "stages" / r.name, r) for r in _in_order(records, run_info.stages)]
     metric_names = list(stages[0].metrics)
-    return RunData(run_dir, recipe_text, run_info, stages, metric_names[0], metric_names)
+    split = stages[0].record.split or stages[0].record.eval_config.get("split") or "test"
+    others = [sp for sp in stages[0].record.other_splits if all(sp in s.record.other_splits for s in stages)]
+    return RunData(run_dir, recipe_text, run_info, stages, metric_names[0], metric_names, split, others)
 
 
 def _in_order(records: list[StageRecord], order: list[str]) -> list[StageRecord]:
@@ -95,8 +99,16 @@ def _ci(m: dict) -> str:
     return f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]"
 
 
+def split_metric(record: StageRecord, split: str, metric: str) -> dict | None:
+    other = record.other_splits.get(split) or {}
+    return (other.get("metrics") or {}).get(metric)
+
+
 def leaderboard(run: RunData) -> tuple[list[str], list[list[Any]]]:
-    cols = ["stage", "how", f"{run.main_metric} [95% CI]"] + run.metric_names[1:] + \
+    """Columns: stage, how, the main metric on the main split, the same on every other split, the
+    main split's other metrics, then cost columns."""
+    cols = ["stage", "how", f"{run.main_metric} on {run.split} [95% CI]"] + \
+        [f"{run.main_metric} on {sp} [95% CI]" for sp in run.other_splits] + run.metric_names[1:] + \
         ["trainable params", "train time (s)", "stage time (s)", "peak RSS (MB)", "eval tok/s", "train tok/s"]
     rows = []
     for s in run.stages:
@@ -104,12 +116,45 @@ def leaderboard(run: RunData) -> tuple[list[str], list[list[Any]]]:
         train = r.train or {}
         total, trainable = r.total_params or 0, r.trainable_params or 0
         pct = f" ({100 * trainable / total:.2f}%)" if total and trainable else ""
-        rows.append([r.name, r.label, _ci(m[run.main_metric])]
+        others = [split_metric(r, sp, run.main_metric) for sp in run.other_splits]
+        rows.append([r.name, r.label, _ci(m[run.main_metric])] + [_ci(o) if o else "-" for o in others]
                     + [round(m[k]["value"], 4) if k in m else "-" for k in run.metric_names[1:]]
                     + [f"{trainable:,}{pct}", round(train.get("wall_s", 0), 1) if train else "-",
                        round(r.seconds or 0, 1), r.peak_rss_mb if r.peak_rss_mb is not None else "-",
                        round(r.eval_tokens_per_s or s.timings.get("tokens_per_s") or 0, 1),
                        round(train.get("tokens_per_s", 0), 1) if train else "-"])
+    return cols, rows
+
+
+def _eval_dir(stage: StageView, split: str, run: RunData) -> Path:
+    sub = stage.record.eval_dir if split == run.split else stage.record.other_splits[split]["eval_dir"]
+    return run.path / "stages" / stage.name / sub
+
+
+def paired_vs_baseline(run: RunData) -> tuple[list[str], list[list[Any]]]:
+    """Each later stage against the first on the main metric, per split: delta with a paired-bootstrap
+    95% interval and p-value over the same examples (``genlab compare``'s test); with several splits,
+    the share of the other split's gain that holds on the main split."""
+    from genlab.evaluation.compare import compare_runs
+
+    base, splits = run.stages[0], [run.split, *run.other_splits]
+    cols = ["stage"] + [f"Δ {run.main_metric} on {sp} vs {base.name} [95% CI], p" for sp in splits] + \
+        [f"gain on {run.split} / gain on {sp}" for sp in run.other_splits]
+    rows = []
+    for stage in run.stages[1:]:
+        deltas, cells = {}, []
+        for sp in splits:
+            cmp = compare_runs([_eval_dir(base, sp, run), _eval_dir(stage, sp, run)], examples=0)
+            row = next((r for r in cmp.rows if r["metric"] == run.main_metric), None)
+            if row is None:
+                cells.append("-")
+                continue
+            (low, high), = row["delta_cis"]
+            deltas[sp] = row["deltas"][0]
+            cells.append(f"{deltas[sp]:+.4f} [{low:+.4f}, {high:+.4f}], p={row['p_values'][0]:.3f}")
+        kept = [f"{deltas[run.split] / deltas[sp]:.0%}" if deltas.get(sp, 0) > 0 and run.split in deltas else "-"
+                for sp in run.other_splits]
+        rows.append([stage.name, *cells, *kept])
     return cols, rows
 
 
@@ -169,7 +214,7 @@ def _subtitle(run: RunData) -> str:
     first = run.stages[0]
     model = first.environment.get("model") if isinstance(first.environment.get("model"), str) else None
     n = len(first.samples)
-    return (f"{len(run.stages)} stages · {n} test examples each · main metric {run.main_metric} · "
+    return (f"{len(run.stages)} stages · {n} {run.split!r} examples each · main metric {run.main_metric} · "
             f"started {run.run_info.started or '?'}" + (f" · {model}" if model else ""))
 
 
@@ -177,15 +222,24 @@ def _leaderboard_section(page: Page, run: RunData) -> None:
     cols, rows = leaderboard(run)
     best = _best_index(run)
     page.h2("Leaderboard", "leaderboard")
-    page.p(f"Test-split metrics with 95% bootstrap intervals (seeded). Best {run.main_metric}: "
+    also = (f" Each stage is also scored on {', '.join(run.other_splits)} (same settings); the ranking uses "
+            f"{run.split}." if run.other_splits else "")
+    page.p(f"Metrics on the {run.split!r} split with 95% bootstrap intervals (seeded).{also} Best {run.main_metric}: "
            f"{run.stages[best].name}. Peak RSS is the process's resident memory during the stage.", "muted")
     page.table(cols, rows, cls="leaderboard", row_classes=["best" if i == best else "" for i in range(len(rows))])
+    if len(run.stages) > 1:
+        page.h3(f"Against {run.stages[0].name}, example by example")
+        page.p("Paired bootstrap over the examples both stages scored (1000 resamples, seeded): "
+               "an interval that excludes 0 and a small p mean the change is not resampling noise.", "muted")
+        page.table(*paired_vs_baseline(run))
 
 
 def _charts_section(page: Page, run: RunData) -> None:
     page.h2("Charts", "charts")
-    figs = [img_tag(charts.metric_by_stage(run.stages, run.main_metric), "metric by stage",
-                    f"test {run.main_metric} by stage"),
+    others = {sp: [split_metric(s.record, sp, run.main_metric) for s in run.stages] for sp in run.other_splits}
+    others = {sp: ms for sp, ms in others.items() if all(ms)}
+    figs = [img_tag(charts.metric_by_stage(run.stages, run.main_metric, run.split, others), "metric by stage",
+                    f"{run.main_metric} by stage on {' and '.join([run.split, *others])}"),
             img_tag(charts.score_vs_params(run.stages, run.main_metric), "score vs trainable parameters",
                     "score vs trainable parameters")]
     curves = {s.name: s.curves for s in run.stages if s.kind == "tune" and s.curves}

@@ -119,7 +119,10 @@ def test_report_has_every_section(tiny_dir, tmp_path):
     html = build_report(out).read_text()
     for section in ('id="leaderboard"', 'id="charts"', 'id="examples"', 'id="reproduce"', "helped and hurt most"):
         assert section in html
-    assert len(re.findall(r'<tr(?: class="[^"]*")?><td>', html.split('id="charts"')[0])) == 3  # one row per stage
+    board = html.split('class="leaderboard"')[1].split("</table>")[0]
+    assert len(re.findall(r'<tr(?: class="[^"]*")?><td>', board)) == 3  # one row per stage
+    paired = html.split("example by example")[1].split("</table>")[0]
+    assert len(re.findall(r"<tr><td>", paired)) == 2  # 1-shot and lora against zero-shot
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) == 3  # metric by stage, score vs params, training curves
     assert "http://" not in html and "https://" not in html  # self-contained
@@ -137,3 +140,48 @@ def test_run_cli_prints_leaderboard_and_report_path(tiny_dir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "leaderboard" in text and "report:" in text and (out / "report.html").is_file()
     assert main(["run", str(recipe), "--out", str(out), "--only", "nope"]) == 2
+
+
+SPLIT_ERRORS = [
+    ("splits: test\n", "must be a list of split names"),
+    ("splits: [test, test]\n", "listed twice"),
+    ("splits: [test-unseen, test]\neval: {split: validation}\n", "eval.split is 'validation'"),
+    ("splits: [test-unseen, test]\nmixture: {a: 1}\n", "a mixture is scored per task"),
+]
+
+
+@pytest.mark.parametrize("extra,message", SPLIT_ERRORS)
+def test_splits_errors_are_clear(extra, message):
+    text = "model: m\n" + ("" if "mixture" in extra else "task: t\n") + extra + "stages: [zero-shot]\n"
+    with pytest.raises(ConfigError) as e:
+        recipe_from_yaml(text, source="r.yaml")
+    assert message in e.value.render() and "r.yaml: splits" in e.value.render()
+
+
+def test_every_stage_is_scored_on_every_split_and_the_first_ranks(tiny_dir, tmp_path):
+    from genlab.evaluation import EvalResult
+    from genlab.report.lifecycle import collect, leaderboard, paired_vs_baseline
+
+    text = recipe_text(tiny_dir).replace("eval: {", "splits: [test-unseen, test]\neval: {")
+    recipe = recipe_from_yaml(text, "r.yaml")
+    assert recipe.splits == ["test-unseen", "test"] and recipe.eval.split == "test-unseen"
+    out = tmp_path / "run"
+    run_recipe(recipe, out)
+    for stage in ("zero-shot", "1-shot", "lora"):
+        sdir = out / "stages" / stage
+        main, other = EvalResult.load(sdir / "eval"), EvalResult.load(sdir / "eval-test")
+        assert main.config["split"] == "test-unseen" and other.config["split"] == "test"
+        record = json.loads((sdir / "stage.json").read_text())
+        assert record["split"] == "test-unseen"
+        assert record["other_splits"]["test"]["metrics"]["rougeL"] == other.metrics["rougeL"]
+        assert record["metrics"]["rougeL"] == main.metrics["rougeL"]
+        unseen_refs = {str(s["reference"]) for s in main.samples}
+        assert unseen_refs.isdisjoint({str(s["reference"]) for s in other.samples})  # different examples
+    run = collect(out)
+    cols, rows = leaderboard(run)
+    assert cols[2] == "rougeL on test-unseen [95% CI]" and cols[3] == "rougeL on test [95% CI]"
+    lora = EvalResult.load(out / "stages" / "lora" / "eval-test").metrics["rougeL"]
+    assert rows[2][3] == f"{lora['value']:.4f} [{lora['ci_low']:.4f}, {lora['ci_high']:.4f}]"
+    pcols, prows = paired_vs_baseline(run)
+    assert [r[0] for r in prows] == ["1-shot", "lora"] and len(pcols) == 4  # stage, 2 splits, gain kept
+    assert all("p=" in cell for r in prows for cell in r[1:3])
