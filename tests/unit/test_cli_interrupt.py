@@ -92,3 +92,24 @@ def test_ctrl_c_during_tune_checkpoints_and_resume_continues(long_ctx_dir, tmp_p
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
     assert steps == list(range(1, saved + 4))
+
+
+def test_ctrl_c_during_run_keeps_finished_generations_and_reruns_the_stage(long_ctx_dir, tmp_path):
+    home, out = tmp_path / "home", tmp_path / "run"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"model: {long_ctx_dir}\ntask: support-summary\neval: {{n: 24, batch_size: 1}}\n"
+                      "stages: [zero-shot]\n")
+    args = ["run", str(recipe), "--out", str(out)]
+    proc = popen_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home))
+    _wait_until(lambda: _cached_rows(home) >= 2, proc)
+    rc, text = _interrupt(proc)
+    assert rc == 130, text
+    assert "interrupted" in text and "Traceback" not in text, text
+    kept = _cached_rows(home)
+    marker = json.loads((out / "stages" / "zero-shot" / "stage.json").read_text())
+    assert marker["status"] == "running"  # not taken for a finished stage
+    again = run_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home), timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    results = json.loads((out / "stages" / "zero-shot" / "eval" / "results.json").read_text())
+    assert results["config"]["cache"]["hits"] >= kept
+    assert json.loads((out / "stages" / "zero-shot" / "stage.json").read_text())["status"] == "done"
