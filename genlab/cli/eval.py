@@ -35,8 +35,10 @@ def eval_cmd(
                                         help="Few-shot examples per prompt (default: the task's)."),
     n: Optional[int] = typer.Option(None, "-n", min=1, help="Evaluate only the first N examples of the split "
                                                               "(default: all of it)."),
-    split: str = typer.Option("test", "--split", help="Split to evaluate on."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/eval-TASK-Kshot[-ADAPTER]-TIME)."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate on; several, comma-separated "
+                                                       "(e.g. test-unseen,test), are scored side by side."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/eval-TASK-Kshot[-ADAPTER]-TIME); "
+                                                           "with several splits, one subfolder per split."),
     no_cache: bool = NoCacheOpt,
     seed: int = typer.Option(0, "--seed", help="Seeds few-shot selection and the bootstrap."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
@@ -47,18 +49,33 @@ def eval_cmd(
     trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Evaluate a model on a task: metrics with 95% CIs, results.json and samples.jsonl."""
-    from genlab.cli.render import print_eval_result
+    from genlab.cli.render import print_eval_result, print_split_table
     from genlab.evaluation import EvalConfig, evaluate
     from genlab.tasks import load_task
     from genlab.ui import RichReporter
 
     spec = load_task(task)  # fail on a bad task before loading the model
-    cfg = EvalConfig(split=split, n=n, shots=shots, seed=seed, batch_size=batch_size,
-                     precision="fp32" if fp32 else "auto", cache=not no_cache, chat=chat, template=template)
+    splits = _splits(split, spec)
+    cfg = EvalConfig(split=splits[0], n=n, shots=shots, seed=seed, batch_size=batch_size,
+                     precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template)
     k = spec.default_shots if shots is None else shots
     lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
-    result = evaluate(lm, spec, cfg, out_dir=out or _default_out(task, k, adapter), reporter=RichReporter())
-    print_eval_result(result)
+    root = out or _default_out(task, k, adapter)
+    results = {}
+    for sp in splits:
+        folder = root / sp if len(splits) > 1 else root
+        results[sp] = evaluate(lm, spec, cfg.replace(split=sp), out_dir=folder, reporter=RichReporter())
+        print_eval_result(results[sp])
+    if len(splits) > 1:
+        print_split_table(results)
+
+
+def _splits(split: str, spec) -> list[str]:
+    names = [s.strip() for s in split.split(",") if s.strip()]
+    if not names or len(set(names)) != len(names):
+        raise GenlabError(f"--split {split!r}: give one split or several distinct ones, comma-separated",
+                          hint=f"splits of {spec.name}: {', '.join(spec.split_names())}")
+    return names
 
 
 def compare_cmd(

@@ -39,6 +39,17 @@ def print_eval_result(result, title: str | None = None) -> None:
 
 
 # -- genlab prompt -----------------------------------------------------------------
+def print_split_table(results: dict) -> None:
+    """One row per metric, one column per split (``genlab eval --split test-unseen,test``)."""
+    splits = list(results)
+    first = results[splits[0]]
+    names = [m for m in first.metrics if all(m in r.metrics for r in results.values())]
+    cell = lambda m: f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]"  # noqa: E731
+    sizes = ", ".join(f"{sp} n={len(r.samples)}" for sp, r in results.items())
+    console.print(table(f"{first.task} · splits side by side ({sizes}) · 95% CIs", ["metric", *splits],
+                        [[m, *(cell(r.metrics[m]) for r in results.values())] for m in names]))
+
+
 def print_shot_table(task, results: dict) -> None:
     names = list(next(iter(results.values())).metrics)
     rows = []

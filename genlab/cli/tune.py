@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import ModelOpt, TaskOpt
+from genlab.cli.common import ModelOpt, TaskOpt, TrustOpt
 from genlab.errors import ConfigError
 from genlab.tuning.config import TrainConfig
 
@@ -82,6 +82,7 @@ def tune_cmd(
     n_test: int = typer.Option(100, "--n-test", min=1, help="Test examples to evaluate after training "
                                                              "(the same first N as `genlab eval -n N`)."),
     test_eval: bool = typer.Option(True, "--test-eval/--no-test-eval", help="Final evaluation on the test split."),
+    trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Fine-tune a model on a task with a method; writes a run folder with adapter/ and metrics."""
     from genlab.evaluation.config import EvalConfig
@@ -102,7 +103,7 @@ def tune_cmd(
         res = tune(model, task, method, mopts, cfg, out, resume=resume, overwrite=overwrite,
                    forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,
                    n_train=n_train, eval_cfg=EvalConfig(n=n_test) if test_eval else None,
-                   reporter=RichReporter())
+                   reporter=RichReporter(), trust_remote_code=trust_remote_code)
     except KeyboardInterrupt:
         if (out / "checkpoints" / "last.pt").is_file():
             from genlab.ui import err_console

@@ -70,3 +70,14 @@ def test_help_texts_name_commands_that_exist():
                 assert one in paths, f"{path} help names `{one}`, which does not exist"
                 named.add(two if two in paths else one)
     assert "genlab data tasks" in named  # --task's help points there
+
+
+def test_commands_that_load_weights_for_the_user_take_trust_remote_code():
+    """eval, prompt, generate, tune and inspect load through genlab.models.load and offer the same opt-in.
+    (bench, plan, tour and data stats/show do not yet: issue 12.)"""
+    wanted = {"genlab eval", "genlab prompt", "genlab generate", "genlab tune", "genlab inspect next-token",
+              "genlab inspect attention", "genlab inspect similarity"}
+    found = {path: any("--trust-remote-code" in p.opts for p in _options(cmd))
+             for path, cmd in _commands() if path in wanted}
+    assert set(found) == wanted, f"commands not found: {wanted - set(found)}"
+    assert all(found.values()), f"without --trust-remote-code: {[p for p, ok in found.items() if not ok]}"

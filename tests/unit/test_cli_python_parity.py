@@ -29,3 +29,15 @@ def test_cli_and_python_agree(tiny_dir, tmp_path, task):
     assert cli["metrics"] == json.loads(json.dumps(py.metrics))
     key = "prediction"
     assert [s[key] for s in cli_samples] == [s[key] for s in py.samples]
+
+
+def test_eval_scores_several_splits_side_by_side_at_the_asked_precision(tiny_dir, tmp_path):
+    proc = run_genlab("eval", "-m", str(tiny_dir), "-t", "support-summary", "-n", "3", "--split", "test-unseen,test",
+                      "--precision", "fp32", "--no-cache", "--out", str(tmp_path / "ev"), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "splits side by side" in proc.stdout
+    for split in ("test-unseen", "test"):
+        res = json.loads((tmp_path / "ev" / split / "results.json").read_text())
+        assert res["config"]["split"] == split and res["config"]["precision"] == "fp32"
+    bad = run_genlab("eval", "-m", str(tiny_dir), "-t", "support-summary", "--split", "test,test")
+    assert bad.returncode == 2 and "distinct" in bad.stderr and "Traceback" not in bad.stderr
