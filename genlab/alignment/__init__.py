@@ -1,0 +1,1 @@
+"""Alignment: preference data, feedback collection, reward models, PPO with a KL penalty, DPO/IPO, AI feedback."""
