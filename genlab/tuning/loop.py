@@ -27,23 +27,29 @@ from genlab.tuning.checkpoint import interrupts_deferred
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.dropout import fast_dropout
-from genlab.tuning.loss import CompletionHead, completion_loss
+from genlab.tuning.objective import CompletionObjective, Objective, mean_logs
 from genlab.tuning.run import Run, TrainResult
 
 
 def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Sequence[Example],
           cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           val_metric: Callable[[object], dict[str, float]] | None = None,
-          on_step: Callable[[dict], None] | None = None, accelerator=None) -> TrainResult:
-    """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``."""
+          on_step: Callable[[dict], None] | None = None, accelerator=None,
+          objective: Objective | None = None) -> TrainResult:
+    """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``.
+
+    ``objective`` says what is minimized (default: completion cross-entropy for ``kind``);
+    reward models, DPO, distillation and pre-training pass their own (``tuning/objective.py``).
+    """
     reuse_freed_memory()
     if not cfg.deterministic:  # a --deterministic run keeps torch's thread count whatever the load
         fit_threads_to_load()
     acc = accelerator or make_accelerator()
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
-    run = Run(cfg, acc, out, kind, tokenizer, train_set, val_set)
-    head = CompletionHead(model) if kind != "classifier" else None
+    objective = objective or CompletionObjective(kind)
+    run = Run(cfg, acc, out, kind, tokenizer, train_set, val_set, objective)
+    objective.attach(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)
     sched = make_schedule(opt, cfg, run.total_steps)
@@ -53,17 +59,18 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     with run.progress() as bar, deterministic_algorithms(cfg.deterministic), speedups(model, cfg, acc.device), \
             run.checkpoint_on_interrupt(model, opt, sched):
         for step in range(state["step"], run.total_steps):
-            loss_sum, tokens = 0.0, 0
+            loss_sum, tokens, extra = 0.0, 0, []
             group = run.micro_batches(step)  # this rank's share of the step's micro-batches
             for i, batch in enumerate(group):
                 sync = contextlib.nullcontext() if i == len(group) - 1 else acc.no_sync(model)
                 with sync:
                     with autocast(cfg.precision, acc.device):
-                        loss, _ = completion_loss(model, batch, kind, head)
+                        loss, _ = objective.loss(model, batch)
                     _check_finite(loss, step + 1, cfg)
                     acc.backward(loss / len(group))
                 loss_sum += loss.item() / len(group)
-                tokens += int(batch["attention_mask"].sum())
+                tokens += objective.tokens(batch)
+                extra.append(objective.logs())
             grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm else None
             lr = opt.param_groups[0]["lr"]
             with interrupts_deferred():  # Ctrl-C waits for the update and its bookkeeping (then checkpoints)
@@ -71,13 +78,12 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, lr, grad_norm,
-                                       val_metric, bar)
+                                       val_metric, bar, mean_logs(extra))
             if on_step:
                 on_step(state)
             if state["stop"]:
                 break
-    if head:
-        head.remove()
+    objective.detach()
     return run.finish(acc.unwrap_model(model), state)
 
 

@@ -17,8 +17,7 @@ from genlab.io import atomic_write_text
 from genlab.runtime import autocast, peak_rss_mb
 from genlab.tuning import checkpoint as ckpt
 from genlab.tuning.config import TrainConfig
-from genlab.tuning.data import Example, batch_order, collate
-from genlab.tuning.loss import completion_loss
+from genlab.tuning.data import Example, batch_order
 
 
 @dataclass
@@ -49,11 +48,11 @@ class Run:
     """State of one run that is not the model: data positions, metrics.jsonl, checkpoints."""
 
     def __init__(self, cfg: TrainConfig, acc, out: Path, kind: str, tokenizer,
-                 train_set: Sequence[Example], val_set: Sequence[Example]):
-        self.cfg, self.acc, self.out, self.kind = cfg, acc, out, kind
+                 train_set: Sequence[Example], val_set: Sequence[Example], objective):
+        self.cfg, self.acc, self.out, self.kind, self.objective = cfg, acc, out, kind, objective
         self.train_set, self.val_set = list(train_set), list(val_set)[:cfg.val_max_examples]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.lengths = [len(e) for e in self.train_set]
+        self.lengths = [objective.length(e) for e in self.train_set]
         self.world, self.rank = acc.num_processes, acc.process_index
         self.group = self.world * cfg.grad_accum  # micro-batches per optimizer step, all ranks
         n_batches = math.ceil(len(self.train_set) / cfg.batch_size)
@@ -81,11 +80,11 @@ class Run:
             self._orders = {epoch: batch_order(self.lengths, self.cfg.batch_size, self.cfg.seed, epoch,
                                                self.cfg.group_by_length)}
         group = self._orders[epoch][k * self.group:(k + 1) * self.group]
-        return [self._to_device(collate([self.train_set[j] for j in b], self.pad_id, self.kind))
+        return [self._to_device(self.objective.collate([self.train_set[j] for j in b], self.pad_id))
                 for b in group[self.rank::self.world]]
 
     def _to_device(self, batch):
-        return {k: v.to(self.acc.device) for k, v in batch.items()}
+        return {k: v.to(self.acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     # -- state ----------------------------------------------------------------
     def fresh(self) -> dict:
@@ -145,7 +144,8 @@ class Run:
                 f.write(json.dumps(row) + "\n")
 
     # -- after each optimizer step ---------------------------------------------
-    def after_step(self, model, opt, sched, state, step, loss, tokens, lr, grad_norm, val_metric, bar) -> dict:
+    def after_step(self, model, opt, sched, state, step, loss, tokens, lr, grad_norm, val_metric, bar,
+                   extra: dict[str, float] | None = None) -> dict:
         loss = self._mean_over_ranks(loss)
         now = time.perf_counter()
         elapsed = state["elapsed"] + (now - self._t0)
@@ -157,7 +157,7 @@ class Run:
             self.log({"step": step, "epoch": round(step / self.steps_per_epoch, 4), "loss": loss, "lr": lr,
                       "grad_norm": None if grad_norm is None else float(grad_norm),
                       "tokens": state["tokens"], "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3),
-                      "threads": torch.get_num_threads()})
+                      "threads": torch.get_num_threads(), **(extra or {})})
         bar.advance(f"loss {loss:.4f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
         if self.val_set and (step % self.eval_every == 0 or step == self.total_steps):
             state = self._validate(model, state, step, val_metric)
@@ -173,7 +173,7 @@ class Run:
         return float(self.acc.reduce(t, reduction="mean").item())
 
     def _validate(self, model, state, step, val_metric) -> dict:
-        val_loss = validation_loss(model, self.val_set, self.cfg, self.kind, self.pad_id, self.acc.device)
+        val_loss = validation_loss(model, self.val_set, self.cfg, self.objective, self.pad_id, self.acc.device)
         row = {"step": step, "val_loss": val_loss}
         if val_metric is not None and self.main:
             model.eval()
@@ -223,28 +223,36 @@ class Run:
                            None if gpu is None else round(gpu, 1), history)
 
 
-def validation_loss(model, examples, cfg: TrainConfig, kind, pad_id, device) -> float:
-    """Token-weighted mean completion loss over ``examples`` (eval mode, no gradients)."""
-    from genlab.tuning.loss import CompletionHead
+def validation_loss(model, examples, cfg: TrainConfig, objective, pad_id, device) -> float:
+    """Weighted mean of ``objective``'s loss over ``examples`` (eval mode, no gradients).
+
+    ``objective`` may be a kind (``"causal"``...): completion cross-entropy, hooked for this call only.
+    """
     from accelerate.utils import extract_model_from_parallel
 
     inner = extract_model_from_parallel(model)
-    head = CompletionHead(inner) if kind != "classifier" else None
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+    if isinstance(objective, str):
+        from genlab.tuning.objective import CompletionObjective
+
+        objective = CompletionObjective(objective)
+        objective.attach(inner)
+        try:
+            return validation_loss(inner, examples, cfg, objective, pad_id, device)
+        finally:
+            objective.detach()
+    order = sorted(range(len(examples)), key=lambda i: objective.length(examples[i]))
     total, count = 0.0, 0
     was_training = model.training
     inner.eval()
     try:
         with torch.no_grad():
             for k in range(0, len(order), cfg.batch_size):
-                batch = collate([examples[i] for i in order[k:k + cfg.batch_size]], pad_id, kind)
-                batch = {n: v.to(device) for n, v in batch.items()}
+                batch = objective.collate([examples[i] for i in order[k:k + cfg.batch_size]], pad_id)
+                batch = {n: v.to(device) if isinstance(v, torch.Tensor) else v for n, v in batch.items()}
                 with autocast(cfg.precision, device):
-                    loss, n = completion_loss(inner, batch, kind, head)
+                    loss, n = objective.loss(inner, batch)
                 total, count = total + loss.item() * n, count + n
     finally:
-        if head:
-            head.remove()
         inner.train(was_training)
     return total / max(count, 1)
 
