@@ -1,6 +1,6 @@
 """Lazy package exports: ``from genlab.evaluation import evaluate`` imports torch only when used.
 
-    __getattr__, __dir__, __all__ = exports(__name__, {"evaluate": "genlab.evaluation.runner", ...})
+    __getattr__, __dir__, __all__ = exports(__name__, {"evaluate": "genlab.evaluation.task_eval", ...})
 
 ``__all__`` and ``dir()`` list the public API without importing it, so ``help(package)``
 and tab completion show what the package offers.

@@ -1,7 +1,7 @@
 """Tasks: a YAML spec that wires a dataset, templates, output type and metrics (lm-eval style).
 
 The YAML says *what* (data source, splits, templates, metrics, generation
-settings); this module holds the logic, and hands the evaluation runner and
+settings); this module holds the logic, and hands evaluate() and
 the training loop the same narrow thing: a list of ``Request`` objects.
 
 A task's templates are flattened into *variants*: one per Jinja template and
@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from genlab.errors import ConfigError, GenlabError
-from genlab.prompts import FewShotConfig, FlanTemplate, Row, build_prompt, select_shots, templates_from, wrap_chat
+from genlab.data import Row
+from genlab.prompts import FewShotConfig, FlanTemplate, build_prompt, select_shots, templates_from, wrap_chat
 from genlab.prompts.templates import Template
 
 OUTPUT_TYPES = ("generate", "multiple_choice", "loglikelihood_rolling")
@@ -36,7 +37,7 @@ BUILTIN_DIR = "genlab.data.tasks"
 
 @dataclass
 class Request:
-    """One prompt for the runner or the trainer. ``choices`` are continuations for multiple_choice."""
+    """One prompt for evaluate() or the trainer. ``choices`` are continuations for multiple_choice."""
 
     doc_id: int
     prompt: str

@@ -40,7 +40,7 @@ def bench_cmd(
     """Accuracy, calibration, robustness, fairness, bias, toxicity and efficiency per scenario and model."""
     from genlab.cli.render import print_holistic_leaderboard
     from genlab.evaluation.config import EvalConfig
-    from genlab.holistic.runner import run_suite
+    from genlab.holistic.suite import run_suite
     from genlab.ui import RichReporter
 
     out = out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"

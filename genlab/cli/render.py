@@ -12,7 +12,7 @@ from genlab.ui import console, fmt, table
 def eval_table(result, title: str | None = None):
     rows = [(name, m["value"], m["ci_low"], m["ci_high"]) for name, m in result.metrics.items()]
     from genlab.evaluation.environment import model_title
-    from genlab.evaluation.runner import shots_label
+    from genlab.evaluation.task_eval import shots_label
 
     cfg = result.config
     title = title or (f"{result.task} · {model_title(result.model)} · {shots_label(cfg)} · "

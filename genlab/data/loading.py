@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 from genlab.errors import DataError
 from genlab.io import atomic_write_text
-from genlab.prompts.templates import Row
+from genlab.data.rows import Row
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
            ".pq": "parquet"}

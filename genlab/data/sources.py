@@ -17,7 +17,7 @@ from genlab.data.hygiene import dedupe
 from genlab.data.loading import load_file, load_hub
 from genlab.data.splits import split_rows
 from genlab.errors import ConfigError
-from genlab.prompts.templates import Row
+from genlab.data.rows import Row
 
 DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 UNSEEN_SPLIT = "test-unseen"

@@ -1,4 +1,4 @@
-"""Evaluation: metrics with reference parity, log-likelihood scoring, the eval runner, comparisons.
+"""Evaluation: metrics with reference parity, log-likelihood scoring, evaluate() on a task, comparisons.
 
     from genlab.evaluation import EvalConfig, evaluate
     result = evaluate(lm, "support-summary", EvalConfig(shots=3, n=100), out_dir="runs/3shot")
@@ -23,10 +23,10 @@ from genlab._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "EvalConfig": "genlab.evaluation.config",
-    "evaluate": "genlab.evaluation.runner",
+    "evaluate": "genlab.evaluation.task_eval",
     "evaluate_adapter": "genlab.evaluation.tuned",
-    "EvalResult": "genlab.evaluation.runner",
+    "EvalResult": "genlab.evaluation.task_eval",
     "compare_runs": "genlab.evaluation.compare",
-    "score_choices": "genlab.evaluation.scoring",
-    "score_rolling": "genlab.evaluation.scoring",
+    "score_choices": "genlab.evaluation.loglik",
+    "score_rolling": "genlab.evaluation.loglik",
 })

@@ -19,7 +19,7 @@ import numpy as np
 
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation.metrics import get_metric, paired_bootstrap
-from genlab.evaluation.runner import EvalResult
+from genlab.evaluation.task_eval import EvalResult
 
 
 @dataclass

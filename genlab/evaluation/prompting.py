@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genlab.evaluation.config import EvalConfig
-from genlab.evaluation.runner import EvalResult, evaluate
+from genlab.evaluation.task_eval import EvalResult, evaluate
 from genlab.progress import Reporter
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from genlab.evaluation.config import EvalConfig
-from genlab.evaluation.runner import EvalResult, evaluate
+from genlab.evaluation.task_eval import EvalResult, evaluate
 from genlab.progress import Reporter, or_quiet
 
 

@@ -7,7 +7,7 @@ One module per family: ``calibration``, ``bias``, ``toxicity``, ``efficiency``;
 ``perturbations`` feeds robustness and fairness; ``scenarios`` lists what is run
 (``support_qa`` generates the yes/no scenario); ``variants`` renders original and
 perturbed instances and scores them, ``aggregate`` turns those into the seven families
-and win rates, ``runner`` drives the models and ``report`` writes the leaderboard and
+and win rates, ``suite`` drives the models and ``report`` writes the leaderboard and
 HTML page (Liang et al. 2022, "Holistic Evaluation of Language Models").
 
 Public API (imported on first use): ``run_suite(models, adapters, ...)``, ``list_scenarios()``,
@@ -17,7 +17,7 @@ Public API (imported on first use): ``run_suite(models, adapters, ...)``, ``list
 from genlab._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
-    "run_suite": "genlab.holistic.runner",
+    "run_suite": "genlab.holistic.suite",
     "list_scenarios": "genlab.holistic.scenarios",
     "PERTURBATIONS": "genlab.holistic.perturbations",
 })

@@ -66,7 +66,7 @@ def _yaml_task(file: str) -> Callable[[], object]:
 def _with_rows(file: str, rows: Callable[[], dict[str, list[dict]]]) -> Callable[[], object]:
     """A task YAML whose rows come from a generator in this package (not a genlab.data builtin)."""
     def build():
-        from genlab.prompts.templates import Row
+        from genlab.data.rows import Row
 
         task = _yaml_task(file)()
         task._splits = {split: [Row(r) for r in rs] for split, rs in rows().items()}

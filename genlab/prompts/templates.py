@@ -1,7 +1,7 @@
 """Prompt templates: promptsource-style Jinja (``input ||| target``) and FLAN-style pattern lists.
 
 Both kinds answer one question, ``render(row) -> (input, target)``, so the
-few-shot builder, the evaluation runner and the training loop never care which
+few-shot builder, evaluate() and the training loop never care which
 kind a task uses.
 
 Jinja templates run in ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``:
@@ -21,28 +21,13 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from genlab.data.rows import where_of
 from genlab.errors import ConfigError, DataError, GenlabError
 
 SEPARATOR = "|||"
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class Row(dict):
-    """A data row that remembers where it came from (``file:line``), for error messages."""
-
-    where: str | None = None
-
-    @classmethod
-    def at(cls, data: dict, where: str | None) -> "Row":
-        row = cls(data)
-        row.where = where
-        return row
-
-
-def where_of(row: dict, fallback: str | None = None) -> str | None:
-    return getattr(row, "where", None) or fallback
 
 
 def _missing(row: dict, fields: set[str]) -> list[str]:

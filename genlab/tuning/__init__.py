@@ -21,5 +21,5 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "train": "genlab.tuning.loop",
     "METHODS": "genlab.tuning.methods",
     "param_report": "genlab.tuning.methods",
-    "TrainResult": "genlab.tuning.run",
+    "TrainResult": "genlab.tuning.bookkeeping",
 })

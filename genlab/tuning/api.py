@@ -38,7 +38,7 @@ from genlab.tuning import methods, validation
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import encode, pairs_of
 from genlab.tuning.loop import make_accelerator, train
-from genlab.tuning.run import TrainResult
+from genlab.tuning.bookkeeping import TrainResult
 
 
 @dataclass

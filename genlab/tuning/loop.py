@@ -28,7 +28,7 @@ from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.dropout import fast_dropout
 from genlab.tuning.objective import CompletionObjective, Objective, mean_logs
-from genlab.tuning.run import Run, TrainResult
+from genlab.tuning.bookkeeping import Bookkeeper, TrainResult
 
 
 def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Sequence[Example],
@@ -48,7 +48,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     out = Path(out_dir)
     torch.manual_seed(cfg.seed)
     objective = objective or CompletionObjective(kind)
-    run = Run(cfg, acc, out, kind, tokenizer, train_set, val_set, objective)
+    run = Bookkeeper(cfg, acc, out, kind, tokenizer, train_set, val_set, objective)
     objective.attach(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)

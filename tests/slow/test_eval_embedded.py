@@ -1,4 +1,4 @@
-"""The embedded model through the eval runner (slow: run under the heavy lock)."""
+"""The embedded model through evaluate() (slow: run under the heavy lock)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 def test_reviews_choice_logprobs_match_a_full_forward(embedded, tmp_path, monkeypatch):
     from genlab.evaluation import evaluate
-    from genlab.evaluation.scoring import encode_pair
+    from genlab.evaluation.loglik import encode_pair
     from genlab.tasks import load_task
 
     monkeypatch.setenv("GENLAB_HOME", str(tmp_path))

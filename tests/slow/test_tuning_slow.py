@@ -13,7 +13,7 @@ def test_lora_on_embedded_model_learns_and_saves_a_small_adapter(tmp_path):
     from genlab.adapters import load_adapter, save_adapter
     from genlab.tuning import TrainConfig, methods, train
     from genlab.tuning.data import encode, pairs_of
-    from genlab.tuning.run import validation_loss
+    from genlab.tuning.bookkeeping import validation_loss
 
     lm = load(precision="fp32")
     pairs = pairs_of(load_task("support-summary").training_pairs("train", n=8, seed=0, tokenizer=lm.tokenizer))

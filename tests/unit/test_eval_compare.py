@@ -9,7 +9,7 @@ from genlab.errors import GenlabError
 from genlab.cli.render import print_comparison
 from genlab.evaluation.compare import compare_runs
 from genlab.evaluation.metrics import get_metric
-from genlab.evaluation.runner import EvalResult, score_metrics
+from genlab.evaluation.task_eval import EvalResult, score_metrics
 
 
 def make_run(path, preds, refs, *, task="t", metrics=("exact_match", "bleu")):

@@ -1,4 +1,4 @@
-"""Task YAML problems as they reach ``evaluate``, and built-in tasks through the runner on a tiny model."""
+"""Task YAML problems as they reach ``evaluate``, and built-in tasks through evaluate() on a tiny model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation.runner import evaluate
+from genlab.evaluation.task_eval import evaluate
 from genlab.tasks import load_task
 
 TEMPLATE = """name: mine

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from genlab.holistic.perturbations import PERTURBATIONS
-from genlab.holistic.runner import FAMILIES, run_scenario, run_suite
+from genlab.holistic.suite import FAMILIES, run_scenario, run_suite
 from genlab.holistic.scenarios import BUILTIN
 
 
@@ -81,7 +81,7 @@ def test_bench_cli_on_one_scenario(long_tiny_dir, tmp_path, monkeypatch):
 
 def test_models_pair_with_adapters():
     from genlab.errors import GenlabError
-    from genlab.holistic.runner import _pairs, model_label
+    from genlab.holistic.suite import _pairs, model_label
 
     assert _pairs(["a", "b"], None) == [("a", None), ("b", None)]
     assert _pairs(["a"], ["none", "runs/x/adapter"]) == [("a", "none"), ("a", "runs/x/adapter")]

@@ -5,7 +5,8 @@ import random
 import pytest
 
 from genlab.errors import ConfigError, DataError, GenlabError
-from genlab.prompts import FlanTemplate, JinjaTemplate, Row, load_templates, template_from, templates_from
+from genlab.data import Row
+from genlab.prompts import FlanTemplate, JinjaTemplate, load_templates, template_from, templates_from
 
 RATING = ("Given the following review:\n{{review_body}}\npredict the rating\n- {{ answer_choices | join('\\n- ') }}"
           " ||| {{answer_choices[star_rating-1]}}")

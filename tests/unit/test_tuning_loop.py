@@ -119,10 +119,10 @@ def test_writes_metrics_curves_and_checkpoints(tmp_path):
 
 
 def test_early_stopping(tmp_path, monkeypatch):
-    import genlab.tuning.run as run
+    import genlab.tuning.bookkeeping as bookkeeping
 
     vals = iter(range(100))
-    monkeypatch.setattr(run, "validation_loss", lambda *a, **k: float(next(vals)))
+    monkeypatch.setattr(bookkeeping, "validation_loss", lambda *a, **k: float(next(vals)))
     model, tok = _tiny_lora()
     ex = encode(toy_pairs(16), tok, "causal", 64)
     res = train(model, tok, "causal", ex, ex[:2], TrainConfig(max_steps=20, batch_size=4, eval_every=1,

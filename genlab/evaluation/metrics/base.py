@@ -55,7 +55,7 @@ class Metric:
     higher_is_better: bool = True
     reference: str = ""  # the implementation whose numbers this metric reproduces
     # What a sample's ``prediction`` is: "text" (generated string), "choices"
-    # (genlab.evaluation.scoring.ChoiceScores) or "rolling" (RollingScore).
+    # (genlab.evaluation.loglik.ChoiceScores) or "rolling" (RollingScore).
     input_kind: str = "text"
 
     def sample_stats(self, prediction: Any, references: Any) -> np.ndarray:

@@ -44,7 +44,7 @@ def peak_memory_mb() -> tuple[float, float | None]:
     return rss, gpu
 
 
-class Run:
+class Bookkeeper:
     """State of one run that is not the model: data positions, metrics.jsonl, checkpoints."""
 
     def __init__(self, cfg: TrainConfig, acc, out: Path, kind: str, tokenizer,

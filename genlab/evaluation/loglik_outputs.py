@@ -22,7 +22,7 @@ def split_delimiter(requests) -> tuple[str, list]:
 
 def run_multiple_choice(lm, task, requests, cfg, precision: str, reporter: Reporter) -> ModelOutputs:
     from genlab.evaluation.classifier import classify_choices
-    from genlab.evaluation.scoring import score_choices
+    from genlab.evaluation.loglik import score_choices
 
     for r in requests:
         if r.target_index is None or not r.choices:
@@ -49,7 +49,7 @@ def run_multiple_choice(lm, task, requests, cfg, precision: str, reporter: Repor
 
 
 def run_rolling(lm, task, requests, cfg, precision: str, reporter: Reporter) -> ModelOutputs:
-    from genlab.evaluation.scoring import score_rolling
+    from genlab.evaluation.loglik import score_rolling
 
     texts = [r.target or r.prompt for r in requests]
     t0 = time.perf_counter()

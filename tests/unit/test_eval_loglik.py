@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from genlab.evaluation.scoring import encode_pair, prefix_token, score_choices, score_rolling
+from genlab.evaluation.loglik import encode_pair, prefix_token, score_choices, score_rolling
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The eval runner on tiny models: outputs on disk, cache hits and misses, task errors."""
+"""evaluate() on tiny models: outputs on disk, cache hits and misses, task errors."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from genlab.errors import ConfigError
-from genlab.evaluation.runner import EvalResult, evaluate
+from genlab.evaluation.task_eval import EvalResult, evaluate
 from genlab.tasks import Request as Req
 
 
 @dataclass
 class FakeTask:
-    """The part of genlab.tasks.Task the runner uses."""
+    """The part of genlab.tasks.Task evaluate() uses."""
 
     name: str = "fake"
     output_type: str = "generate"
@@ -116,11 +116,11 @@ def test_cache_misses_on_new_config_prompt_or_weights_and_when_disabled(tiny_cau
 
 
 def test_multiple_choice_eval_matches_scoring(tiny_causal, home):
-    from genlab.evaluation.scoring import score_choices
+    from genlab.evaluation.loglik import score_choices
 
     task = FakeTask(output_type="multiple_choice", metrics=["acc", "acc_norm"], reqs=MC)
     result = evaluate(tiny_causal, task, precision="fp32", n_resamples=100)
-    # genlab.tasks writes choices as " " + choice; the runner scores the same continuations
+    # genlab.tasks writes choices as " " + choice; evaluate() scores the same continuations
     # but measures acc_norm lengths without the delimiter, as lm-eval does
     bare = [Req(r.doc_id, r.prompt, "", choices=[c[1:] for c in r.choices], target_index=r.target_index) for r in MC]
     scores = score_choices(tiny_causal, bare, precision="fp32", target_delimiter=" ")

@@ -1,4 +1,4 @@
-"""The eval runner: task -> requests -> generations or log-likelihoods -> metrics with intervals.
+"""evaluate(model, task, cfg): task -> requests -> generations or log-likelihoods -> metrics with intervals.
 
     result = evaluate(lm, "support-summary", EvalConfig(shots=3, n=100), out_dir="runs/3shot")
 
@@ -21,14 +21,14 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import environment
 from genlab.evaluation.config import EvalConfig
 from genlab.evaluation.outputs import ModelOutputs
-from genlab.evaluation.generate_runner import run_generate
-from genlab.evaluation.score_runner import run_multiple_choice, run_rolling
+from genlab.evaluation.generate_outputs import run_generate
+from genlab.evaluation.loglik_outputs import run_multiple_choice, run_rolling
 from genlab.evaluation.metrics import bootstrap_ci, get_metric
 from genlab.evaluation.metrics.base import Metric
 from genlab.io import atomic_write_json, atomic_write_jsonl, read_json
 from genlab.progress import Reporter, or_quiet
 
-_RUNNERS = {"generate": run_generate, "multiple_choice": run_multiple_choice,
+_MODEL_OUTPUTS = {"generate": run_generate, "multiple_choice": run_multiple_choice,
             "loglikelihood_rolling": run_rolling}
 INPUT_KIND = {"generate": "text", "multiple_choice": "choices", "loglikelihood_rolling": "rolling"}
 
@@ -116,7 +116,7 @@ def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples
     return summary, per_sample
 
 
-# -- the runner ---------------------------------------------------------------
+# -- evaluate ------------------------------------------------------------------
 def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path | None = None,
              reporter: Reporter | None = None, **overrides: Any) -> EvalResult:
     """Evaluate ``model`` on ``task`` as ``cfg`` says; prints nothing (pass ``reporter`` for progress).
@@ -149,7 +149,7 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
         warnings.warn(FewerShots(f"asked for {shots} shots, used {_span(used)} per prompt (mean {used['mean']:.1f}): "
                                  f"only that many fit the context window or exist in the {getattr(task, 'fewshot_split', 'train')!r} "
                                  "split"), stacklevel=2)
-    run = _RUNNERS[task.output_type](lm, task, requests, cfg, precision["compute"], reporter)
+    run = _MODEL_OUTPUTS[task.output_type](lm, task, requests, cfg, precision["compute"], reporter)
     t1 = time.perf_counter()
     summary, per_sample = score_metrics(metrics, run.predictions, run.references,
                                         n_resamples=cfg.n_resamples, seed=cfg.seed)

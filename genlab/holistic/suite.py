@@ -39,8 +39,8 @@ Advance = Callable[[int], None] | None
 
 # -- model calls ---------------------------------------------------------------------
 def run_choices(lm, unique: list, *, batch_size: int, precision: str, meter: Meter, advance: Advance) -> list:
-    from genlab.evaluation.score_runner import split_delimiter
-    from genlab.evaluation.scoring import score_choices
+    from genlab.evaluation.loglik_outputs import split_delimiter
+    from genlab.evaluation.loglik import score_choices
 
     delimiter, reqs = split_delimiter(unique)
     with meter.measure():
@@ -55,7 +55,7 @@ def run_choices(lm, unique: list, *, batch_size: int, precision: str, meter: Met
 def run_generations(lm, task, unique: list, *, batch_size: int, precision: str, use_cache: bool, meter: Meter,
                     advance: Advance) -> list[dict]:
     from genlab.evaluation.cache import GenerationCache, cache_key, model_identity
-    from genlab.evaluation.generate_runner import cached_generate, generation_config
+    from genlab.evaluation.generate_outputs import cached_generate, generation_config
 
     config = generation_config(task)
     prompts = [r.prompt for r in unique]
@@ -80,7 +80,7 @@ def run_scenario(lm, scenario: Scenario, *, n: int, cfg: EvalConfig | None = Non
                  perturbations: Sequence[Perturbation] = (), scorer=None, reporter: Reporter | None = None,
                  label: str | None = None) -> dict:
     """Families and per-instance rows for ``scenario`` on ``lm``; ``cfg`` gives seed, batch, precision, cache."""
-    from genlab.evaluation.runner import effective_precision
+    from genlab.evaluation.task_eval import effective_precision
 
     cfg = cfg or EvalConfig()
     precision = effective_precision(lm.model, cfg.precision)["compute"]
