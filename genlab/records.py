@@ -57,7 +57,7 @@ class StageRecord:
     """
 
     name: str
-    kind: str = "prompt"  # prompt | tune
+    kind: str = "prompt"  # prompt | tune | a registered kind (genlab.lifecycle.kinds)
     status: str = "running"  # running | done
     fingerprint: str = ""
     stage: dict[str, Any] = field(default_factory=dict)  # the recipe's stage section (name, kind, shots, method, ...)
@@ -72,6 +72,7 @@ class StageRecord:
     train: dict[str, Any] | None = None  # TrainResult.to_dict() for tuned stages
     forgetting: list[dict[str, Any]] = field(default_factory=list)
     adapter: str | None = None  # relative to the stage folder
+    model_dir: str | None = None  # a whole model folder made by the stage (quantized, distilled...), relative
     seconds: float = 0.0
     peak_rss_mb: float | None = None
     peak_gpu_mb: float | None = None
@@ -80,9 +81,13 @@ class StageRecord:
 
     @property
     def label(self) -> str:
+        if self.extra.get("label"):
+            return str(self.extra["label"])
         if self.kind == "prompt":
             return f"{self.stage.get('shots', 0)}-shot prompt"
-        return f"tuned: {self.stage.get('method')}"
+        if self.kind == "tune":
+            return f"tuned: {self.stage.get('method')}"
+        return self.kind
 
     @property
     def done(self) -> bool:

@@ -29,22 +29,24 @@ from genlab.evaluation.config import EvalConfig
 
 TOP_KEYS = {"name", "model", "task", "mixture", "seed", "eval", "splits", "n_train", "train", "forgetting",
             "stages", "description"}
-STAGE_KEYS = {"name", "kind", "shots", "method", "options", "train"}
-KINDS = ("prompt", "few-shot", "zero-shot", "tune")
 
 
 @dataclass
 class Stage:
     name: str
-    kind: str  # prompt | tune
+    kind: str  # prompt | tune | a registered kind (genlab.lifecycle.kinds)
     shots: int = 0
     method: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # merged with the recipe's train defaults
+    source: str | None = None  # ``from:`` an earlier stage whose model this one starts from
 
     def section(self) -> dict[str, Any]:
         """What defines this stage's result (for the stage cache)."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if data["source"] is None:
+            del data["source"]  # fingerprints of stages without from: stay as before
+        return data
 
 
 @dataclass
@@ -168,6 +170,10 @@ def _stages(raw, train_defaults: dict, source: str) -> list[Stage]:
     for i, item in enumerate(raw):
         stages.extend(_stage(item, train_defaults, f"{source}: stages[{i}]"))
     names = [s.name for s in stages]
+    for i, s in enumerate(stages):
+        if s.source is not None and s.source not in names[:i]:
+            raise ConfigError(f"stage {s.name!r} starts from {s.source!r}, which is not an earlier stage",
+                              where=f"{source}: stages.{s.name}.from", hint=f"earlier stages: {', '.join(names[:i]) or 'none'}")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"duplicate stage name(s): {', '.join(dupes)}", where=f"{source}: stages",
@@ -176,52 +182,24 @@ def _stages(raw, train_defaults: dict, source: str) -> list[Stage]:
 
 
 def _stage(item, train_defaults: dict, where: str) -> list[Stage]:
+    from genlab.lifecycle import kinds
+
     if item in ("zero-shot", "zero_shot"):
         return [Stage("zero-shot", "prompt", 0)]
     if not isinstance(item, dict):
         raise ConfigError(f"a stage is `zero-shot` or a mapping, not {item!r}", where=where)
-    _known(item, STAGE_KEYS, where)
-    kind = item.get("kind", "tune" if "method" in item else None)
-    if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}", where=f"{where}.kind")
-    if kind in ("prompt", "few-shot", "zero-shot"):
-        shots = item.get("shots", 0 if kind == "zero-shot" else 3)
-        shot_list = shots if isinstance(shots, list) else [shots]
-        if not all(isinstance(k, int) and k >= 0 for k in shot_list):
-            raise ConfigError(f"shots must be whole numbers >= 0, not {shots!r}", where=f"{where}.shots")
-        if "name" in item and len(shot_list) > 1:
-            raise ConfigError("a named stage takes one shot count", where=f"{where}.shots",
-                              hint="drop name: to get one stage per k (1-shot, 3-shot, ...)")
-        return [Stage(item.get("name") or ("zero-shot" if k == 0 else f"{k}-shot"), "prompt", k) for k in shot_list]
-    return [_tune_stage(item, train_defaults, where)]
+    name = item.get("kind", "tune" if "method" in item else None)
+    kind = kinds.get(name, where)
+    _known(item, {"name", "kind", *kind.keys}, where)
+    if "from" in item and not isinstance(item["from"], str):
+        raise ConfigError("from: names an earlier stage", where=f"{where}.from", hint="e.g. from: lora")
+    stages = kind.parse(item, train_defaults, where)
+    for s in stages:
+        s.source = item.get("from")
+    return stages
 
 
-def _tune_stage(item: dict, train_defaults: dict, where: str) -> Stage:
-    from genlab.tuning import METHODS, TrainConfig
-    from genlab.tuning.methods import make_config
-
-    method = item.get("method")
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}", where=f"{where}.method",
-                          hint=f"methods: {', '.join(sorted(METHODS))}")
-    options = _numbers(item.get("options") or {})
-    try:
-        make_config(method, options)
-    except ConfigError as e:
-        raise ConfigError(e.message, where=f"{where}.options", hint=e.hint) from None
-    train = _numbers({**train_defaults, **(item.get("train") or {})})
-    try:
-        TrainConfig.from_dict(train, where=f"{where}.train")
-    except ConfigError as e:  # TrainConfig names its own field; say where it sits in the recipe
-        field_name = (e.where or "").removeprefix("TrainConfig.")
-        at = f"{where}.train" if e.where and e.where.startswith(where) else f"{where}.train.{field_name}"
-        raise ConfigError(e.message, where=at, hint=e.hint) from None
-    except TypeError as e:
-        raise ConfigError(str(e), where=f"{where}.train") from None
-    return Stage(item.get("name") or method, "tune", 0, method, dict(options), train)
-
-
-def _numbers(d: dict) -> dict:
+def numbers(d: dict) -> dict:
     """YAML 1.1 reads ``1e-3`` (no dot) as a string; users mean a number."""
     out = {}
     for k, v in d.items():

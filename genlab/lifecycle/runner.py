@@ -23,6 +23,7 @@ from pathlib import Path
 import genlab
 from genlab.errors import ConfigError
 from genlab.io import atomic_write_json, atomic_write_text, read_json
+from genlab.lifecycle import kinds
 from genlab.lifecycle.meter import Meter
 from genlab.lifecycle.recipe import Recipe, Stage
 from genlab.models.hashing import json_hash
@@ -50,8 +51,10 @@ def fingerprint(recipe: Recipe, stage: Stage, model_hash: str) -> str:
     inputs = {"stage": stage.section(), "task": recipe.task, "mixture": recipe.mixture, "task_defs": task_text,
               "eval": recipe.eval.to_dict(), "seed": recipe.seed, "model": recipe.model, "model_hash": model_hash,
               "genlab": genlab.__version__}
-    if stage.kind == "tune":
+    if stage.kind != "prompt":
         inputs.update(n_train=recipe.n_train, forgetting=recipe.forgetting)
+    if stage.source is not None:  # built on an earlier stage's model: re-training that one re-runs this
+        inputs["source"] = fingerprint(recipe, recipe.stage(stage.source), model_hash)
     if recipe.extra_splits:
         inputs["extra_splits"] = recipe.extra_splits
     return json_hash(inputs)
@@ -82,7 +85,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, only: list[str] | None = None
                    task=recipe.task or ",".join(recipe.mixture))
     atomic_write_json(out / "run.json", info.to_json())
     model_hash = resolve(recipe.model).model_hash
-    ctx = _Context(recipe, out, model_hash, reporter)
+    ctx = StageContext(recipe, out, model_hash, reporter)
     outcomes = []
     for i, stage in enumerate(recipe.stages, 1):
         if only and stage.name not in only:
@@ -96,7 +99,7 @@ def run_recipe(recipe: Recipe, out: str | Path, *, only: list[str] | None = None
     return outcomes
 
 
-class _Context:
+class StageContext:
     """What stages share: the recipe, the output folder, and one inference copy of the model."""
 
     def __init__(self, recipe: Recipe, out: Path, model_hash: str, reporter: Reporter):
@@ -110,8 +113,40 @@ class _Context:
             self._lm = load(self.recipe.model, precision=self.recipe.eval.precision)
         return self._lm
 
+    def stage_record(self, name: str) -> StageRecord:
+        """The finished record of an earlier stage (``from:``)."""
+        marker = stage_dir(self.out, name) / "stage.json"
+        record = StageRecord.from_json(read_json(marker), name) if marker.is_file() else None
+        if record is None or not record.done:
+            raise ConfigError(f"stage {name!r} has not finished, so nothing can start from it",
+                              where=f"{self.recipe.source}: stages.{name}", hint="run the recipe without --only")
+        return record
 
-def _run_or_reuse(ctx: _Context, stage: Stage, force: bool) -> StageOutcome:
+    def load_stage_model(self, name: str, precision: str | None = None):
+        """An earlier stage's model: its model folder, the recipe's model + its adapter, or the base model."""
+        from genlab.models import load
+
+        record, sdir = self.stage_record(name), stage_dir(self.out, name)
+        precision = precision or self.recipe.eval.precision
+        if record.model_dir:
+            return load(str(sdir / record.model_dir), precision=precision)
+        if record.adapter:
+            return load(self.recipe.model, precision=precision, adapter=str(sdir / record.adapter))
+        return load(self.recipe.model, precision=precision)
+
+    def score_other_splits(self, lm, cfg, sdir: Path, record: StageRecord) -> None:
+        """The recipe's further splits (e.g. ``test`` beside ``test-unseen``), same model and settings."""
+        from genlab.evaluation import evaluate
+
+        for split in self.recipe.extra_splits:
+            self.reporter.status(f"scoring split {split}")
+            eval_dir = f"eval-{split}"
+            result = evaluate(lm, self.recipe.eval_task, cfg.replace(split=split), out_dir=sdir / eval_dir,
+                              reporter=self.reporter)
+            record.other_splits[split] = {"eval_dir": eval_dir, "metrics": result.metrics}
+
+
+def _run_or_reuse(ctx: StageContext, stage: Stage, force: bool) -> StageOutcome:
     sdir = stage_dir(ctx.out, stage.name)
     fp = fingerprint(ctx.recipe, stage, ctx.model_hash)
     marker = sdir / "stage.json"
@@ -126,67 +161,9 @@ def _run_or_reuse(ctx: _Context, stage: Stage, force: bool) -> StageOutcome:
     record = StageRecord(stage.name, stage.kind, "running", fp, stage.section())
     atomic_write_json(marker, record.to_json())
     with Meter() as meter:
-        if stage.kind == "prompt":
-            _run_prompt(ctx, stage, sdir, record)
-        else:
-            _run_tune(ctx, stage, sdir, resume, record)
+        kinds.get(stage.kind, f"{ctx.recipe.source}: stages.{stage.name}").run(ctx, stage, sdir, resume, record)
     record.seconds, record.peak_rss_mb = round(meter.seconds, 2), round(meter.peak_rss_mb, 1)
     record.peak_gpu_mb, record.status, record.finished = meter.peak_gpu_mb, "done", now()
     atomic_write_json(marker, record.to_json())
     ctx.reporter.status(f"done in {meter.seconds:.0f} s")
     return StageOutcome(stage.name, "ran", record)
-
-
-def _run_prompt(ctx: _Context, stage: Stage, sdir: Path, record: StageRecord) -> None:
-    from genlab.evaluation import evaluate
-
-    lm = ctx.inference_model()
-    cfg = ctx.recipe.eval.replace(shots=stage.shots)
-    result = evaluate(lm, ctx.recipe.eval_task, cfg, out_dir=sdir / "eval", reporter=ctx.reporter)
-    record.total_params, record.metrics, record.eval_config = lm.num_parameters(), result.metrics, cfg.to_dict()
-    record.eval_tokens_per_s, record.split = result.timings.get("tokens_per_s"), cfg.split
-    _score_other_splits(ctx, lm, cfg, sdir, record)
-
-
-def _score_other_splits(ctx: _Context, lm, cfg, sdir: Path, record: StageRecord) -> None:
-    """The recipe's further splits (e.g. ``test`` beside ``test-unseen``), same model and settings."""
-    from genlab.evaluation import evaluate
-
-    for split in ctx.recipe.extra_splits:
-        ctx.reporter.status(f"scoring split {split}")
-        eval_dir = f"eval-{split}"
-        result = evaluate(lm, ctx.recipe.eval_task, cfg.replace(split=split), out_dir=sdir / eval_dir,
-                          reporter=ctx.reporter)
-        record.other_splits[split] = {"eval_dir": eval_dir, "metrics": result.metrics}
-
-
-def _run_tune(ctx: _Context, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
-    """Train, then score base + adapter with the recipe's EvalConfig: the same path as the prompt stages."""
-    from genlab.tuning import TrainConfig, tune
-
-    r = ctx.recipe
-    cfg = TrainConfig.from_dict({"seed": r.seed, **stage.train}, where=f"{r.source}: stages.{stage.name}.train")
-    resume = resume and (sdir / "checkpoints" / "last.pt").is_file()  # interrupted before its first checkpoint
-    if resume:
-        ctx.reporter.status("resuming the interrupted training from its last checkpoint")
-    eval_cfg = r.eval.replace(shots=0)
-    result = tune(r.model, r.task, stage.method, stage.options, cfg, sdir, resume=resume, overwrite=not resume,
-                  forgetting_suite=r.forgetting or None, mixture=r.mixture, n_train=r.n_train,
-                  eval_cfg=eval_cfg, reporter=ctx.reporter)
-    if result.test_metrics is None:
-        raise ConfigError("the tuned stage produced no test metrics", where=f"{r.source}: stages.{stage.name}")
-    metrics, eval_dir = result.test_metrics, "eval"
-    if r.mixture:  # a mixture is scored per task as task/metric; the leaderboard shows the first task
-        prefix = f"{r.eval_task}/"
-        metrics = {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
-        eval_dir = f"eval/{r.eval_task}"
-    record.trainable_params, record.total_params = result.params.trainable, result.params.total
-    record.eval_dir, record.metrics, record.eval_config = eval_dir, metrics, eval_cfg.to_dict()
-    record.train, record.forgetting, record.adapter = result.train.to_dict(), result.forgetting, "adapter"
-    results = read_json(sdir / eval_dir / "results.json")
-    record.eval_tokens_per_s, record.split = results.get("timings", {}).get("tokens_per_s"), eval_cfg.split
-    if r.extra_splits and not r.mixture:
-        from genlab.models import load
-
-        tuned = load(r.model, precision=eval_cfg.precision, adapter=result.adapter_path)
-        _score_other_splits(ctx, tuned, eval_cfg, sdir, record)

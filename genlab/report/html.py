@@ -37,6 +37,9 @@ def png_data_uri(source: bytes | str | Path | object) -> str:
         buf = io.BytesIO()
         source.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         data = buf.getvalue()
+        import matplotlib.pyplot as plt
+
+        plt.close(source)  # pyplot keeps every figure alive until closed: a long session would pile them up
     elif isinstance(source, (str, Path)):
         data = Path(source).read_bytes()
     else:

@@ -206,6 +206,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     _leaderboard_section(page, run)
     _charts_section(page, run)
     _examples_section(page, run)
+    _stage_sections(page, run)
     _reproduce_section(page, run)
     return page.write(Path(out) if out else run.path / "report.html")
 
@@ -242,7 +243,7 @@ def _charts_section(page: Page, run: RunData) -> None:
                     f"{run.main_metric} by stage on {' and '.join([run.split, *others])}"),
             img_tag(charts.score_vs_params(run.stages, run.main_metric), "score vs trainable parameters",
                     "score vs trainable parameters")]
-    curves = {s.name: s.curves for s in run.stages if s.kind == "tune" and s.curves}
+    curves = {s.name: s.curves for s in run.stages if s.kind != "prompt" and s.curves}
     if curves:
         figs.append(img_tag(charts.training_curves(curves), "training curves", "training and validation curves"))
     forgetting = [{"stage": s.name, **r} for s in run.stages for r in s.record.forgetting]
@@ -273,7 +274,7 @@ def _examples_section(page: Page, run: RunData) -> None:
         page.raw("</div>")
     baseline = run.stages[0]
     for s in run.stages:
-        if s.kind != "tune":
+        if s.kind == "prompt":
             continue
         helped, hurt = helped_hurt(run, s, baseline)
         page.h3(f"Where {s.name} helped and hurt most (vs {baseline.name})")
@@ -288,6 +289,24 @@ def _examples_section(page: Page, run: RunData) -> None:
                          f'<p><b>{esc(baseline.name)}</b> ({r["base_score"]:.3f}): '
                          f'<span class="out">{esc(r["baseline"])}</span></p>'
                          f'<p><b>{esc(s.name)}</b> ({r["tuned_score"]:.3f}): <span class="out">{esc(r["tuned"])}</span></p></div>')
+
+
+def _stage_sections(page: Page, run: RunData) -> None:
+    """What a stage kind adds beyond the common record: its own figures and examples (``record.extra``)."""
+    shown = [s for s in run.stages if s.record.extra.get("figures") or s.record.extra.get("examples")]
+    if not shown:
+        return
+    page.h2("Stage details", "stage-details")
+    for s in shown:
+        page.h3(f"{s.name} ({s.record.label})")
+        sdir = run.path / "stages" / s.name
+        figs = [img_tag(sdir / f, Path(f).stem, Path(f).stem.replace("_", " "))
+                for f in s.record.extra.get("figures", []) if (sdir / f).is_file()]
+        if figs:
+            page.charts(figs)
+        for ex in s.record.extra.get("examples", []):
+            page.raw(f'<div class="example"><b>{esc(ex.get("title", ""))}</b>'
+                     f'<p><span class="out">{esc(ex.get("text", ""))}</span></p></div>')
 
 
 def _reproduce_section(page: Page, run: RunData) -> None:
