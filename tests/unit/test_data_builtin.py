@@ -14,7 +14,7 @@ from genlab.data.builtin.support import COMPANIES, ITEMS
 from genlab.errors import ConfigError
 from genlab.evaluation.metrics.facts import judge
 
-TARGET = {"support": "summary", "chat": "summary", "reviews": "review_body"}
+TARGET = {"support": "summary", "chat": "summary", "reviews": "review_body", "word-math": "question"}
 PARTS = ("seen", "unseen")
 
 

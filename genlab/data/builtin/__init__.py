@@ -14,11 +14,13 @@ from typing import Callable
 from genlab.data.builtin.chat import generate_chat
 from genlab.data.builtin.reviews import generate_reviews
 from genlab.data.builtin.support import generate_support
+from genlab.data.builtin.word_math import generate_word_math
 
 GENERATORS: dict[str, Callable[[int, int, str], list[dict]]] = {
     "support": generate_support,
     "chat": generate_chat,
     "reviews": generate_reviews,
+    "word-math": generate_word_math,
 }
 
 
@@ -32,4 +34,4 @@ def generate(name: str, n: int, seed: int = 0, part: str = "seen") -> list[dict]
     return GENERATORS[name](n, seed, part)
 
 
-__all__ = ["GENERATORS", "generate", "generate_chat", "generate_reviews", "generate_support"]
+__all__ = ["GENERATORS", "generate", "generate_chat", "generate_reviews", "generate_support", "generate_word_math"]

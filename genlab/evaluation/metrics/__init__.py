@@ -32,6 +32,7 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "quasi_exact_match": (f"{_M}.exact_match:QuasiExactMatch", {}),
     "f1": (f"{_M}.f1:TokenF1", {}),
     "field_f1": (f"{_M}.field_f1:FieldF1", {}),
+    "answer_accuracy": (f"{_M}.answer:AnswerAccuracy", {}),
     "acc": (f"{_M}.accuracy:Accuracy", {}),
     "acc_norm": (f"{_M}.accuracy:AccuracyNorm", {}),
     "fact_accuracy": (f"{_M}.facts:FactAccuracy", {}),
