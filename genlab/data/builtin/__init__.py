@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from genlab.data.builtin.chat import generate_chat
+from genlab.data.builtin.preferences import generate_detox, generate_support_prefs
 from genlab.data.builtin.reviews import generate_reviews
 from genlab.data.builtin.support import generate_support
 from genlab.data.builtin.word_math import generate_word_math
@@ -21,6 +22,8 @@ GENERATORS: dict[str, Callable[[int, int, str], list[dict]]] = {
     "chat": generate_chat,
     "reviews": generate_reviews,
     "word-math": generate_word_math,
+    "support-prefs": generate_support_prefs,
+    "detox": generate_detox,
 }
 
 

@@ -1,0 +1,184 @@
+"""Preference data: ``(prompt, chosen, rejected)`` pairs from tasks, files, the hub or rankings.
+
+Two row shapes are accepted everywhere (JSONL, CSV, Parquet, ``hf:`` datasets, built-in tasks):
+
+* ``prompt, chosen, rejected`` — one pair;
+* ``prompt, completions, ranking`` — ``k`` completions and their order, best first, as
+  indices into ``completions`` (``ranking: [2, 0, 1]``: completion 2 is best). It becomes
+  all ``k(k-1)/2`` pairs, the better completion as ``chosen`` (InstructGPT, Ouyang et al. 2022).
+  In CSV, ``completions`` and ``ranking`` are JSON lists.
+
+A bad row (an empty completion, chosen identical to rejected, a ranking that is not a
+permutation) is an error naming ``file:line``; with ``skip_bad_rows`` it is skipped and
+listed in ``<file>.bad-rows.txt``, as ``genlab.data`` does for every other dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Sequence
+
+from genlab.data import BadRow, load_file, load_hub
+from genlab.errors import DataError
+
+FILE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
+
+
+@dataclass
+class PreferencePair:
+    """``chosen`` is preferred over ``rejected`` as a reply to ``prompt`` (the prompt as the model sees it)."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    meta: dict[str, Any] = field(default_factory=dict)  # id, where, flaw, facts, the prompt before templating
+
+    def to_json(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected,
+                **{k: v for k, v in self.meta.items() if k not in ("prompt", "chosen", "rejected")}}
+
+
+@dataclass
+class PreferenceData:
+    pairs: list[PreferencePair]
+    bad: list[BadRow] = field(default_factory=list)
+    report: Path | None = None
+
+
+def check_pair(chosen: Any, rejected: Any, where: str | None = None) -> None:
+    """Both completions are non-empty text and differ (a pair that prefers a text over itself teaches nothing)."""
+    for name, text in (("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f'empty completion "{name}"', where=where, hint="every completion needs some text")
+    if chosen.strip() == rejected.strip():
+        raise DataError("chosen and rejected are identical", where=where,
+                        hint="a pair must compare two different completions; drop the row or fix it")
+
+
+def ranking_to_pairs(prompt: str, completions: Sequence[str], ranking: Sequence[int], *,
+                     where: str | None = None, meta: dict | None = None) -> list[PreferencePair]:
+    """All ``k(k-1)/2`` pairs of a ranking (indices into ``completions``, best first), better one first."""
+    k = len(completions)
+    if k < 2:
+        raise DataError(f"a ranking needs at least 2 completions, got {k}", where=where)
+    ranks = list(ranking)
+    if not all(isinstance(r, int) and not isinstance(r, bool) for r in ranks) or sorted(ranks) != list(range(k)):
+        raise DataError(f"ranking {ranks} is not a permutation of 0..{k - 1}", where=where,
+                        hint=f"list each of the {k} completions' indices once, best first, e.g. {list(range(k))}")
+    pairs = []
+    for a, b in combinations(ranks, 2):  # a is ranked above b
+        check_pair(completions[a], completions[b], where=f"{where}: completions {a} vs {b}" if where else None)
+        pairs.append(PreferencePair(prompt, completions[a], completions[b],
+                                    {**(meta or {}), "ranks": [ranks.index(a), ranks.index(b)]}))
+    return pairs
+
+
+def row_pairs(row: dict, prompt: str | None = None, where: str | None = None) -> list[PreferencePair]:
+    """The pairs of one row of either shape; ``prompt`` overrides the row's (a task's rendered prompt)."""
+    where = where or getattr(row, "where", None)
+    prompt = row.get("prompt") if prompt is None else prompt
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise DataError('empty or missing field "prompt"', where=where)
+    meta = {k: v for k, v in row.items() if k not in ("chosen", "rejected", "completions", "ranking")}
+    meta["where"] = where
+    if "completions" in row or "ranking" in row:
+        completions, ranking = _json_list(row, "completions", where), _json_list(row, "ranking", where)
+        if len(ranking) != len(completions):
+            raise DataError(f"ranking has {len(ranking)} entries for {len(completions)} completions", where=where,
+                            hint="rank every completion exactly once")
+        return ranking_to_pairs(prompt, completions, ranking, where=where, meta=meta)
+    for name in ("chosen", "rejected"):
+        if name not in row:
+            raise DataError(f'missing field "{name}"', where=where,
+                            hint="rows need prompt, chosen, rejected (or prompt, completions, ranking)")
+    check_pair(row["chosen"], row["rejected"], where)
+    return [PreferencePair(prompt, row["chosen"], row["rejected"], meta)]
+
+
+def _json_list(row: dict, name: str, where: str | None) -> list:
+    value = row.get(name)
+    if isinstance(value, str):  # CSV cells hold JSON
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise DataError(f'field "{name}" is not a JSON list ({e.msg})', where=where) from None
+    if not isinstance(value, list):
+        raise DataError(f'field "{name}" must be a list, got {type(value).__name__}', where=where)
+    return value
+
+
+def load_preferences(source: str | Path, *, split: str = "train", n: int | None = None, seed: int = 0,
+                     tokenizer=None, chat: bool | None = None, template: int | str = 0,
+                     skip_bad_rows: bool = False) -> PreferenceData:
+    """Preference pairs from a task (``support-summary-prefs``, a task YAML), a file or ``hf:owner/name``.
+
+    A task renders each prompt with its template (``template``: a variant index, a name or
+    ``"sample"``) and, for chat models, the chat template, exactly as ``genlab eval`` would
+    prompt the model; files and hub rows are wrapped in the chat template when ``tokenizer``
+    has one (``chat=False`` keeps them raw). ``n`` keeps the first ``n`` rows.
+    """
+    text = str(source)
+    if text.startswith("hf:"):
+        splits = load_hub(text, required=("prompt",), skip_bad_rows=skip_bad_rows)
+        if split not in splits:
+            raise DataError(f"{text} has no split {split!r}", hint=f"splits: {', '.join(splits)}")
+        return _from_rows(splits[split].rows[:n] if n else splits[split].rows, tokenizer, chat, skip_bad_rows,
+                          splits[split].bad)
+    if Path(text).suffix.lower() in FILE_SUFFIXES:
+        loaded = load_file(text, required=("prompt",), skip_bad_rows=skip_bad_rows)
+        data = _from_rows(loaded.rows[:n] if n else loaded.rows, tokenizer, chat, skip_bad_rows, loaded.bad)
+        if data.bad:
+            from genlab.data.loading import write_bad_report
+
+            data.report = write_bad_report(Path(text), data.bad)
+        return data
+    return _from_task(text, split, n, seed, tokenizer, chat, template, skip_bad_rows)
+
+
+def _from_rows(rows, tokenizer, chat, skip_bad_rows, bad) -> PreferenceData:
+    pairs, bad = [], list(bad)
+    wrap = _chat_wrapper(tokenizer, chat)
+    for row in rows:
+        where = getattr(row, "where", None)
+        try:
+            got = row_pairs(row, wrap(row["prompt"]) if isinstance(row.get("prompt"), str) else None, where)
+        except DataError as e:
+            if not skip_bad_rows:
+                raise DataError(e.message, where=e.where,
+                                hint=e.hint or "fix the row, or pass --skip-bad-rows to skip it") from None
+            bad.append(BadRow(e.where or str(where), e.message))
+            continue
+        for p in got:
+            p.meta.setdefault("prompt_text", row["prompt"])
+        pairs.extend(got)
+    return PreferenceData(pairs, bad)
+
+
+def _chat_wrapper(tokenizer, chat: bool | None):
+    if tokenizer is None or chat is False or not getattr(tokenizer, "chat_template", None):
+        return lambda text: text
+    from genlab.generation import apply_chat
+
+    return lambda text: apply_chat(tokenizer, text)
+
+
+def _from_task(name: str, split: str, n, seed, tokenizer, chat, template, skip_bad_rows) -> PreferenceData:
+    from genlab.tasks import load_task
+
+    task = load_task(name)
+    requests = task.requests(split, n=n, seed=seed, tokenizer=tokenizer, chat=chat, template=template)
+    pairs, bad = [], []
+    for req in requests:
+        where = getattr(req.raw, "where", None) or f"{task.name} [{split}] example {req.doc_id}"
+        try:
+            got = row_pairs(req.raw, req.prompt, where)
+        except DataError as e:
+            if not skip_bad_rows:
+                raise
+            bad.append(BadRow(e.where or where, e.message))
+            continue
+        pairs.extend(got)
+    return PreferenceData(pairs, bad)

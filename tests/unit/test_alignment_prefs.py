@@ -1,0 +1,107 @@
+"""Preference data: rankings become all pairs, bad rows name file:line, built-in tasks are deterministic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genlab.alignment.preferences import load_preferences, ranking_to_pairs
+from genlab.errors import DataError
+
+
+def test_ranking_gives_all_pairs_preferred_first():
+    pairs = ranking_to_pairs("p", ["a", "b", "c"], [2, 0, 1])
+    assert [(p.chosen, p.rejected) for p in pairs] == [("c", "a"), ("c", "b"), ("a", "b")]
+    four = ranking_to_pairs("p", ["w", "x", "y", "z"], [3, 1, 0, 2])
+    assert len(four) == 4 * 3 // 2
+    order = ["z", "x", "w", "y"]  # best first
+    assert all(order.index(p.chosen) < order.index(p.rejected) for p in four)
+
+
+@pytest.mark.parametrize("ranking", [[0, 0, 1], [0, 1], [1, 2, 3], [0, 1, "2"], [True, 0, 2]])
+def test_ranking_that_is_not_a_permutation_is_refused(ranking):
+    with pytest.raises(DataError, match="not a permutation|entries"):
+        load_preferences_from_rows([{"prompt": "p", "completions": ["a", "b", "c"], "ranking": ranking}])
+
+
+def load_preferences_from_rows(rows, tmp=None, **kw):
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tmp or tempfile.mkdtemp())
+    path = d / "prefs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return load_preferences(path, **kw), path
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"prompt": "p", "chosen": "same", "rejected": "same "}, "identical"),
+    ({"prompt": "p", "chosen": "", "rejected": "x"}, 'empty completion "chosen"'),
+    ({"prompt": "p", "chosen": "x", "rejected": "  "}, 'empty completion "rejected"'),
+    ({"prompt": "p", "completions": ["a", ""], "ranking": [0, 1]}, "empty completion"),
+    ({"prompt": "p", "chosen": "x"}, 'missing field "rejected"'),
+])
+def test_bad_rows_name_file_and_line(tmp_path, row, problem):
+    good = {"prompt": "p", "chosen": "a", "rejected": "b"}
+    with pytest.raises(DataError) as e:
+        load_preferences_from_rows([good, row], tmp_path)
+    assert problem in str(e.value) and "prefs.jsonl:2" in str(e.value)
+
+
+def test_skip_bad_rows_keeps_the_good_ones_and_writes_a_report(tmp_path):
+    rows = [{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p", "chosen": "a", "rejected": "a"},
+            {"prompt": "q", "completions": ["x", "y", "z"], "ranking": [1, 2, 0]}]
+    (data, path) = load_preferences_from_rows(rows, tmp_path, skip_bad_rows=True)
+    assert len(data.pairs) == 1 + 3
+    assert len(data.bad) == 1 and data.bad[0].where.endswith("prefs.jsonl:2")
+    assert "identical" in data.report.read_text()
+
+
+def test_csv_rankings_are_json_lists(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('prompt,completions,ranking\n"hi","[""a"", ""b""]","[1, 0]"\n')
+    pairs = load_preferences(path).pairs
+    assert [(p.chosen, p.rejected) for p in pairs] == [("b", "a")]
+
+
+def test_chat_tokenizer_wraps_file_prompts(tmp_path, tiny_causal):
+    (data, _) = load_preferences_from_rows([{"prompt": "hi", "chosen": "a", "rejected": "b"}], tmp_path,
+                                           tokenizer=tiny_causal.tokenizer)
+    pair = data.pairs[0]
+    assert pair.prompt.startswith("<|im_start|>user\nhi") and pair.meta["prompt_text"] == "hi"
+
+
+def test_support_summary_prefs_is_deterministic_and_flawed_by_kind():
+    from genlab.data.builtin import generate
+    from genlab.evaluation.metrics.facts import judge
+
+    a, b = generate("support-prefs", 60, 0), generate("support-prefs", 60, 0)
+    assert a == b
+    kinds = {r["flaw"] for r in a}
+    assert {"wrong_name", "rude", "padded"} <= kinds
+    for r in a:
+        assert r["chosen"] != r["rejected"]
+        _, wrong_chosen = judge(r["chosen"], r["facts"])
+        _, wrong_rejected = judge(r["rejected"], r["facts"])
+        assert not wrong_chosen  # the reference summary states only the dialogue's facts
+        if r["flaw"] in ("wrong_ref", "wrong_amount", "wrong_date", "wrong_name"):
+            assert wrong_rejected, (r["flaw"], r["rejected"], r["facts"])
+
+
+def test_prefs_task_renders_prompts_like_support_summary():
+    from genlab.tasks import load_task
+
+    pairs = load_preferences("support-summary-prefs", split="test", n=5).pairs
+    reqs = load_task("support-summary").requests("test", n=5)
+    assert [p.prompt for p in pairs] == [r.prompt for r in reqs]
+    assert [p.chosen for p in pairs] == [str(r.target) for r in reqs]
+
+
+def test_detox_prompts_rejected_replies_are_toxic_and_chosen_are_not():
+    from genlab.holistic.toxicity import default_scorer
+
+    pairs = load_preferences("detox-prompts", split="train", n=40).pairs
+    scorer = default_scorer()
+    assert max(scorer.score([p.chosen for p in pairs])) < 0.5
+    assert min(scorer.score([p.rejected for p in pairs])) >= 0.5
