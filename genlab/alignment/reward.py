@@ -74,13 +74,20 @@ def encode_text(tokenizer, kind: str, prompt: str, completion: str, max_len: int
             tokenizer.truncation_side = side
         return {k: list(v) for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
     if getattr(tokenizer, "chat_template", None):
-        from genlab.generation import apply_chat
-
-        p = tokenizer(apply_chat(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        p = tokenizer(_as_chat(tokenizer, prompt), add_special_tokens=False)["input_ids"]
     else:
         p = tokenizer(prompt)["input_ids"]
     c = tokenizer(completion, add_special_tokens=False)["input_ids"][:max_len // 2]
     return {"input_ids": p[-(max_len - len(c)):] + c}
+
+
+def _as_chat(tokenizer, prompt: str) -> str:
+    """The prompt as one chat turn; a prompt already in this tokenizer's chat format is kept as it is."""
+    from genlab.generation import apply_chat
+
+    empty = apply_chat(tokenizer, "")
+    opening = empty[:empty.find("\n") + 1] if "\n" in empty else empty
+    return prompt if opening and prompt.startswith(opening) else apply_chat(tokenizer, prompt)
 
 
 def encode_pairs(pairs: Sequence[PreferencePair], tokenizer, kind: str, max_len: int) -> list[PairExample]:
@@ -174,7 +181,11 @@ class RewardModel:
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], completions: Sequence[str], *, batch_size: int = 16) -> list[float]:
-        """The reward of each (prompt, completion); prompts are plain text (no chat template applied)."""
+        """The reward of each (prompt, completion).
+
+        Prompts are plain text; a decoder reward model wraps them in its chat template (a prompt
+        already in that format, e.g. a policy's rendered prompt on the same tokenizer, is kept as is).
+        """
         if len(prompts) != len(completions):
             raise GenlabError(f"{len(prompts)} prompts for {len(completions)} completions",
                               hint="give one prompt per completion (repeat a prompt for its k samples)")
