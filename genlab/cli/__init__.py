@@ -50,6 +50,7 @@ AREAS = [
     "genlab.cli.tune",
     "genlab.cli.bench",
     "genlab.cli.align",
+    "genlab.cli.reason",
 ]
 
 for _name in AREAS:

@@ -19,11 +19,15 @@ def register(app: typer.Typer) -> None:
     app.command("prompt")(prompt_cmd)
 
 
-def _default_out(task: str, shots: int, adapter: str | None = None) -> Path:
+def _default_out(task: str, shots: int, adapter: str | None = None, cfg=None) -> Path:
     """``runs/eval-TASK-Kshot[-ADAPTER]-TIME``; ADAPTER is the run's name for ``runs/NAME/adapter``."""
     from genlab.adapters import short_name
 
     tag = f"-{short_name(adapter)}" if adapter else ""
+    if cfg is not None and (cfg.cot or cfg.pal):
+        tag += "-pal" if cfg.pal else "-cot"
+    if cfg is not None and cfg.self_consistency > 1:
+        tag += f"-sc{cfg.self_consistency}"
     return Path("runs") / f"eval-{Path(task).stem}-{shots}shot{tag}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -47,6 +51,12 @@ def eval_cmd(
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Chat-format prompts (default: the task's setting)."),
     template: str = typer.Option("0", "--template", help="Prompt variant of the task: index or name."),
     trust_remote_code: bool = TrustOpt,
+    cot: bool = typer.Option(False, "--cot", help="Chain-of-thought: worked-solution demonstrations, "
+                                                  "'Let's think step by step', answer read after 'The answer is'."),
+    pal: bool = typer.Option(False, "--pal", help="Program-aided: the model writes Python, run in the sandbox; "
+                                                  "the answer is what it prints."),
+    self_consistency: int = typer.Option(1, "--self-consistency", min=1, metavar="K",
+                                         help="Sample K answers per prompt and take the majority vote."),
 ) -> None:
     """Evaluate a model on a task: metrics with 95% CIs, results.json and samples.jsonl."""
     from genlab.cli.render import print_eval_result, print_split_table
@@ -57,10 +67,11 @@ def eval_cmd(
     spec = load_task(task)  # fail on a bad task before loading the model
     splits = _splits(split, spec)
     cfg = EvalConfig(split=splits[0], n=n, shots=shots, seed=seed, batch_size=batch_size,
-                     precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template)
+                     precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template,
+                     cot=cot, pal=pal, self_consistency=self_consistency)
     k = spec.default_shots if shots is None else shots
     lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
-    root = out or _default_out(task, k, adapter)
+    root = out or _default_out(task, k, adapter, cfg)
     results = {}
     for sp in splits:
         folder = root / sp if len(splits) > 1 else root

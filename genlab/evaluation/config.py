@@ -34,6 +34,9 @@ class EvalConfig:
     template: int | str = 0  # the task's prompt variant, by index or name
     generation: dict[str, Any] = field(default_factory=dict)  # overrides of the task's GenerationConfig
     n_resamples: int = 1000  # bootstrap resamples for the 95% intervals
+    cot: bool = False  # chain-of-thought prompts and answer extraction (genlab.evaluation.reasoning)
+    pal: bool = False  # program-aided: the model writes Python, run in the sandbox
+    self_consistency: int = 1  # k > 1: k sampled answers per prompt, majority vote
 
     def __post_init__(self) -> None:
         self.validate()
@@ -68,6 +71,13 @@ class EvalConfig:
             GenerationConfig.from_dict(self.generation, where=f"{where}.generation")
         if not _whole(self.n_resamples) or self.n_resamples < 1:
             bad("n_resamples", "must be a whole number >= 1")
+        for name in ("cot", "pal"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "must be true or false")
+        if self.cot and self.pal:
+            bad("pal", "cannot be combined with cot: pick one way to reason", "cot: true, or pal: true")
+        if not _whole(self.self_consistency) or self.self_consistency < 1:
+            bad("self_consistency", "must be a whole number >= 1 (1: one answer, no vote)")
         return self
 
     @classmethod

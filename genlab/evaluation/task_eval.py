@@ -18,7 +18,7 @@ from typing import Any
 
 
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import environment
+from genlab.evaluation import environment, reasoning
 from genlab.evaluation.config import EvalConfig
 from genlab.evaluation.outputs import ModelOutputs
 from genlab.evaluation.generate_outputs import run_generate
@@ -137,8 +137,12 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
     precision = effective_precision(lm.model, cfg.precision)
     shots = getattr(task, "default_shots", 0) if cfg.shots is None else cfg.shots
     t0 = time.perf_counter()
+    reasoned = reasoning.is_reasoning(cfg)  # --cot / --pal / --self-consistency: prompts and answers change
+    asked_task, task = task, reasoning.reasoning_task(task, cfg) if reasoned else task
     requests = task.requests(cfg.split, shots=shots, n=cfg.n, seed=cfg.seed, tokenizer=lm.tokenizer, chat=cfg.chat,
                              template=cfg.template_key(), context_window=lm.context_window)
+    if reasoned:
+        requests = reasoning.with_task_targets(asked_task, requests, cfg.template_key())
     if not requests:
         raise GenlabError(f"task {task.name} produced no examples for split {cfg.split!r}",
                           hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
@@ -149,7 +153,8 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
         warnings.warn(FewerShots(f"asked for {shots} shots, used {_span(used)} per prompt (mean {used['mean']:.1f}): "
                                  f"only that many fit the context window or exist in the {getattr(task, 'fewshot_split', 'train')!r} "
                                  "split"), stacklevel=2)
-    run = _MODEL_OUTPUTS[task.output_type](lm, task, requests, cfg, precision["compute"], reporter)
+    model_outputs = reasoning.run_reasoning if reasoned else _MODEL_OUTPUTS[task.output_type]
+    run = model_outputs(lm, task, requests, cfg, precision["compute"], reporter)
     t1 = time.perf_counter()
     summary, per_sample = score_metrics(metrics, run.predictions, run.references,
                                         n_resamples=cfg.n_resamples, seed=cfg.seed)
