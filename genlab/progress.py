@@ -1,7 +1,7 @@
 """How library code reports progress without printing: a ``Reporter`` the caller passes in.
 
     with reporter.task("generate", total=len(prompts)) as advance:
-        ...; advance(len(batch))
+        ...; advance(len(batch))        # or advance(1, info="loss 0.41"): a short live note
     reporter.status("stage 2/4: lora")
 
 The library's default is ``QUIET`` (nothing shown), so ``evaluate(...)`` in a
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, Protocol
 
-Advance = Callable[[int], None]
+Advance = Callable[..., None]  # advance(n=1, info=None)
 
 
 class Reporter(Protocol):
@@ -23,7 +23,8 @@ class Reporter(Protocol):
         """A one-line note on what is happening (a stage starts, a cache is reused)."""
 
     def task(self, label: str, total: int) -> contextlib.AbstractContextManager[Advance]:
-        """A unit of work with ``total`` steps; the context yields ``advance(n)``."""
+        """A unit of work with ``total`` steps; the context yields ``advance(n=1, info=None)``
+        (``info``: a short live note such as the training loss, shown beside the bar)."""
 
 
 class Quiet:
@@ -37,7 +38,7 @@ class Quiet:
         yield _ignore
 
 
-def _ignore(n: int = 1) -> None:
+def _ignore(n: int = 1, info: str | None = None) -> None:
     pass
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Callable, Iterable, Iterator, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
@@ -46,7 +48,24 @@ class RichReporter:
     def task(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
         with progress(transient=True) as bar:
             task = bar.add_task(label, total=total, info="")
-            yield lambda n=1: bar.advance(task, n)
+            yield lambda n=1, info=None: bar.update(task, advance=n, **({} if info is None else {"info": info}))
+
+
+class _ConsoleLog(logging.Handler):
+    """genlab's log records (a model cache being built, a cache rebuilt) as lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "[yellow]warning:[/] " if record.levelno >= logging.WARNING else ""
+        err_console.print(prefix + escape(record.getMessage()), highlight=False)
+
+
+def show_library_logs(level: int = logging.INFO) -> None:
+    """Route the ``genlab`` logger to the console (the CLI does; the library alone stays quiet)."""
+    log = logging.getLogger("genlab")
+    if not any(isinstance(h, _ConsoleLog) for h in log.handlers):
+        log.addHandler(_ConsoleLog())
+    log.setLevel(level)
+    log.propagate = False
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:

@@ -102,10 +102,6 @@ def set_active(model, name: str | None) -> None:
             m.active = name if name is None or name in m.adapters else None
 
 
-def adapter_names(model) -> list[str]:
-    return sorted({n for m in model.modules() if isinstance(m, AdapterSet) for n in m.adapters})
-
-
 def adapter_state(model, name: str) -> dict[str, torch.Tensor]:
     """The tensors of adapter ``name``, keyed by parameter name."""
     key = f".{ATTR}.adapters.{name}."

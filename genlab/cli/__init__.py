@@ -62,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     from genlab.cli.exits import exit_code_for, exit_code_of_return, show_warning
+    from genlab.ui import show_library_logs
 
     # library deprecation notices are for genlab's developers, not its users
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.showwarning = show_warning
+    show_library_logs()
     # transformers' load report (missing/unexpected keys, e.g. a new classification head) and
     # its info logs are for developers; genlab says what matters itself. Set before it is imported.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -19,7 +19,6 @@ For seq2seq the encoder runs once and its states are repeated for the C decodes.
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import torch
@@ -263,7 +262,3 @@ def _rolling_one(lm, text: str, max_length: int) -> RollingScore:
         logp = model(input_ids=inp).logits[0].float().log_softmax(-1)
         total += float(logp.gather(-1, target[:, None]).sum())
     return RollingScore(total, len(ids), n_bytes)
-
-
-def nll_per_token(score: RollingScore) -> float:
-    return -score.loglik / max(score.num_tokens, 1) if score.num_tokens else math.nan

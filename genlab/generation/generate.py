@@ -7,6 +7,7 @@ Results come back in the caller's order.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -15,10 +16,11 @@ import torch
 from genlab.errors import GenlabError
 from genlab.generation.config import GenerationConfig
 from genlab.generation.packed import packed_linears
+from genlab.prompts.chat import wrap_chat
 from genlab.runtime import Precision, autocast, fit_threads_to_load, reuse_freed_memory
-from genlab.ui import err_console
 
 Overflow = Literal["error", "truncate"]
+apply_chat = wrap_chat  # genlab.generation.apply_chat: the one chat wrapper, under the name it is exported as
 
 
 @dataclass
@@ -41,15 +43,6 @@ class Generation:
         return "length" in self.finish_reasons
 
 
-def apply_chat(tokenizer, prompt: str, system: str | None = None) -> str:
-    """Wrap ``prompt`` as one user turn with the model's chat template."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise GenlabError("this model has no chat template, so chat=True cannot wrap the prompt",
-                          hint="turn chat off for base models, or use an instruct model such as smollm2-135m-instruct")
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-
 def encode_prompts(lm, prompts: Sequence[str], config: GenerationConfig, *, chat: bool = False,
                    on_overflow: Overflow = "error") -> list[list[int]]:
     """Token ids per prompt, checked against the context window."""
@@ -59,7 +52,7 @@ def encode_prompts(lm, prompts: Sequence[str], config: GenerationConfig, *, chat
     for i, prompt in enumerate(prompts):
         if not isinstance(prompt, str) or not prompt.strip():
             raise GenlabError(f"prompt {i + 1} is empty", hint="give every prompt some text")
-        text = apply_chat(tok, prompt) if chat else prompt
+        text = wrap_chat(tok, prompt) if chat else prompt
         row = tok(text, add_special_tokens=not chat)["input_ids"]
         if len(row) > budget:
             row = _overflow(row, i, budget, lm, config, on_overflow)
@@ -67,11 +60,15 @@ def encode_prompts(lm, prompts: Sequence[str], config: GenerationConfig, *, chat
     return ids
 
 
+class PromptTruncated(UserWarning):
+    """A prompt longer than the context window allows was cut from the left (``on_overflow="truncate"``)."""
+
+
 def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
     what = (f"prompt {i + 1} has {len(row)} tokens; with max_new_tokens={config.max_new_tokens} "
             f"it exceeds the model's context window of {lm.context_window}")
     if on_overflow == "truncate":
-        err_console.print(f"[yellow]warning:[/] {what}: keeping its last {budget} tokens")
+        warnings.warn(PromptTruncated(f"{what}: keeping its last {budget} tokens"), stacklevel=4)
         return row[-budget:]
     raise GenlabError(what, hint="shorten the prompt, lower max_new_tokens, or truncate it "
                                  "(on_overflow='truncate', `--truncate`) to keep its end")

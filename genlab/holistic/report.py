@@ -31,10 +31,6 @@ def scenario_label(summary: dict, scenario: str) -> str:
     return f"{scenario} (accuracy = {metric})" if metric else scenario
 
 
-def _fmt(v) -> str:
-    return "—" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
 # -- colours ------------------------------------------------------------------------------
 def goodness(family: str, value: float | None, column: list[float]) -> float | None:
     """0 (bad) .. 1 (good) for colouring; ``column`` = the family's values on this scenario."""

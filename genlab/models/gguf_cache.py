@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -19,11 +20,11 @@ from pathlib import Path
 
 from genlab.io import atomic_write_json
 from genlab.models.hashing import file_sha256
-from genlab.ui import err_console
 
 MANIFEST = "genlab-manifest.json"
 WEIGHTS = "model.safetensors"
 FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def cached_gguf_dir(gguf_path: Path, cache_dir: Path) -> Path:
@@ -37,7 +38,7 @@ def cached_gguf_dir(gguf_path: Path, cache_dir: Path) -> Path:
         if _valid(cache_dir):
             return cache_dir
         if cache_dir.exists():
-            err_console.print(f"[yellow]model cache {cache_dir} is corrupt or incomplete: rebuilding[/]")
+            log.warning(f"model cache {cache_dir} is corrupt or incomplete: rebuilding")
             shutil.rmtree(cache_dir)
         _build(gguf_path, cache_dir)
     return cache_dir
@@ -69,7 +70,7 @@ def _build(gguf_path: Path, cache_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     t0 = time.perf_counter()
-    err_console.print(f"converting {gguf_path.name} to a safetensors cache (first use only, ~30 s)...")
+    log.info(f"converting {gguf_path.name} to a safetensors cache (first use only, ~30 s)...")
     src_dir, fname = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(src_dir, gguf_file=fname)
     model = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=fname)
@@ -101,7 +102,7 @@ def _build(gguf_path: Path, cache_dir: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    err_console.print(f"cached {cache_dir} in {time.perf_counter() - t0:.1f} s")
+    log.info(f"cached {cache_dir} in {time.perf_counter() - t0:.1f} s")
 
 
 def source_hash(cache_dir: Path) -> str | None:

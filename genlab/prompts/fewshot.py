@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from genlab.errors import ConfigError, GenlabError
-from genlab.prompts.chat import wrap_chat
+from genlab.prompts.chat import chat_prompt, wrap_chat
 
 Render = Callable[[dict], tuple[str, str]]
 FIT_POLICIES = ("drop", "truncate")
@@ -82,7 +82,7 @@ def _multiturn(cfg: FewShotConfig, tokenizer, shots: list[tuple[str, str]], ques
         messages.append({"role": "user", "content": text})
         if i < len(shots):
             messages.append({"role": "assistant", "content": shots[i][1]})
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return chat_prompt(tokenizer, messages)
 
 
 def layout(cfg: FewShotConfig, question: str, *, chat: bool, tokenizer) -> Callable[[list[tuple[str, str]]], str]:

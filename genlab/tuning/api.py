@@ -107,7 +107,7 @@ def tune(model_name: Any, task_name: Any, method: str, method_cfg: dict | Any = 
                       eval_cfg)
     val_metric = _val_metric(lm, task, kind, val_pairs, val_set, cfg)
     result = train(model, lm.tokenizer, kind, train_set, val_set, cfg, out, resume=resume,
-                   val_metric=val_metric, accelerator=acc)
+                   val_metric=val_metric, accelerator=acc, reporter=reporter)
     model = acc.unwrap_model(model)
     res = TuneResult(out, method, report, result)
     if not acc.is_main_process:

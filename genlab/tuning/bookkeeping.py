@@ -14,6 +14,7 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.io import atomic_write_text
+from genlab.progress import Reporter, or_quiet
 from genlab.runtime import autocast, peak_rss_mb
 from genlab.tuning import checkpoint as ckpt
 from genlab.tuning.config import TrainConfig
@@ -144,7 +145,7 @@ class Bookkeeper:
                 f.write(json.dumps(row) + "\n")
 
     # -- after each optimizer step ---------------------------------------------
-    def after_step(self, model, opt, sched, state, step, loss, tokens, lr, grad_norm, val_metric, bar,
+    def after_step(self, model, opt, sched, state, step, loss, tokens, lr, grad_norm, val_metric, advance,
                    extra: dict[str, float] | None = None) -> dict:
         loss = self._mean_over_ranks(loss)
         now = time.perf_counter()
@@ -158,7 +159,7 @@ class Bookkeeper:
                       "grad_norm": None if grad_norm is None else float(grad_norm),
                       "tokens": state["tokens"], "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3),
                       "threads": torch.get_num_threads(), **(extra or {})})
-        bar.advance(f"loss {loss:.4f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
+        advance(1, info=f"loss {loss:.4f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
         if self.val_set and (step % self.eval_every == 0 or step == self.total_steps):
             state = self._validate(model, state, step, val_metric)
         if step % self.save_every == 0 or step == self.total_steps or state["stop"]:
@@ -205,8 +206,9 @@ class Bookkeeper:
         self.acc.wait_for_everyone()
 
     # -- end ------------------------------------------------------------------
-    def progress(self):
-        return _Bar(self.total_steps, self.main)
+    def progress(self, reporter: Reporter):
+        """The reporter's bar on the main process (other ranks show nothing); yields ``advance(n, info)``."""
+        return or_quiet(reporter if self.main else None).task("train", self.total_steps)
 
     def finish(self, model, state) -> TrainResult:
         if self.cfg.load_best and state["best_step"] is not None and (self.ckpt_dir / ckpt.BEST).is_file():
@@ -255,26 +257,3 @@ def validation_loss(model, examples, cfg: TrainConfig, objective, pad_id, device
     finally:
         inner.train(was_training)
     return total / max(count, 1)
-
-
-class _Bar:
-    """genlab.ui.progress for the main process; silent elsewhere."""
-
-    def __init__(self, total: int, show: bool):
-        self.total, self.show = total, show
-
-    def __enter__(self):
-        if self.show:
-            from genlab.ui import progress
-
-            self._p = progress().__enter__()
-            self._task = self._p.add_task("train", total=self.total, info="")
-        return self
-
-    def advance(self, info: str) -> None:
-        if self.show:
-            self._p.update(self._task, advance=1, info=info)
-
-    def __exit__(self, *exc):
-        if self.show:
-            self._p.__exit__(*exc)

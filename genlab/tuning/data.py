@@ -101,8 +101,3 @@ def collate(examples: Sequence[Example], pad_id: int, kind: str) -> dict[str, to
         for i, e in enumerate(examples):
             labels[i, :len(e.labels)] = torch.tensor(e.labels)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def count_target_tokens(batch: dict[str, torch.Tensor]) -> int:
-    labels = batch["labels"]
-    return int(labels.numel()) if labels.dim() == 1 else int((labels != IGNORE).sum())

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import torch
 
 from genlab.errors import GenlabError
+from genlab.progress import Reporter
 from genlab.runtime import (autocast, deterministic_algorithms, fit_threads_to_load, resolve_precision,
                             reuse_freed_memory)
 from genlab.tuning.attention import recomputed_eager
@@ -35,11 +36,12 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
           cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           val_metric: Callable[[object], dict[str, float]] | None = None,
           on_step: Callable[[dict], None] | None = None, accelerator=None,
-          objective: Objective | None = None) -> TrainResult:
+          objective: Objective | None = None, reporter: Reporter | None = None) -> TrainResult:
     """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``.
 
     ``objective`` says what is minimized (default: completion cross-entropy for ``kind``);
     reward models, DPO, distillation and pre-training pass their own (``tuning/objective.py``).
+    Prints nothing; ``reporter`` (``genlab.progress``) shows a bar with the loss and ETA.
     """
     reuse_freed_memory()
     if not cfg.deterministic:  # a --deterministic run keeps torch's thread count whatever the load
@@ -56,7 +58,8 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     model = acc.prepare(model)
     state = run.restore(model, opt, sched) if resume else run.fresh()
     model.train()
-    with run.progress() as bar, deterministic_algorithms(cfg.deterministic), speedups(model, cfg, acc.device), \
+    with run.progress(reporter) as advance, deterministic_algorithms(cfg.deterministic), \
+            speedups(model, cfg, acc.device), \
             run.checkpoint_on_interrupt(model, opt, sched):
         for step in range(state["step"], run.total_steps):
             loss_sum, tokens, extra = 0.0, 0, []
@@ -78,7 +81,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 state = run.after_step(model, opt, sched, state, step + 1, loss_sum, tokens, lr, grad_norm,
-                                       val_metric, bar, mean_logs(extra))
+                                       val_metric, advance, mean_logs(extra))
             if on_step:
                 on_step(state)
             if state["stop"]:

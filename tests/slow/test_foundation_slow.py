@@ -11,7 +11,9 @@ from genlab.generation import GenerationConfig, generate
 
 pytestmark = pytest.mark.slow
 
-LOAD = "import time; t=time.time(); from genlab.models import load; lm=load(); print('LOADED', round(time.time()-t, 1))"
+# the library logs the cache build (logging, not print): a caller who wants to see it turns logging on
+LOAD = ("import logging, time; logging.basicConfig(level=logging.INFO); t=time.time(); "
+        "from genlab.models import load; lm=load(); print('LOADED', round(time.time()-t, 1))")
 
 
 def _load_in_subprocess(home):
@@ -62,9 +64,9 @@ def test_greedy_answers_are_sensible_in_fp32(embedded):
 
 
 def _chat_batch(lm, texts):
-    from genlab.generation import apply_chat
+    from genlab.prompts import wrap_chat
 
-    return lm.tokenizer([apply_chat(lm.tokenizer, q) + a for q, a in texts], add_special_tokens=False,
+    return lm.tokenizer([wrap_chat(lm.tokenizer, q) + a for q, a in texts], add_special_tokens=False,
                         return_tensors="pt", padding=True)
 
 
