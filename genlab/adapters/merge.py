@@ -11,7 +11,7 @@ from genlab.errors import GenlabError
 from genlab.io import atomic_write_json
 
 
-def merge(adapter_path: str | Path, out_dir: str | Path, lm=None) -> Path:
+def merge(adapter_path: str | Path, out_dir: str | Path, lm=None, *, trust_remote_code: bool = False) -> Path:
     """Fold the adapter into the base weights; save a standalone model folder ``genlab.models.load`` reads."""
     manifest = read_any_manifest(adapter_path)
     kind = registry.kind_of(manifest["method"], manifest, where=str(adapter_path))
@@ -21,7 +21,8 @@ def merge(adapter_path: str | Path, out_dir: str | Path, lm=None) -> Path:
     if lm is None:
         from genlab.models import load
 
-        lm = load(manifest["base_model"]["name"], precision="fp32")  # merge in full precision
+        lm = load(manifest["base_model"]["name"], precision="fp32",  # merge in full precision
+                  trust_remote_code=trust_remote_code)
     load_adapter(lm, adapter_path, name="merge")
     model = lm.model.merge_and_unload() if kind.format == "peft" else lm.model
     return save_model_folder(model, lm.tokenizer, Path(out_dir), {"merged_from": str(adapter_path), **manifest})

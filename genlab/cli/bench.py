@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import Fp32Opt, NoCacheOpt, PrecisionOpt, precision_of
+from genlab.cli.common import Fp32Opt, NoCacheOpt, PrecisionOpt, TrustOpt, precision_of
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +36,7 @@ def bench_cmd(
     precision: str = PrecisionOpt,
     fp32: bool = Fp32Opt,
     no_cache: bool = NoCacheOpt,
+    trust_remote_code: bool = TrustOpt,
 ) -> None:
     """Accuracy, calibration, robustness, fairness, bias, toxicity and efficiency per scenario and model."""
     from genlab.cli.render import print_holistic_leaderboard
@@ -46,5 +47,6 @@ def bench_cmd(
     out = out or Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     cfg = EvalConfig(seed=seed, batch_size=batch_size, precision=precision_of(precision, fp32), cache=not no_cache)
     summary = run_suite(list(model), list(adapter or []), suite=suite, n=n, out_dir=out, scenarios=_csv(scenarios),
-                        perturbations=_csv(perturbations), cfg=cfg, reporter=RichReporter())
+                        perturbations=_csv(perturbations), cfg=cfg, reporter=RichReporter(),
+                        trust_remote_code=trust_remote_code)
     print_holistic_leaderboard(summary)

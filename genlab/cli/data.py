@@ -6,20 +6,11 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import help_when_bare
+from genlab.cli.common import TrustOpt, help_when_bare
 from genlab.ui import console, table
 
 data_app = typer.Typer(help="Inspect task data: rendered prompts, sizes, token lengths, duplicates, contamination.",
                        invoke_without_command=True, callback=help_when_bare)
-
-
-def load_tokenizer(name: str):
-    """Only the tokenizer of a model (no weights): enough to count tokens and apply its chat template."""
-    from transformers import AutoTokenizer
-
-    from genlab.models import resolve
-
-    return AutoTokenizer.from_pretrained(resolve(name).path)
 
 
 def _template_arg(value: str) -> int | str:
@@ -85,12 +76,15 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
          multiturn: Optional[bool] = typer.Option(None, "--multiturn/--inline",
                                                   help="chat: shots as earlier user/assistant turns, or inline"),
          seed: int = typer.Option(0, "--seed", help="seeds the choice of demonstrations"),
+         trust_remote_code: bool = TrustOpt,
          skip_bad_rows: bool = SKIP) -> None:
     """Print rendered prompts and targets of TASK."""
     from rich.panel import Panel
 
     t = _load(task, skip_bad_rows)
-    tokenizer = load_tokenizer(model) if model else None
+    from genlab.models import load_tokenizer
+
+    tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code) if model else None
     k = t.default_shots if shots is None else shots
     reqs = t.requests(split, shots=k, n=n, seed=seed, tokenizer=tokenizer, template=_template_arg(template), chat=chat,
                       fit=fit, multiturn=multiturn)
@@ -106,14 +100,14 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
 def stats(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
           model: Optional[str] = typer.Option(None, "-m", "--model", help="tokenizer to count with (default model)"),
           threshold: float = typer.Option(0.8, "--threshold", help="13-gram overlap share that counts as contamination"),
-          skip_bad_rows: bool = SKIP) -> None:
+          skip_bad_rows: bool = SKIP, trust_remote_code: bool = TrustOpt) -> None:
     """Sizes, token-length percentiles per split, duplicates and train/test contamination of TASK."""
     from genlab.data.stats import task_stats
-    from genlab.models import DEFAULT_MODEL
+    from genlab.models import DEFAULT_MODEL, load_tokenizer
 
     name = model or DEFAULT_MODEL
     t = _load(task, skip_bad_rows)
-    s = task_stats(t, load_tokenizer(name), threshold=threshold)
+    s = task_stats(t, load_tokenizer(name, trust_remote_code=trust_remote_code), threshold=threshold)
     _report_skipped(t)
     cols = ["split", "examples", "prompt tokens p50/p90/p99/max", "target p50/p90/max", "dups exact/norm"]
     slash = lambda xs: "/".join(map(str, xs))  # noqa: E731

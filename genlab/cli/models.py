@@ -30,11 +30,9 @@ def tokenize(text: str = typer.Argument(..., help="Text to split into tokens."),
     from genlab.inspect import token_strings
     from genlab.ui import console, table
 
-    from transformers import AutoTokenizer
+    from genlab.models import load_tokenizer
 
-    from genlab.models import resolve
-
-    tok = AutoTokenizer.from_pretrained(resolve(model).path, trust_remote_code=trust_remote_code)
+    tok = load_tokenizer(model, trust_remote_code=trust_remote_code)
     ids = tok(text, add_special_tokens=False)["input_ids"]
     pieces = token_strings(tok, ids)
     raw = tok.convert_ids_to_tokens(ids)

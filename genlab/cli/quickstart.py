@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from genlab.cli.common import ModelOpt
+from genlab.cli.common import ModelOpt, TrustOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,8 @@ ZERO_SHOT = "Classify the sentiment of this review as positive or negative.\n\nR
 REVIEW = "I love this kettle, it boils water in a minute and looks lovely on the counter."
 
 
-def tour(model: str = ModelOpt, fast: bool = typer.Option(False, "--fast", help="Shorter tour.")) -> None:
+def tour(model: str = ModelOpt, fast: bool = typer.Option(False, "--fast", help="Shorter tour."),
+         trust_remote_code: bool = TrustOpt) -> None:
     """Zero-shot vs few-shot prompting, then greedy vs sampled output."""
     import time
 
@@ -48,7 +49,7 @@ def tour(model: str = ModelOpt, fast: bool = typer.Option(False, "--fast", help=
     from genlab.ui import console, table
 
     t0 = time.perf_counter()
-    lm = load_model(model)
+    lm = load_model(model, trust_remote_code)
     console.print(f"[bold]model[/] {lm.name}: {lm.num_parameters() / 1e6:.0f}M parameters, "
                   f"context {lm.context_window} tokens, loaded in {time.perf_counter() - t0:.1f} s")
 

@@ -115,12 +115,13 @@ def tune_cmd(
 
 
 def merge_cmd(adapter: Path = typer.Argument(..., help="Adapter folder (a run's adapter/)."),
-              out: Path = typer.Option(..., "--out", help="Where to write the standalone model.")) -> None:
+              out: Path = typer.Option(..., "--out", help="Where to write the standalone model."),
+              trust_remote_code: bool = TrustOpt) -> None:
     """Fold a LoRA/IA3 (or selective/full) adapter into its base model and save a standalone model folder."""
     from genlab.adapters import merge
     from genlab.ui import console
 
-    path = merge(adapter, out)
+    path = merge(adapter, out, trust_remote_code=trust_remote_code)
     console.print(f"merged model written to {path} (load it with -m {path})")
 
 
@@ -128,12 +129,13 @@ def plan_cmd(model: str = ModelOpt, method: str = typer.Option("lora", "--method
              batch: int = typer.Option(4, "--batch", help="Examples per micro-batch."),
              seq: int = typer.Option(512, "--seq", help="Tokens per example."),
              completion_fraction: float = typer.Option(0.25, "--completion-fraction",
-                                                       help="Share of positions with a loss (logits are computed only there).")) -> None:
+                                                       help="Share of positions with a loss (logits are computed only there)."),
+             trust_remote_code: bool = TrustOpt) -> None:
     """Estimate fine-tuning memory: weights, gradients, optimizer states, activations, per dtype."""
     from genlab.tuning.plan import plan
     from genlab.ui import console, table
 
-    p = plan(model, method, batch, seq, completion_fraction=completion_fraction)
+    p = plan(model, method, batch, seq, completion_fraction=completion_fraction, trust_remote_code=trust_remote_code)
     cols = ["dtype", "weights", "gradients", "optimizer", "activations", "logits", "total"]
     rows = [[name] + [f"{r[c]:.3f}" for c in cols[1:]] for name, r in p.rows.items()]
     console.print(table(f"{p.model} · {method} · batch {batch} × seq {seq} · trainable {p.trainable:,} / {p.params:,} "

@@ -68,7 +68,8 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
     what = (f"prompt {i + 1} has {len(row)} tokens; with max_new_tokens={config.max_new_tokens} "
             f"it exceeds the model's context window of {lm.context_window}")
     if on_overflow == "truncate":
-        warnings.warn(PromptTruncated(f"{what}: keeping its last {budget} tokens"), stacklevel=4)
+        warnings.warn(PromptTruncated(f"{what}: keeping its last {budget} tokens"),
+                      stacklevel=5)  # _overflow, encode_prompts, generate, inference_mode wrapper, caller
         return row[-budget:]
     raise GenlabError(what, hint="shorten the prompt, lower max_new_tokens, or truncate it "
                                  "(on_overflow='truncate', `--truncate`) to keep its end")

@@ -127,7 +127,8 @@ def _pairs(models: list[str], adapters: Sequence[str | None] | None) -> list[tup
 def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, suite: str = "holistic",
               n: int = 100, out_dir: str | Path | None = None, *, scenarios: list[str] | None = None,
               perturbations: list[str] | None = None, cfg: EvalConfig | None = None, scorer=None,
-              reporter: Reporter | None = None, loader: Callable[[str, str | None], Any] | None = None) -> dict:
+              reporter: Reporter | None = None, loader: Callable[[str, str | None], Any] | None = None,
+              trust_remote_code: bool = False) -> dict:
     """Run every scenario × model; write results.json, instances.jsonl and report.html to ``out_dir``.
 
     ``adapters[i]`` (a folder, or None / "none") goes on ``models[i]``; one model with several
@@ -151,7 +152,8 @@ def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, s
     t0 = time.perf_counter()
     done, total = 0, len(pairs) * len(chosen)
     for (name, adapter), label in zip(pairs, labels):
-        lm = loader(name, adapter) if loader else load(name, precision=cfg.precision, adapter=adapter)
+        lm = loader(name, adapter) if loader else load(name, precision=cfg.precision, adapter=adapter,
+                                                       trust_remote_code=trust_remote_code)
         for s in chosen:
             reporter.status(f"[{done + 1}/{total}] {label} · {s.name}")
             r = run_scenario(lm, s, n=n, cfg=cfg, perturbations=perts, scorer=scorer, reporter=reporter,

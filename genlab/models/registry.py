@@ -219,6 +219,13 @@ def load(name: str = DEFAULT_MODEL, *, precision: str = "auto", trust_remote_cod
     return lm
 
 
+def load_tokenizer(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False):
+    """Only the tokenizer of ``name`` (no weights): enough to count tokens and apply its chat template."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(name).path, trust_remote_code=trust_remote_code)
+
+
 def attach_adapter(lm: LoadedModel, path: str | Path) -> LoadedModel:
     """Load the adapter at ``path`` onto ``lm`` and cast it to the base weights' dtype.
 

@@ -32,10 +32,10 @@ class MemoryPlan:
 
 
 def plan(model_name: str, method: str = "lora", batch: int = 4, seq: int = 512, method_cfg: dict | None = None,
-         completion_fraction: float = 0.25) -> MemoryPlan:
+         completion_fraction: float = 0.25, trust_remote_code: bool = False) -> MemoryPlan:
     from genlab.tuning import methods
 
-    model, config = _meta_model(model_name)
+    model, config = _meta_model(model_name, trust_remote_code)
     model = methods.apply(method, model, method_cfg)
     rep = methods.param_report(model)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -54,13 +54,13 @@ def plan(model_name: str, method: str = "lora", batch: int = 4, seq: int = 512, 
     return MemoryPlan(model_name, method, rep.total, rep.trainable, batch, seq, rows)
 
 
-def _meta_model(model_name: str):
+def _meta_model(model_name: str, trust_remote_code: bool = False):
     from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM)
 
     from genlab.models import resolve
     from genlab.models.registry import model_kind
 
-    config = AutoConfig.from_pretrained(resolve(model_name).path)
+    config = AutoConfig.from_pretrained(resolve(model_name).path, trust_remote_code=trust_remote_code)
     auto = {"causal": AutoModelForCausalLM, "seq2seq": AutoModelForSeq2SeqLM, "encoder": AutoModel}[model_kind(config)]
     with torch.device("meta"):
-        return auto.from_config(config), config
+        return auto.from_config(config, trust_remote_code=trust_remote_code), config

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def smol_tokenizer():
-    from genlab.cli.data import load_tokenizer
+    from genlab.models import load_tokenizer
 
     return load_tokenizer("smollm2-135m-instruct")
 

@@ -73,10 +73,10 @@ def test_help_texts_name_commands_that_exist():
 
 
 def test_commands_that_load_weights_for_the_user_take_trust_remote_code():
-    """eval, prompt, generate, tune and inspect load through genlab.models.load and offer the same opt-in.
-    (bench, plan, tour and data stats/show do not yet: issue 12.)"""
+    """Every command that loads a model's weights, config or tokenizer for the user offers the same opt-in."""
     wanted = {"genlab eval", "genlab prompt", "genlab generate", "genlab tune", "genlab inspect next-token",
-              "genlab inspect attention", "genlab inspect similarity"}
+              "genlab inspect attention", "genlab inspect similarity", "genlab bench", "genlab plan", "genlab tour",
+              "genlab data stats", "genlab data show", "genlab merge", "genlab tokenize"}
     found = {path: any("--trust-remote-code" in p.opts for p in _options(cmd))
              for path, cmd in _commands() if path in wanted}
     assert set(found) == wanted, f"commands not found: {wanted - set(found)}"
