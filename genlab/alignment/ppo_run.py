@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import platform
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -145,13 +143,12 @@ class PPORun:
         return result
 
     def _write_config(self) -> None:
-        from genlab.evaluation import environment
+        from genlab.provenance import Provenance
 
         atomic_write_json(self.out / "config.json", {
-            "command": sys.argv, "model": self.lm.name, "model_hash": self.lm.model_hash,
+            "model": self.lm.name, "model_hash": self.lm.model_hash,
             "reward": self.reward.name, "prompts": self.n_prompts, "ppo_config": self.cfg.to_dict(),
-            "versions": {"python": platform.python_version(), **environment.package_versions()},
-            "git": environment.git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            "provenance": Provenance.capture().to_json()})
 
 
 SUMMARY_KEYS = ("step", "reward", "kl", "kl_per_token", "kl_coef", "entropy", "response_len", "distinct_2")

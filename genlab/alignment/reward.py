@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -324,11 +323,10 @@ def evaluate_pairs(rm: RewardModel, pairs: Sequence[PreferencePair], png: Path |
 
 
 def _write_config(out, model, lm, data, method, mcfg, cfg, max_len, n_train) -> None:
-    from genlab.evaluation import environment
+    from genlab.provenance import Provenance
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "kind": "reward_model", "model": model, "model_hash": lm.model_hash, "data": str(data), "method": method,
         "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(), "max_len": max_len,
-        "n_train": n_train, "versions": environment.package_versions(), "git": environment.git_hash(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "n_train": n_train, "provenance": Provenance.capture().to_json()})

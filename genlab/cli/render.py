@@ -91,7 +91,7 @@ def print_comparison(cmp, *, prompt_chars: int = 300) -> None:
 
 
 # -- genlab bench --------------------------------------------------------------------
-def print_holistic_leaderboard(summary: dict) -> None:
+def print_holistic_leaderboard(summary) -> None:  # a genlab.holistic.HolisticSummary
     from genlab.holistic.aggregate import FAMILIES
     from genlab.holistic.report import LABELS, scenario_label
 
@@ -99,15 +99,15 @@ def print_holistic_leaderboard(summary: dict) -> None:
         return "—" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
     rows = []
-    for scenario, by_model in summary["headline"].items():
+    for scenario, by_model in summary.headline.items():
         for model, heads in by_model.items():
             rows.append([scenario_label(summary, scenario), model] + [cell(heads[f]) for f in FAMILIES])
-    console.print(table(f"holistic leaderboard · n={summary['n']} per scenario", ["scenario", "model"]
+    console.print(table(f"holistic leaderboard · n={summary.n} per scenario", ["scenario", "model"]
                         + [LABELS[f] for f in FAMILIES], rows))
-    wins = summary["win_rates"]
-    if len(summary["models"]) > 1:
+    wins = summary.win_rates
+    if len(summary.models) > 1:
         console.print(table("mean win rate across scenarios (share of other models beaten)", ["model"]
                             + list(FAMILIES), [[m] + [cell(wins[m][f]) for f in FAMILIES] for m in wins]))
-    console.print(f"{len(summary['scenarios'])} scenarios × {len(summary['models'])} model(s) in "
-                  f"{summary['seconds']:.0f}s" + (f" · saved to {summary['out_dir']}" if summary.get("out_dir") else ""),
+    console.print(f"{len(summary.scenarios)} scenarios × {len(summary.models)} model(s) in "
+                  f"{summary.seconds:.0f}s" + (f" · saved to {summary.out_dir}" if summary.out_dir else ""),
                   highlight=False)

@@ -65,7 +65,7 @@ def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: i
     outs = [new[i] if i in new else found[keys[i]] for i in range(len(prompts))]
     n_new = sum(sum(v["new_tokens"]) for v in new.values())
     facts = {"hits": len(prompts) - len(todo), "misses": len(todo), "enabled": use_cache,
-             "seconds": seconds, "new_tokens": n_new}
+             "seconds": seconds, "new_tokens": n_new, "cached": [i not in new for i in range(len(prompts))]}
     return outs, facts
 
 
@@ -82,8 +82,9 @@ def run_generate(lm, task, requests, cfg, precision: str, reporter: Reporter) ->
     refs = [r.target for r in requests]
     samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": p, "raw_prediction": o["texts"][0],
                 "reference": r.target, "shots_used": getattr(r, "shots_used", 0),
-                "prompt_tokens": o["prompt_tokens"], "new_tokens": o["new_tokens"][0] if o["new_tokens"] else None}
-               for r, p, o in zip(requests, preds, outs)]
+                "prompt_tokens": o["prompt_tokens"], "new_tokens": o["new_tokens"][0] if o["new_tokens"] else None,
+                "cached": cached}
+               for r, p, o, cached in zip(requests, preds, outs, facts["cached"])]
     secs = facts["seconds"]
     throughput = {"examples_per_s": facts["misses"] / secs if secs > 0 else None,
                   "tokens_per_s": facts["new_tokens"] / secs if secs > 0 else None,

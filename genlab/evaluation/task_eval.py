@@ -27,6 +27,7 @@ from genlab.evaluation.metrics import bootstrap_ci, get_metric
 from genlab.evaluation.metrics.base import Metric
 from genlab.io import atomic_write_json, atomic_write_jsonl, read_json
 from genlab.progress import Reporter, or_quiet
+from genlab.provenance import Provenance
 
 _MODEL_OUTPUTS = {"generate": run_generate, "multiple_choice": run_multiple_choice,
             "loglikelihood_rolling": run_rolling}
@@ -163,7 +164,7 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
     result = EvalResult(
         task=task.name, output_type=task.output_type, model=environment.model_info(lm),
         metrics=summary, config=_run_config(task, cfg, shots, precision, run),
-        timings=timings, environment=environment.versions(),
+        timings=timings, environment=Provenance.capture().to_json(),
         samples=[{**row, **extra} for row, extra in zip(run.samples, per_sample)])
     if out_dir is not None:
         result.save(out_dir)

@@ -10,14 +10,15 @@ perturbed instances and scores them, ``aggregate`` turns those into the seven fa
 and win rates, ``suite`` drives the models and ``report`` writes the leaderboard and
 HTML page (Liang et al. 2022, "Holistic Evaluation of Language Models").
 
-Public API (imported on first use): ``run_suite(models, adapters, ...)``, ``list_scenarios()``,
-``PERTURBATIONS``.
+Public API (imported on first use): ``run_suite(models, adapters, ...)`` (returns a
+``HolisticSummary``, also ``HolisticSummary.load(out_dir)``), ``list_scenarios()``, ``PERTURBATIONS``.
 """
 
 from genlab._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "run_suite": "genlab.holistic.suite",
+    "HolisticSummary": "genlab.holistic.summary",
     "list_scenarios": "genlab.holistic.scenarios",
     "PERTURBATIONS": "genlab.holistic.perturbations",
 })

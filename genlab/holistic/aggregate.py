@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from genlab.holistic import bias, calibration, toxicity
-from genlab.holistic.efficiency import Meter
+from genlab.holistic.efficiency import efficiency
+from genlab.meter import Meter
 from genlab.holistic.scenarios import Scenario
 from genlab.holistic.variants import Variant, main_metric
 
@@ -76,7 +77,7 @@ def families(scenario: Scenario, task, instances: dict[str, list[dict]], variant
         for row, value in zip(original, tox.pop("max_per_prompt", [])):
             row["toxicity"] = value
         out["toxicity"] = tox
-    out["efficiency"] = meter.summary(generated=not is_mc)
+    out["efficiency"] = efficiency(meter, generated=not is_mc)
     return out
 
 

@@ -11,21 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from genlab.holistic.aggregate import FAMILIES, HEADLINE
+from genlab.holistic.summary import HolisticSummary
 
 LABELS = {"accuracy": "accuracy", "calibration": "ECE10↓", "robustness": "robust", "fairness": "fair",
           "bias": "bias↓", "toxicity": "toxic↓", "efficiency": "s/req↓"}
 
 
-def accuracy_metric(summary: dict, scenario: str) -> str | None:
+def accuracy_metric(summary: HolisticSummary, scenario: str) -> str | None:
     """The metric the accuracy family holds for ``scenario`` (acc, rouge2, exact_match, ...)."""
-    for res in summary.get("results", {}).get(scenario, {}).values():
+    for res in summary.results.get(scenario, {}).values():
         metric = (res.get("accuracy") or {}).get("metric")
         if metric:
             return metric
     return None
 
 
-def scenario_label(summary: dict, scenario: str) -> str:
+def scenario_label(summary: HolisticSummary, scenario: str) -> str:
     """``support-summary (accuracy = rouge2)``: the accuracy column holds each scenario's own main metric."""
     metric = accuracy_metric(summary, scenario)
     return f"{scenario} (accuracy = {metric})" if metric else scenario
@@ -49,12 +50,12 @@ def _cell(value, g: float | None) -> str:
     return f'<td class="num" style="background:hsl({hue},65%,82%)">{value:.3f}</td>'
 
 
-def heatmap_html(summary: dict) -> str:
+def heatmap_html(summary: HolisticSummary) -> str:
     from genlab.report.html import esc
 
     head = "".join(f"<th>{esc(LABELS[f])}</th>" for f in FAMILIES)
     body = []
-    for scenario, by_model in summary["headline"].items():
+    for scenario, by_model in summary.headline.items():
         for j, (model, heads) in enumerate(by_model.items()):
             cells = []
             for f in FAMILIES:
@@ -88,13 +89,13 @@ def _bar_chart(groups: list[str], series: dict[str, list[float | None]], title: 
     return fig
 
 
-def charts(summary: dict) -> list[str]:
+def charts(summary: HolisticSummary) -> list[str]:
     from genlab.report.html import img_tag
 
     figs = []
-    models, heads = summary["models"], summary["headline"]
+    models, heads = summary.models, summary.headline
     if len(models) > 1:
-        wins = summary["win_rates"]
+        wins = summary.win_rates
         fig = _bar_chart(list(FAMILIES), {m: [wins[m][f] for f in FAMILIES] for m in models},
                          "mean win rate per family", "win rate")
         figs.append(img_tag(fig, "mean win rate per family", "share of other models beaten, averaged over scenarios"))
@@ -150,23 +151,23 @@ def example_rows(rows: list[dict], scenario: str, model: str, doc: int = 0) -> l
     return out
 
 
-def write_report(summary: dict, path: str | Path, rows: list[dict] | None = None) -> Path:
+def write_report(summary: HolisticSummary, path: str | Path, rows: list[dict] | None = None) -> Path:
     from genlab.report.html import Page
 
-    page = Page("Holistic benchmark", f"{', '.join(summary['models'])} · {summary['n']} instances per scenario · "
-                f"perturbations: {', '.join(summary['perturbations'])} · toxicity: {summary['toxicity_scorer']}")
+    page = Page("Holistic benchmark", f"{', '.join(summary.models)} · {summary.n} instances per scenario · "
+                f"perturbations: {', '.join(summary.perturbations)} · toxicity: {summary.toxicity_scorer}")
     page.h2("Heat map").p("One row per scenario × model; green is better. Robustness and fairness are the main "
                           "metric's per-instance worst case over the original and perturbed inputs (HELM).")
     page.raw(heatmap_html(summary))
     page.h2("Charts").charts(charts(summary))
-    for scenario, by_model in summary["results"].items():
+    for scenario, by_model in summary.results.items():
         page.h2(scenario, anchor=f"scenario-{scenario}")
         for family in FAMILIES:
             columns, table_rows = _detail_rows(family, by_model)
             page.h3(family).table(columns, table_rows)
-        examples = example_rows(rows or [], scenario, summary["models"][0])
+        examples = example_rows(rows or [], scenario, summary.models[0])
         if len(examples) > 1:
-            page.h3(f"one instance under each perturbation ({summary['models'][0]})")
+            page.h3(f"one instance under each perturbation ({summary.models[0]})")
             page.table(["variant", "input (around the first change)", "prediction", "score"], examples)
     return page.write(path)
 

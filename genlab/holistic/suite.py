@@ -11,11 +11,12 @@ Per (scenario, model):
    family's perturbed versions, averaged (HELM's worst-case aggregation, section 4.5):
    ``robust = mean_i min(s_i^orig, min_p s_i^p)``. Each perturbation's mean is reported too.
 5. **Bias** / 6. **Toxicity** — on the original generations (generation scenarios).
-7. **Efficiency** — the model calls' wall time and tokens (``efficiency.Meter``).
+7. **Efficiency** — the model step's time, tokens and peak memory (``efficiency``, ``genlab.meter.Meter``).
 
-All variants of a scenario go to the model in one batched call; identical prompts
-(a perturbation that changed nothing) are computed once, and generations go through
-the evaluation generation cache, so a re-run only computes what is new.
+All variants of a scenario go through ``genlab.evaluation.evaluate`` in one call (the
+path ``genlab eval`` takes: batching, precision, output types, generation cache);
+identical prompts (a perturbation that changed nothing) are sent once, and a re-run
+only computes generations the cache does not hold.
 """
 
 from __future__ import annotations
@@ -28,77 +29,69 @@ from genlab.errors import GenlabError
 from genlab.evaluation.config import EvalConfig
 from genlab.holistic import toxicity
 from genlab.holistic.aggregate import FAMILIES, HEADLINE, families, headline, win_rates, worst_case
-from genlab.holistic.efficiency import Meter
 from genlab.holistic.perturbations import Perturbation, get_perturbations
 from genlab.holistic.scenarios import Scenario, get_scenarios
+from genlab.holistic.summary import HolisticSummary
 from genlab.holistic.variants import build_variants, score_instances, unique_requests
+from genlab.meter import Meter
 from genlab.progress import Reporter, or_quiet
-
-Advance = Callable[[int], None] | None
-
-
-# -- model calls ---------------------------------------------------------------------
-def run_choices(lm, unique: list, *, batch_size: int, precision: str, meter: Meter, advance: Advance) -> list:
-    from genlab.evaluation.loglik_outputs import split_delimiter
-    from genlab.evaluation.loglik import score_choices
-
-    delimiter, reqs = split_delimiter(unique)
-    with meter.measure():
-        scores = score_choices(lm, reqs, batch_size=batch_size, precision=precision, target_delimiter=delimiter,
-                               progress=advance)
-    tok = lm.tokenizer
-    meter.add(requests=len(reqs), prompt_tokens=sum(len(tok(r.prompt, add_special_tokens=False)["input_ids"])
-                                                    for r in reqs))
-    return scores
+from genlab.provenance import Provenance
 
 
-def run_generations(lm, task, unique: list, *, batch_size: int, precision: str, use_cache: bool, meter: Meter,
-                    advance: Advance) -> list[dict]:
-    from genlab.evaluation.cache import GenerationCache, cache_key, model_identity
-    from genlab.evaluation.generate_outputs import cached_generate, generation_config
+# -- the model step: evaluate() on the scenario's own requests ------------------------------
+class PreparedTask:
+    """``task`` with its requests already rendered (every variant, deduplicated): what ``evaluate`` scores.
 
-    config = generation_config(task)
-    prompts = [r.prompt for r in unique]
-    cached: set[int] = set()
-    if use_cache:  # which prompts the cache already holds: those cost nothing and are not timed
-        identity = model_identity(lm)
-        keys = [cache_key(identity, p, config.to_dict(), chat=False, precision=precision) for p in prompts]
-        found = GenerationCache().get_many(keys)
-        cached = {i for i, k in enumerate(keys) if k in found}
-    with meter.measure():
-        # chat=False: genlab.tasks already wrapped the prompts in the chat template where the task asks
-        outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=batch_size, precision=precision,
-                                      use_cache=use_cache, progress=advance)
-    fresh = [o for i, o in enumerate(outs) if i not in cached]
-    meter.add(requests=len(fresh), prompt_tokens=sum(o["prompt_tokens"] for o in fresh),
-              new_tokens=sum(sum(o["new_tokens"]) for o in fresh))
-    return outs
+    ``evaluate(model, task, cfg)`` asks the task for its requests; the scenario has built them
+    itself (original and perturbed instances), so this hands those back and the rest of the
+    task (output type, metrics, generation settings, postprocessing) unchanged.
+    """
+
+    def __init__(self, task, requests: list):
+        self._task, self._requests = task, requests
+
+    def __getattr__(self, name: str):
+        return getattr(self._task, name)
+
+    def requests(self, *args, **kwargs) -> list:
+        return list(self._requests)
+
+
+def count_work(meter: Meter, lm, result) -> None:
+    """Model time and the work actually computed (cache hits excluded) into ``meter``, for efficiency."""
+    meter.seconds = result.timings["model_s"]
+    fresh = [s for s in result.samples if not s.get("cached", False)]
+    if result.output_type == "generate":
+        meter.add(requests=len(fresh), prompt_tokens=sum(s["prompt_tokens"] for s in fresh),
+                  new_tokens=result.timings.get("new_tokens") or 0)
+    else:
+        tok = lm.tokenizer
+        meter.add(requests=len(fresh),
+                  prompt_tokens=sum(len(tok(s["prompt"], add_special_tokens=False)["input_ids"]) for s in fresh))
 
 
 # -- one scenario, one model ----------------------------------------------------------------------
 def run_scenario(lm, scenario: Scenario, *, n: int, cfg: EvalConfig | None = None,
-                 perturbations: Sequence[Perturbation] = (), scorer=None, reporter: Reporter | None = None,
-                 label: str | None = None) -> dict:
-    """Families and per-instance rows for ``scenario`` on ``lm``; ``cfg`` gives seed, batch, precision, cache."""
-    from genlab.evaluation.task_eval import effective_precision
+                 perturbations: Sequence[Perturbation] = (), scorer=None, reporter: Reporter | None = None) -> dict:
+    """Families and per-instance rows for ``scenario`` on ``lm``; ``cfg`` gives seed, batch, precision, cache.
 
-    cfg = cfg or EvalConfig()
-    precision = effective_precision(lm.model, cfg.precision)["compute"]
+    Every variant's requests go through ``genlab.evaluation.evaluate`` in one call (the one
+    evaluation path: same batching, precision, cache and output types as ``genlab eval``).
+    """
+    from genlab.evaluation import evaluate
+
+    cfg = (cfg or EvalConfig()).replace(shots=0, n=None, split=scenario.split)
     t0 = time.perf_counter()
     task = scenario.task()
     variants = build_variants(task, scenario, lm, n=n, seed=cfg.seed, perturbations=perturbations)
     unique, where = unique_requests(variants)
-    meter = Meter(device=str(lm.device))
-    with or_quiet(reporter).task(label or scenario.name, len(unique)) as advance:
-        if task.output_type == "multiple_choice":
-            outputs = run_choices(lm, unique, batch_size=cfg.batch_size, precision=precision, meter=meter,
-                                  advance=advance)
-        else:
-            outputs = run_generations(lm, task, unique, batch_size=cfg.batch_size, precision=precision,
-                                      use_cache=cfg.cache, meter=meter, advance=advance)
-    instances = score_instances(task, scenario, variants, outputs, where)
-    result = families(scenario, task, instances, variants, meter, scorer)
-    return {"families": result, "instances": instances, "unique_requests": len(unique),
+    meter = Meter()
+    with meter:
+        result = evaluate(lm, PreparedTask(task, unique), cfg, reporter=reporter)
+    count_work(meter, lm, result)
+    instances = score_instances(task, scenario, variants, result.samples, where)
+    families_ = families(scenario, task, instances, variants, meter, scorer)
+    return {"families": families_, "instances": instances, "unique_requests": len(unique),
             "variants": [v.name for v in variants], "seconds": time.perf_counter() - t0}
 
 
@@ -128,7 +121,7 @@ def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, s
               n: int = 100, out_dir: str | Path | None = None, *, scenarios: list[str] | None = None,
               perturbations: list[str] | None = None, cfg: EvalConfig | None = None, scorer=None,
               reporter: Reporter | None = None, loader: Callable[[str, str | None], Any] | None = None,
-              trust_remote_code: bool = False) -> dict:
+              trust_remote_code: bool = False) -> HolisticSummary:
     """Run every scenario × model; write results.json, instances.jsonl and report.html to ``out_dir``.
 
     ``adapters[i]`` (a folder, or None / "none") goes on ``models[i]``; one model with several
@@ -156,8 +149,7 @@ def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, s
                                                        trust_remote_code=trust_remote_code)
         for s in chosen:
             reporter.status(f"[{done + 1}/{total}] {label} · {s.name}")
-            r = run_scenario(lm, s, n=n, cfg=cfg, perturbations=perts, scorer=scorer, reporter=reporter,
-                             label=f"{label} · {s.name}")
+            r = run_scenario(lm, s, n=n, cfg=cfg, perturbations=perts, scorer=scorer, reporter=reporter)
             results[s.name][label] = {**r["families"], "unique_requests": r["unique_requests"],
                                       "seconds": r["seconds"], "variants": r["variants"]}
             rows += [{"model": label, "scenario": s.name, "variant": v, **row}
@@ -165,26 +157,25 @@ def run_suite(models: list[str], adapters: Sequence[str | None] | None = None, s
             done += 1
         del lm
     heads = {s: {m: headline(res) for m, res in by_model.items()} for s, by_model in results.items()}
-    summary = {"models": labels, "pairs": [{"model": m, "adapter": a} for m, a in pairs],
-               "scenarios": [s.name for s in chosen], "suite": suite, "n": n, "seed": cfg.seed,
-               "eval": cfg.to_dict(), "perturbations": [p.name for p in perts], "toxicity_scorer": scorer.name,
-               "results": results, "headline": heads, "win_rates": win_rates(heads, labels),
-               "seconds": time.perf_counter() - t0}
+    summary = HolisticSummary(models=labels, pairs=[{"model": m, "adapter": a} for m, a in pairs],
+                              scenarios=[s.name for s in chosen], suite=suite, n=n, seed=cfg.seed, eval=cfg.to_dict(),
+                              perturbations=[p.name for p in perts], toxicity_scorer=scorer.name, results=results,
+                              headline=heads, win_rates=win_rates(heads, labels), seconds=time.perf_counter() - t0,
+                              environment=Provenance.capture().to_json())
     if out_dir is not None:
         save(summary, rows, out_dir)
     return summary
 
 
-def save(summary: dict, rows: list[dict], out_dir: str | Path) -> Path:
-    from genlab.evaluation import environment
+def save(summary: HolisticSummary, rows: list[dict], out_dir: str | Path) -> Path:
     from genlab.holistic.report import write_report
     from genlab.io import atomic_write_json, atomic_write_jsonl
 
     out = Path(out_dir)
     atomic_write_jsonl(out / "instances.jsonl", rows)
-    atomic_write_json(out / "results.json", {**summary, "environment": environment.versions()})
+    atomic_write_json(out / "results.json", summary.to_json())
     write_report(summary, out / "report.html", rows)
-    summary["out_dir"] = str(out)
+    summary.out_dir = str(out)
     return out
 
 

@@ -93,35 +93,37 @@ def main_metric(name: str | None):
     return get_metric(name)
 
 
-def score_instances(task, scenario: Scenario, variants: list[Variant], outputs: list, where: dict) -> dict[str, list[dict]]:
-    """{variant: [{doc_id, prompt, prediction, reference, score, probs?}]} in instance order."""
-    from genlab.evaluation import postprocess
+def score_instances(task, scenario: Scenario, variants: list[Variant], samples: list[dict],
+                    where: dict) -> dict[str, list[dict]]:
+    """{variant: [{doc_id, prompt, prediction, reference, score, probs?}]} in instance order.
 
+    ``samples``: ``evaluate``'s per-request rows for the unique requests (``where`` maps
+    (variant, instance) to one of them).
+    """
     metric = main_metric(scenario.main_metric)
-    clean = postprocess.build(list(task.postprocess or []), where=f"{task.name}: postprocess")
     out: dict[str, list[dict]] = {}
     for v in variants:
         rows = []
         for i, r in enumerate(v.requests):
-            o = outputs[where[(v.name, i)]]
-            rows.append(_choice_row(r, o, scenario) if task.output_type == "multiple_choice"
-                        else _text_row(r, o, clean, metric))
+            s = samples[where[(v.name, i)]]
+            rows.append(_choice_row(r, s, scenario) if task.output_type == "multiple_choice"
+                        else _text_row(r, s, metric))
         out[v.name] = rows
     return out
 
 
-def _choice_row(r, scores, scenario: Scenario) -> dict:
-    pred = scores.prediction(normalize=scenario.main_metric == "acc_norm")
+def _choice_row(r, s: dict, scenario: Scenario) -> dict:
+    pred = s["pred_index_norm"] if scenario.main_metric == "acc_norm" else s["pred_index"]
     return {"doc_id": r.doc_id, "prompt": r.prompt, "prediction": r.choices[pred].strip(),
-            "reference": r.target, "score": float(pred == r.target_index), "probs": scores.probs,
+            "reference": r.target, "score": float(pred == r.target_index), "probs": s["probs"],
             "target_index": r.target_index}
 
 
-def _text_row(r, o: dict, clean, metric) -> dict:
-    pred = clean(o["texts"][0])
+def _text_row(r, s: dict, metric) -> dict:
+    pred = s["prediction"]  # evaluate applied the task's postprocessing
     score = float(metric.sentence_score(pred, r.target)) if metric is not None else None
     return {"doc_id": r.doc_id, "prompt": r.prompt, "prediction": pred, "reference": r.target, "score": score,
-            "new_tokens": o["new_tokens"][0] if o["new_tokens"] else None}
+            "new_tokens": s["new_tokens"]}
 
 
 __all__ = ["Variant", "build_variants", "main_metric", "pick_instances", "score_instances", "unique_requests"]

@@ -24,8 +24,8 @@ import genlab
 from genlab.errors import ConfigError
 from genlab.io import atomic_write_json, atomic_write_text, read_json
 from genlab.lifecycle import kinds
-from genlab.lifecycle.meter import Meter
 from genlab.lifecycle.recipe import Recipe, Stage
+from genlab.meter import Meter
 from genlab.models.hashing import json_hash
 from genlab.progress import Reporter, or_quiet
 from genlab.records import RunInfo, StageRecord, now

@@ -15,10 +15,7 @@ then scored by ``genlab.evaluation.evaluate`` on base + that adapter, loaded as
 from __future__ import annotations
 
 import dataclasses
-import platform
 import shutil
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +24,12 @@ import torch
 
 from genlab.adapters import save_adapter, update_manifest, with_head
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation import environment
 from genlab.evaluation.config import EvalConfig
 from genlab.evaluation.tuned import evaluate_adapter, forgetting
 from genlab.io import atomic_write_json
 from genlab.models import as_loaded
 from genlab.progress import Reporter, or_quiet
+from genlab.provenance import Provenance
 from genlab.runtime import determinism_record
 from genlab.tuning import methods, validation
 from genlab.tuning.config import TrainConfig
@@ -120,16 +117,12 @@ def tune(model_name: Any, task_name: Any, method: str, method_cfg: dict | Any = 
                                         "train_config": cfg.to_dict(),
                                         "metrics": {"best_val_loss": result.best_val_loss}})
     if eval_cfg is not None:
-        if kind == "classifier":
-            res.test_metrics = _classifier_test(model, task, labels, cfg, eval_cfg, lm.tokenizer)
-        else:
-            del model, lm  # the evaluation loads base + adapter from disk, as `genlab eval --adapter` does
-            res.test_metrics = _test_eval(model_name, res.adapter_path, task or list(mixture), eval_cfg, out,
-                                          trust_remote_code, reporter)
-            if forgetting_suite:
-                res.forgetting = forgetting(model_name, res.adapter_path, forgetting_suite, eval_cfg,
-                                            out / "forgetting", reporter=reporter,
-                                            trust_remote_code=trust_remote_code)
+        del model, lm  # the evaluation loads base + adapter (+ head) from disk, as `genlab eval --adapter` does
+        res.test_metrics = _test_eval(model_name, res.adapter_path, task or list(mixture), eval_cfg, out,
+                                      trust_remote_code, reporter)
+        if forgetting_suite:
+            res.forgetting = forgetting(model_name, res.adapter_path, forgetting_suite, eval_cfg,
+                                        out / "forgetting", reporter=reporter, trust_remote_code=trust_remote_code)
         update_manifest(res.adapter_path, metrics={"best_val_loss": result.best_val_loss, "test": res.test_metrics})
     atomic_write_json(out / "results.json", res.to_dict())
     return res
@@ -223,19 +216,6 @@ def _test_eval(base: str, adapter: Path, task, eval_cfg: EvalConfig, out: Path, 
                                  trust_remote_code=trust_remote_code).metrics)
 
 
-def _classifier_test(model, task, labels, cfg: TrainConfig, eval_cfg: EvalConfig, tokenizer) -> dict[str, dict]:
-    """Accuracy of a classification head on ``eval_cfg``'s split and examples (genlab.evaluation has no
-    output type for heads yet, so this one path scores in memory)."""
-    from genlab.evaluation.metrics import mean_with_ci
-
-    pairs = _pairs(task, eval_cfg.split, eval_cfg.n, eval_cfg.seed, tokenizer)
-    ex = encode(pairs, tokenizer, "classifier", cfg.max_seq_len, labels)
-    preds = validation.classify(model, ex, tokenizer.pad_token_id or 0, eval_cfg.precision,
-                                batch_size=eval_cfg.batch_size)
-    correct = [float(p == e.labels) for p, e in zip(preds, ex)]
-    return {"acc": mean_with_ci(correct, n_resamples=eval_cfg.n_resamples, seed=eval_cfg.seed)}
-
-
 def _template_names(task) -> list[str] | None:
     templates = getattr(task, "templates", None)
     return [getattr(t, "name", str(t)) for t in templates] if templates else None
@@ -244,13 +224,12 @@ def _template_names(task) -> list[str] | None:
 def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixture, suite, labels, eval_cfg):
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
-        "command": sys.argv, "model": model_name, "model_hash": lm.model_hash, "task": _task_label(task_name),
+        "model": model_name, "model_hash": lm.model_hash, "task": _task_label(task_name),
         "method": method, "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(),
         "eval_config": eval_cfg.to_dict() if eval_cfg else None,
         "head": head, "labels": labels, "mixture": mixture, "forgetting_suite": suite,
         "determinism": determinism_record(cfg.seed, cfg.deterministic, lm.device),
-        "versions": {"python": platform.python_version(), **environment.package_versions()},
-        "git": environment.git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "provenance": Provenance.capture().to_json()})
 
 
 def _task_label(task) -> str:

@@ -46,8 +46,24 @@ def test_suite_writes_results_instances_and_report(long_tiny_dir, tmp_path, monk
     html = (out / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "data:image/png;base64," in html and "hsl(" in html
     assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
-    assert summary["headline"]["reviews"][model]["accuracy"] == reviews["accuracy"]["value"]
+    assert summary.headline["reviews"][model]["accuracy"] == reviews["accuracy"]["value"]
     assert "one instance under each perturbation" in html and "<td>typos</td>" in html
+    from genlab.holistic import HolisticSummary
+
+    again = HolisticSummary.load(out)  # the typed record round-trips through results.json
+    assert again.to_json() == summary.to_json() and again.out_dir == str(out)
+    assert data["environment"]["packages"]["torch"] and data["eval"]["seed"] == 0
+
+
+def test_holistic_summary_reads_older_files():
+    from genlab.holistic import HolisticSummary
+
+    old = {"models": ["m"], "scenarios": ["reviews"], "n": 3, "results": {"reviews": {"m": {}}},
+           "headline": {"reviews": {"m": {"accuracy": 0.5}}}, "win_rates": {"m": {}}, "seconds": 1.0,
+           "environment": {"packages": {}}, "retired_field": 7}  # no eval/pairs/suite yet
+    s = HolisticSummary.from_json(old)
+    assert s.n == 3 and s.eval == {} and s.suite == "holistic" and s.extra == {"retired_field": 7}
+    assert s.to_json()["retired_field"] == 7  # kept when written again
 
 
 def test_perturbed_generations_reuse_the_cache(long_tiny_dir, tmp_path, monkeypatch):

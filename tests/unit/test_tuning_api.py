@@ -27,7 +27,8 @@ def test_tune_writes_a_reproducible_run_folder(long_ctx_dir, tmp_path):
         assert (tmp_path / f).is_file(), f
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["method_config"]["r"] == 4 and cfg["train_config"]["max_steps"] == 4
-    assert {"torch", "transformers", "peft"} <= set(cfg["versions"]) and "git" in cfg
+    prov = cfg["provenance"]  # the same record as results.json's environment (genlab.provenance)
+    assert {"torch", "transformers", "peft"} <= set(prov["packages"]) and "git" in prov and prov["command"]
     manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
     assert manifest["base_model"]["hash"] and manifest["task"] == "toy"
     assert res.params.percent < 10 and res.train.steps == 4
@@ -52,8 +53,10 @@ def test_tune_on_builtin_task_with_test_eval_and_forgetting(long_ctx_dir, tmp_pa
 
 def test_classification_head(tiny_encoder_dir, tmp_path):
     res = tune(str(tiny_encoder_dir), ToyTask(classification=True), "lora", {"r": 4},
-               TrainConfig(**{**FAST, "lr": 1e-2}), tmp_path, head="classification")
+               TrainConfig(**{**FAST, "lr": 1e-2}), tmp_path, head="classification",
+               eval_cfg=EvalConfig(precision="fp32"))
     assert set(res.test_metrics) == {"acc"} and 0 <= res.test_metrics["acc"]["value"] <= 1
+    assert (tmp_path / "eval" / "results.json").is_file()  # scored by evaluate(), as genlab eval --adapter would
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("val_acc" in r for r in rows)
     manifest = json.loads((tmp_path / "adapter" / "manifest.json").read_text())
@@ -66,7 +69,7 @@ def test_classification_head(tiny_encoder_dir, tmp_path):
     load_adapter(lm, tmp_path / "adapter")  # the classification head comes back with the adapter
     pairs = [(r.prompt, r.target) for r in ToyTask(classification=True).training_pairs("test")]
     ex = encode(pairs, lm.tokenizer, "classifier", 128, ["neg", "pos"])
-    preds = classify(lm.model, ex, lm.tokenizer.pad_token_id, "auto")
+    preds = classify(lm.model, ex, lm.tokenizer.pad_token_id, "fp32")
     assert sum(p == e.labels for p, e in zip(preds, ex)) / len(ex) == pytest.approx(res.test_metrics["acc"]["value"])
 
 
