@@ -96,11 +96,9 @@ def run_tune(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -
     record.train, record.forgetting, record.adapter = result.train.to_dict(), result.forgetting, "adapter"
     results = read_json(sdir / eval_dir / "results.json")
     record.eval_tokens_per_s, record.split = results.get("timings", {}).get("tokens_per_s"), eval_cfg.split
-    if r.extra_splits and not r.mixture:
-        from genlab.models import load
-
-        tuned = load(r.model, precision=eval_cfg.precision, adapter=result.adapter_path)
-        ctx.score_other_splits(tuned, eval_cfg, sdir, record)
+    if r.extra_splits and not r.mixture:  # the model tune() scored the test split with: loaded once
+        ctx.score_other_splits(result.model, eval_cfg, sdir, record)
+    result.model = None
 
 
 register(StageKind("prompt", {"shots"}, parse_prompt, run_prompt, aliases=("zero-shot", "few-shot")))

@@ -24,10 +24,10 @@ import torch
 
 from genlab.adapters import save_adapter, update_manifest, with_head
 from genlab.errors import ConfigError, GenlabError
-from genlab.evaluation.config import EvalConfig
-from genlab.evaluation.tuned import evaluate_adapter, forgetting
+from genlab.evaluation import EvalConfig, evaluate
+from genlab.evaluation.tuned import forgetting
 from genlab.io import atomic_write_json
-from genlab.models import as_loaded
+from genlab.models import as_loaded, load
 from genlab.progress import Reporter, or_quiet
 from genlab.provenance import Provenance
 from genlab.runtime import determinism_record
@@ -47,6 +47,7 @@ class TuneResult:
     test_metrics: dict[str, dict] | None = None
     forgetting: list[dict] = field(default_factory=list)
     adapter_path: Path | None = None
+    model: Any = field(default=None, repr=False)  # base + adapter as the test split was scored (None without eval)
 
     def to_dict(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "method": self.method,
@@ -118,8 +119,9 @@ def tune(model_name: Any, task_name: Any, method: str, method_cfg: dict | Any = 
                                         "metrics": {"best_val_loss": result.best_val_loss}})
     if eval_cfg is not None:
         del model, lm  # the evaluation loads base + adapter (+ head) from disk, as `genlab eval --adapter` does
-        res.test_metrics = _test_eval(model_name, res.adapter_path, task or list(mixture), eval_cfg, out,
-                                      trust_remote_code, reporter)
+        res.model = load(model_name, precision=eval_cfg.precision, adapter=res.adapter_path,
+                         trust_remote_code=trust_remote_code)
+        res.test_metrics = _test_eval(res.model, task or list(mixture), eval_cfg, out, reporter)
         if forgetting_suite:
             res.forgetting = forgetting(model_name, res.adapter_path, forgetting_suite, eval_cfg,
                                         out / "forgetting", reporter=reporter, trust_remote_code=trust_remote_code)
@@ -205,15 +207,12 @@ def _val_metric(lm, task, kind, val_pairs, val_set, cfg):
 
 # -- outputs ---------------------------------------------------------------------------------
 
-def _test_eval(base: str, adapter: Path, task, eval_cfg: EvalConfig, out: Path, trust_remote_code: bool,
-               reporter) -> dict[str, dict]:
+def _test_eval(tuned, task, eval_cfg: EvalConfig, out: Path, reporter) -> dict[str, dict]:
     """Test-split metrics with intervals; for a mixture, each task's metrics as ``task/metric``."""
     if isinstance(task, list):
-        per_task = {t: evaluate_adapter(base, adapter, t, eval_cfg, out_dir=out / "eval" / t, reporter=reporter,
-                                        trust_remote_code=trust_remote_code).metrics for t in task}
+        per_task = {t: evaluate(tuned, t, eval_cfg, out_dir=out / "eval" / t, reporter=reporter).metrics for t in task}
         return {f"{t}/{k}": v for t, ms in per_task.items() for k, v in ms.items()}
-    return dict(evaluate_adapter(base, adapter, task, eval_cfg, out_dir=out / "eval", reporter=reporter,
-                                 trust_remote_code=trust_remote_code).metrics)
+    return dict(evaluate(tuned, task, eval_cfg, out_dir=out / "eval", reporter=reporter).metrics)
 
 
 def _template_names(task) -> list[str] | None:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,6 +37,33 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "history"}
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands after a finished optimizer step; saved in each checkpoint.
+
+    ``to_json``/``from_json`` (a plain dict in the checkpoint) read checkpoints written before
+    this record existed: the same keys, and any missing one takes its default.
+    """
+
+    step: int = 0
+    loss: float = float("nan")
+    tokens: int = 0
+    elapsed: float = 0.0  # training seconds (validation and saving excluded)
+    best_val: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0  # validations in a row without a new best (early stopping)
+    stop: bool = False
+    stopped_early: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "LoopState":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def peak_memory_mb() -> tuple[float, float | None]:
@@ -71,7 +98,7 @@ class Bookkeeper:
         self._orders: dict[int, list[list[int]]] = {}
         self._t0 = time.perf_counter()
         self.main = acc.is_main_process
-        self._committed: tuple[dict, dict] = ({"step": 0}, {})
+        self._committed: tuple[LoopState, dict] = (LoopState(), {})
         self._saved_step: int | None = None
 
     # -- data ---------------------------------------------------------------
@@ -88,14 +115,13 @@ class Bookkeeper:
         return {k: v.to(self.acc.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     # -- state ----------------------------------------------------------------
-    def fresh(self) -> dict:
+    def fresh(self) -> LoopState:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.metrics_path, "")
-        return self._commit({"step": 0, "loss": float("nan"), "tokens": 0, "elapsed": 0.0, "best_val": None,
-                             "best_step": None, "bad_evals": 0, "stop": False, "stopped_early": False})
+        return self._commit(LoopState())
 
-    def _commit(self, state: dict) -> dict:
+    def _commit(self, state: LoopState) -> LoopState:
         """Remember the state of the last finished step and the RNG the next one starts from."""
         self._committed = (state, ckpt.rng_state())
         return state
@@ -103,18 +129,18 @@ class Bookkeeper:
     @contextlib.contextmanager
     def checkpoint_on_interrupt(self, model, opt, sched):
         """On Ctrl-C, save the last finished step (unless the periodic checkpoint already holds it)."""
-        start = self._committed[0]["step"]
+        start = self._committed[0].step
         try:
             yield
         except ckpt.UpdateInterrupted:
             raise
         except KeyboardInterrupt:
             state, rng = self._committed
-            if state["step"] > start and state["step"] != self._saved_step:
+            if state.step > start and state.step != self._saved_step:
                 self.save(model, opt, sched, state, rng=rng)
             raise
 
-    def restore(self, model, opt, sched) -> dict:
+    def restore(self, model, opt, sched) -> LoopState:
         path = self.ckpt_dir / ckpt.LAST
         if not path.is_file():
             return self.fresh()
@@ -124,10 +150,11 @@ class Bookkeeper:
         sched.load_state_dict(saved["scheduler"])
         rng = self.ckpt_dir / f"rng-{self.rank}.pt"
         ckpt.set_rng_state(ckpt.load(rng) if rng.is_file() else saved["rng"])
+        state = LoopState.from_json(saved["state"])
         if self.main:
-            self._truncate_metrics(saved["state"]["step"])
-        self._saved_step = saved["state"]["step"]
-        return self._commit(saved["state"])
+            self._truncate_metrics(state.step)
+        self._saved_step = state.step
+        return self._commit(state)
 
     def _truncate_metrics(self, step: int) -> None:
         rows = self.history()
@@ -146,23 +173,22 @@ class Bookkeeper:
 
     # -- after each optimizer step ---------------------------------------------
     def after_step(self, model, opt, sched, state, step, loss, tokens, lr, grad_norm, val_metric, advance,
-                   extra: dict[str, float] | None = None) -> dict:
+                   extra: dict[str, float] | None = None) -> LoopState:
         loss = self._mean_over_ranks(loss)
         now = time.perf_counter()
-        elapsed = state["elapsed"] + (now - self._t0)
+        elapsed = state.elapsed + (now - self._t0)
         self._t0 = now
-        state = {**state, "step": step, "loss": loss, "tokens": state["tokens"] + tokens * self.world,
-                 "elapsed": elapsed}
-        tok_s = state["tokens"] / max(elapsed, 1e-9)
+        state = replace(state, step=step, loss=loss, tokens=state.tokens + tokens * self.world, elapsed=elapsed)
+        tok_s = state.tokens / max(elapsed, 1e-9)
         if step % self.cfg.log_every == 0 or step == self.total_steps:
             self.log({"step": step, "epoch": round(step / self.steps_per_epoch, 4), "loss": loss, "lr": lr,
                       "grad_norm": None if grad_norm is None else float(grad_norm),
-                      "tokens": state["tokens"], "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3),
+                      "tokens": state.tokens, "tok_s": round(tok_s, 1), "elapsed_s": round(elapsed, 3),
                       "threads": torch.get_num_threads(), **(extra or {})})
         advance(1, info=f"loss {loss:.4f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
         if self.val_set and (step % self.eval_every == 0 or step == self.total_steps):
             state = self._validate(model, state, step, val_metric)
-        if step % self.save_every == 0 or step == self.total_steps or state["stop"]:
+        if step % self.save_every == 0 or step == self.total_steps or state.stop:
             self.save(model, opt, sched, state)
         self._t0 = time.perf_counter()  # validation and saving are not training time
         return self._commit(state)
@@ -173,7 +199,7 @@ class Bookkeeper:
         t = torch.tensor([x], device=self.acc.device)
         return float(self.acc.reduce(t, reduction="mean").item())
 
-    def _validate(self, model, state, step, val_metric) -> dict:
+    def _validate(self, model, state: LoopState, step: int, val_metric) -> LoopState:
         val_loss = validation_loss(model, self.val_set, self.cfg, self.objective, self.pad_id, self.acc.device)
         row = {"step": step, "val_loss": val_loss}
         if val_metric is not None and self.main:
@@ -181,17 +207,16 @@ class Bookkeeper:
             row.update({f"val_{k}": v for k, v in val_metric(self.acc.unwrap_model(model)).items()})
             model.train()
         self.log(row)
-        best = state["best_val"]
-        if best is None or val_loss < best:
-            state = {**state, "best_val": val_loss, "best_step": step, "bad_evals": 0}
+        if state.best_val is None or val_loss < state.best_val:
+            state = replace(state, best_val=val_loss, best_step=step, bad_evals=0)
             if self.main:
                 ckpt.save(self.ckpt_dir / ckpt.BEST, {"step": step, "trainable":
                           ckpt.trainable_state(self.acc.unwrap_model(model))})
         else:
-            state = {**state, "bad_evals": state["bad_evals"] + 1}
+            state = replace(state, bad_evals=state.bad_evals + 1)
             patience = self.cfg.early_stopping_patience
-            if patience and state["bad_evals"] >= patience:
-                state = {**state, "stop": True, "stopped_early": True}
+            if patience and state.bad_evals >= patience:
+                state = replace(state, stop=True, stopped_early=True)
         return state
 
     def save(self, model, opt, sched, state, rng: dict | None = None) -> None:
@@ -199,10 +224,10 @@ class Bookkeeper:
         ckpt.save(self.ckpt_dir / f"rng-{self.rank}.pt", rng)
         if self.main:
             ckpt.save(self.ckpt_dir / ckpt.LAST, {
-                "state": state, "trainable": ckpt.trainable_state(self.acc.unwrap_model(model)),
+                "state": state.to_json(), "trainable": ckpt.trainable_state(self.acc.unwrap_model(model)),
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng,
                 "config": self.cfg.to_dict()})
-        self._saved_step = state["step"]
+        self._saved_step = state.step
         self.acc.wait_for_everyone()
 
     # -- end ------------------------------------------------------------------
@@ -211,7 +236,7 @@ class Bookkeeper:
         return or_quiet(reporter if self.main else None).task("train", self.total_steps)
 
     def finish(self, model, state) -> TrainResult:
-        if self.cfg.load_best and state["best_step"] is not None and (self.ckpt_dir / ckpt.BEST).is_file():
+        if self.cfg.load_best and state.best_step is not None and (self.ckpt_dir / ckpt.BEST).is_file():
             ckpt.load_trainable(model, ckpt.load(self.ckpt_dir / ckpt.BEST)["trainable"])
         history = self.history() if self.main else []
         if self.main and history:
@@ -219,9 +244,9 @@ class Bookkeeper:
 
             plot_curves(history, self.out / "train_curves.png")
         rss, gpu = peak_memory_mb()
-        return TrainResult(state["step"], state["loss"], state["tokens"], round(state["elapsed"], 3),
-                           round(state["tokens"] / max(state["elapsed"], 1e-9), 1), state["best_val"],
-                           state["best_step"], state["stopped_early"], round(rss, 1),
+        return TrainResult(state.step, state.loss, state.tokens, round(state.elapsed, 3),
+                           round(state.tokens / max(state.elapsed, 1e-9), 1), state.best_val,
+                           state.best_step, state.stopped_early, round(rss, 1),
                            None if gpu is None else round(gpu, 1), history)
 
 

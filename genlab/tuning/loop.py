@@ -29,13 +29,13 @@ from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.dropout import fast_dropout
 from genlab.tuning.objective import CompletionObjective, Objective, mean_logs
-from genlab.tuning.bookkeeping import Bookkeeper, TrainResult
+from genlab.tuning.bookkeeping import Bookkeeper, LoopState, TrainResult
 
 
 def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Sequence[Example],
           cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           val_metric: Callable[[object], dict[str, float]] | None = None,
-          on_step: Callable[[dict], None] | None = None, accelerator=None,
+          on_step: Callable[[LoopState], None] | None = None, accelerator=None,
           objective: Objective | None = None, reporter: Reporter | None = None) -> TrainResult:
     """Train ``model`` in place on ``train_set``; write checkpoints and ``metrics.jsonl`` under ``out_dir``.
 
@@ -61,7 +61,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
     with run.progress(reporter) as advance, deterministic_algorithms(cfg.deterministic), \
             speedups(model, cfg, acc.device), \
             run.checkpoint_on_interrupt(model, opt, sched):
-        for step in range(state["step"], run.total_steps):
+        for step in range(state.step, run.total_steps):
             loss_sum, tokens, extra = 0.0, 0, []
             group = run.micro_batches(step)  # this rank's share of the step's micro-batches
             for i, batch in enumerate(group):
@@ -84,7 +84,7 @@ def train(model, tokenizer, kind: str, train_set: Sequence[Example], val_set: Se
                                        val_metric, advance, mean_logs(extra))
             if on_step:
                 on_step(state)
-            if state["stop"]:
+            if state.stop:
                 break
     objective.detach()
     return run.finish(acc.unwrap_model(model), state)

@@ -32,10 +32,16 @@ def _wait_until(ready, proc, timeout: float = 90.0) -> None:
     pytest.fail("timed out waiting for the run to make progress")
 
 
-def _interrupt(proc) -> tuple[int, str]:
+def _ctrl_c_when(ready, args, cwd: Path, home: Path) -> str:
+    """Start ``genlab ARGS``, press Ctrl-C once ``ready()``; it must say "interrupted" and exit 130, no traceback."""
+    proc = popen_genlab(*args, cwd=cwd, GENLAB_HOME=str(home))
+    _wait_until(ready, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    return proc.returncode, out + err
+    text = out + err
+    assert proc.returncode == 130, text
+    assert "interrupted" in text and "Traceback" not in text, text
+    return text
 
 
 def _cached_rows(home: Path) -> int:
@@ -53,11 +59,7 @@ def test_ctrl_c_during_eval_keeps_finished_generations(long_ctx_dir, tmp_path):
     home = tmp_path / "home"
     args = ["eval", "-m", str(long_ctx_dir), "--task", "support-summary", "-n", "24", "--batch-size", "1",
             "--out", str(tmp_path / "run")]
-    proc = popen_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home))
-    _wait_until(lambda: _cached_rows(home) >= 2, proc)
-    rc, text = _interrupt(proc)
-    assert rc == 130, text
-    assert "interrupted" in text and "Traceback" not in text, text
+    _ctrl_c_when(lambda: _cached_rows(home) >= 2, args, tmp_path, home)
     kept = _cached_rows(home)
     assert 2 <= kept < 24  # every finished batch, written as it finished
     again = run_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home), timeout=300)
@@ -71,12 +73,10 @@ def test_ctrl_c_during_tune_checkpoints_and_resume_continues(long_ctx_dir, tmp_p
     args = ["tune", "-m", str(long_ctx_dir), "--task", "support-summary", "--method", "lora", "--n-train", "48",
             "--batch-size", "1", "--max-steps", "400", "--save-every", "1000", "--eval-every", "1000",
             "--no-test-eval", "--out", str(out)]
-    proc = popen_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(tmp_path / "home"))
     metrics = out / "metrics.jsonl"
-    _wait_until(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 3, proc)
-    rc, text = _interrupt(proc)
-    assert rc == 130, text
-    assert "interrupted" in text and "--resume" in text and "Traceback" not in text, text
+    text = _ctrl_c_when(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 3, args, tmp_path,
+                        tmp_path / "home")
+    assert "--resume" in text, text
     import torch
 
     saved = torch.load(out / "checkpoints" / "last.pt", weights_only=False)["state"]["step"]
@@ -100,11 +100,7 @@ def test_ctrl_c_during_run_keeps_finished_generations_and_reruns_the_stage(long_
     recipe.write_text(f"model: {long_ctx_dir}\ntask: support-summary\neval: {{n: 24, batch_size: 1}}\n"
                       "stages: [zero-shot]\n")
     args = ["run", str(recipe), "--out", str(out)]
-    proc = popen_genlab(*args, cwd=tmp_path, GENLAB_HOME=str(home))
-    _wait_until(lambda: _cached_rows(home) >= 2, proc)
-    rc, text = _interrupt(proc)
-    assert rc == 130, text
-    assert "interrupted" in text and "Traceback" not in text, text
+    _ctrl_c_when(lambda: _cached_rows(home) >= 2, args, tmp_path, home)
     kept = _cached_rows(home)
     marker = json.loads((out / "stages" / "zero-shot" / "stage.json").read_text())
     assert marker["status"] == "running"  # not taken for a finished stage

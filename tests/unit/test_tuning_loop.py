@@ -130,6 +130,16 @@ def test_early_stopping(tmp_path, monkeypatch):
     assert res.stopped_early and res.steps == 3 and res.best_step == 1
 
 
+def test_loop_state_reads_checkpoints_written_before_it_existed():
+    from genlab.tuning import LoopState
+
+    old = {"step": 7, "loss": 0.5, "tokens": 900, "elapsed": 3.0, "best_val": 0.4, "best_step": 6, "bad_evals": 1,
+           "stop": False, "stopped_early": False}  # the plain dict a checkpoint held
+    state = LoopState.from_json(old)
+    assert state.step == 7 and state.best_step == 6 and state.to_json() == old
+    assert LoopState.from_json({"step": 2}).bad_evals == 0  # a missing field takes its default
+
+
 def test_too_little_data_says_what_to_change(tmp_path):
     model, tok = _tiny_lora()
     ex = encode(toy_pairs(3), tok, "causal", 64)
