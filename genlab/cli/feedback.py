@@ -37,15 +37,17 @@ class _TerminalAsk:
         self.console, self.prompt_chars, self.quit = console, prompt_chars, False
 
     def __call__(self, prompt: str, completions: list[str], question: str):
+        from rich.markup import escape
         from rich.panel import Panel
+        from rich.text import Text
 
         from genlab.alignment.feedback import parse_ranking
 
         shown = prompt if len(prompt) <= self.prompt_chars else "..." + prompt[-self.prompt_chars:]
-        self.console.print(Panel(shown, title="prompt", highlight=False))
+        self.console.print(Panel(Text(shown), title="prompt"))  # Text: model output is not rich markup
         for i, c in enumerate(completions, 1):
-            self.console.print(Panel(c, title=f"[{i}]", highlight=False))
-        self.console.print(f"[bold]{question}[/]")
+            self.console.print(Panel(Text(c), title=escape(f"[{i}]")))
+        self.console.print(Text(question, style="bold"))
         while True:
             try:
                 answer = input(f"rank best to worst (e.g. {' '.join(map(str, range(1, len(completions) + 1)))}), "
@@ -60,7 +62,7 @@ class _TerminalAsk:
             try:
                 return parse_ranking(answer, len(completions))
             except ValueError as e:
-                self.console.print(f"[yellow]{e}[/]")
+                self.console.print(Text(str(e), style="yellow"))
 
 
 class _Quit(Exception):

@@ -55,7 +55,8 @@ def _trl_loss(model, batch, beta, kind):
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
               "completion_mask": (batch["labels"] != -100).long(),
               "ref_chosen_logps": batch["ref_chosen"], "ref_rejected_logps": batch["ref_rejected"]}
-    return DPOTrainer._compute_loss(stub, m, inputs, False), stub._metrics["train"]
+    loss = DPOTrainer._compute_loss(stub, m, inputs, False)
+    return loss, stub._metrics["train" if m.training else "eval"]
 
 
 @pytest.mark.parametrize("kind", ["sigmoid", "ipo"])
@@ -125,4 +126,4 @@ def test_tiny_dpo_run_raises_the_margin_and_resumes_from_the_cache(tmp_path, tin
     ipo = train_dpo(str(tiny_causal_dir), str(data), tmp_path / "ipo", beta=0.5, loss="ipo",
                     from_adapter=res.adapter_path, train_cfg=cfg.replace(epochs=1), n_val=0)
     first = next(r for r in ipo.history if "reward_margin" in r)
-    assert first["loss"] == pytest.approx(1.0, abs=0.05)  # (0 - 1/(2·0.5))² at the reference
+    assert first["loss"] == pytest.approx(1.0, abs=0.15)  # (0 - 1/(2·0.5))² at the reference (LoRA dropout aside)
