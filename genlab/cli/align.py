@@ -88,3 +88,39 @@ def reward_cmd(
                             rows))
         console.print(f"score distributions: {res.test.get('plot')}")
     console.print(f"reward model: {res.model_path} (RewardModel.load, or --reward-model in later stages)")
+
+
+@align_app.command("dpo")
+def dpo_cmd(
+    model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Decoder-only model (the policy)."),
+    task: str = DataOpt, method: str = MethodOpt, option: Optional[list[str]] = OptionOpt, out: Path = OutOpt,
+    from_adapter: Optional[Path] = typer.Option(None, "--from-adapter",
+                                                help="Continue this SFT adapter (a `genlab tune` run's adapter/); "
+                                                     "the reference is then the SFT model."),
+    beta: float = typer.Option(0.1, "--beta", help="Strength of the pull towards the reference (DPO's β)."),
+    loss: str = typer.Option("sigmoid", "--loss", help="sigmoid (DPO) | ipo (IPO, length-normalised)."),
+    resume: bool = ResumeOpt, overwrite: bool = OverwriteOpt, n_train: Optional[int] = NTrainOpt,
+    n_val: int = typer.Option(32, "--n-val", help="Validation pairs (0: none)."),
+    epochs: Optional[float] = EpochsOpt, max_steps: Optional[int] = MaxStepsOpt, lr: Optional[float] = LrOpt,
+    batch_size: Optional[int] = BatchOpt, grad_accum: Optional[int] = GradAccumOpt, seed: Optional[int] = SeedOpt,
+    max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len", help="Longest prompt + completion in tokens."),
+    precision: str = PrecisionOpt, skip_bad_rows: bool = SkipBadOpt,
+) -> None:
+    """DPO or IPO on preference pairs; logs loss, reward margin and chosen/rejected log-probs (dpo_curves.png)."""
+    from genlab.alignment.dpo import train_dpo
+    from genlab.ui import RichReporter, console, table
+
+    cfg = train_config(dict(lr=5e-5, epochs=1, batch_size=4, val_generate=0), epochs=epochs, max_steps=max_steps,
+                       lr=lr, batch_size=batch_size, grad_accum=grad_accum, seed=seed, precision=precision,
+                       max_seq_len=max_seq_len)
+    res = train_dpo(model, task, out, beta=beta, loss=loss, method=method, method_cfg=method_options(method, option),
+                    from_adapter=from_adapter, train_cfg=cfg, n_train=n_train, n_val=n_val, resume=resume,
+                    overwrite=overwrite, skip_bad_rows=skip_bad_rows, reporter=RichReporter())
+    t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})
+    console.print(table(f"DPO ({loss}, β={beta:g})", ["steps", "final loss", "best val loss", "reward margin",
+                                                      "reward acc", "Δlogp chosen", "Δlogp rejected", "tok/s", "wall s"],
+                        [[t.steps, t.final_loss, t.best_val_loss, last.get("reward_margin"),
+                          last.get("reward_accuracy"), last.get("logps_chosen"), last.get("logps_rejected"),
+                          t.tokens_per_s, t.wall_s]]))
+    console.print(f"curves: {res.out_dir / 'dpo_curves.png'}  adapter: {res.adapter_path} "
+                  f"(genlab eval --adapter {res.adapter_path})")

@@ -1,0 +1,141 @@
+"""genlab's DPO (the one training loop + DPOObjective) vs TRL ``DPOTrainer`` + peft on the same run.
+
+Same model (embedded SmolLM2-135M-Instruct), same pairs (support-summary-prefs train,
+first N, prompts chat-templated by the task, sampled template phrasing), same
+hyper-parameters (LoRA r=8, alpha 16, no dropout — TRL disables dropout by default — on
+q_proj,v_proj; sigmoid loss, β=0.1; batch 4 pairs; 1 epoch; lr 5e-5 cosine, 3% warmup;
+bf16 autocast on CPU). Both compute the reference log-probs once before training (TRL:
+``precompute_ref_log_probs=True``; the adapter disabled in both) and that time counts.
+Each side runs in its own process so peak RSS is its own. Tokens: prompt + completion
+(+ EOS) of both rows of every pair trained on, as each side tokenized them.
+
+    python bench/dpo.py              # both, N=64 pairs (the issue's 256 do not fit ~8 minutes on 2 cores)
+    python bench/dpo.py --n 256      # the issue's size (~30 minutes on 2 cores)
+
+Prints tokens/s (reference pass + training), wall time, peak RSS, final loss (mean of
+the last 10% of steps) for both, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LORA = dict(r=8, alpha=16, dropout=0.0, target_modules=["q_proj", "v_proj"])
+HP = dict(lr=5e-5, batch_size=4, epochs=1, warmup_ratio=0.03, seed=0, beta=0.1)
+
+
+def pairs(n: int, tokenizer) -> list[tuple[str, str, str]]:
+    from genlab.alignment.preferences import load_preferences
+
+    data = load_preferences("support-summary-prefs", split="train", n=n, seed=0, tokenizer=tokenizer,
+                            template="sample")
+    return [(p.prompt, p.chosen, p.rejected) for p in data.pairs]
+
+
+def run_genlab(n: int, out: Path) -> dict:
+    from genlab.alignment.dpo import DPOObjective, encode_pairs, precompute_reference
+    from genlab.alignment.preferences import PreferencePair
+    from genlab.models import load
+    from genlab.tuning import TrainConfig, methods, train
+
+    lm = load(precision="fp32")  # fp32 master weights, bf16 autocast in the loop
+    ex = encode_pairs([PreferencePair(*p) for p in pairs(n, lm.tokenizer)], lm.tokenizer, 1024)
+    model = methods.apply("lora", lm.model, LORA)
+    cfg = TrainConfig(lr=HP["lr"], epochs=HP["epochs"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"],
+                      seed=HP["seed"], precision="bf16", save_every=10_000, max_seq_len=1024)
+    t0 = time.perf_counter()
+    precompute_reference(model, ex, lm.tokenizer.pad_token_id, batch_size=cfg.batch_size, precision="bf16")
+    ref_s = time.perf_counter() - t0
+    res = train(model, lm.tokenizer, "causal", ex, [], cfg, out, objective=DPOObjective(HP["beta"], "sigmoid"))
+    wall = time.perf_counter() - t0
+    losses = [r["loss"] for r in res.history if "loss" in r]
+    tokens = sum(len(e.chosen) + len(e.rejected) for e in ex)
+    return _summary("genlab", tokens, wall, ref_s, losses, len(ex))
+
+
+def run_trl(n: int, out: Path) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from genlab.models import resolve
+
+    path = resolve("smollm2-135m-instruct").path
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    data = Dataset.from_list([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in pairs(n, tok)])
+    steps = -(-n // HP["batch_size"])
+    args = DPOConfig(output_dir=str(out), per_device_train_batch_size=HP["batch_size"], num_train_epochs=HP["epochs"],
+                     learning_rate=HP["lr"], lr_scheduler_type="cosine", seed=HP["seed"],
+                     warmup_steps=int(HP["warmup_ratio"] * steps), beta=HP["beta"], loss_type=["sigmoid"],
+                     bf16=True, use_cpu=True, max_length=1024, logging_steps=1, save_strategy="no",
+                     report_to="none", dataloader_num_workers=0, precompute_ref_log_probs=True,
+                     precompute_ref_batch_size=HP["batch_size"])
+    peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                      target_modules=LORA["target_modules"], task_type="CAUSAL_LM")
+    t0 = time.perf_counter()
+    trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft)
+    ref_s = time.perf_counter() - t0  # tokenization + the reference pass happen in __init__
+    trainer.train()
+    wall = time.perf_counter() - t0
+    ds = trainer.train_dataset
+    tokens = sum(len(p) + len(c) + len(p) + len(r) for p, c, r in
+                 zip(ds["prompt_ids"], ds["chosen_ids"], ds["rejected_ids"])) if "prompt_ids" in ds.column_names \
+        else None
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return _summary("trl", tokens, wall, ref_s, losses, len(data))
+
+
+def _summary(name, tokens, wall, ref_s, losses, n) -> dict:
+    tail = losses[-max(1, len(losses) // 10):]
+    return {"name": name, "pairs": n, "tokens": tokens, "wall_s": round(wall, 1), "reference_s": round(ref_s, 1),
+            "tokens_per_s": round(tokens / wall, 1) if tokens else None, "final_loss": round(sum(tail) / len(tail), 4),
+            "first_loss": round(losses[0], 4), "steps": len(losses),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def child(which: str, n: int, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"{which} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=64, help="preference pairs (the issue asks 256: ~30 min here)")
+    ap.add_argument("--which", choices=["both", "genlab", "trl"], default="both")
+    ap.add_argument("--child", choices=["genlab", "trl"])
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-dpo"))
+    a = ap.parse_args()
+    if a.child:
+        res = run_genlab(a.n, a.out / "genlab") if a.child == "genlab" else run_trl(a.n, a.out / "trl")
+        print(json.dumps(res))
+        return
+    sides = ["genlab", "trl"] if a.which == "both" else [a.which]
+    results = {s: child(s, a.n, a.out) for s in sides}
+    for r in results.values():
+        print(json.dumps(r))
+    if len(results) == 2:
+        g, t = results["genlab"], results["trl"]
+        print(json.dumps({
+            "speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2) if t["tokens_per_s"] else None,
+            "speedup_wall": round(t["wall_s"] / g["wall_s"], 2),
+            "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
+            "peak_rss_ratio": round(g["peak_rss_mb"] / t["peak_rss_mb"], 2)}))
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
