@@ -12,7 +12,8 @@ before → after, distinct-2, response length, and KL to the reference in nats p
 
     python -m genlab.alignment.detox --phase base  --out runs/detox   # the embedded model's baseline
     python -m genlab.alignment.detox --phase rude  --out runs/detox   # rude LoRA, merged; its toxic rate
-    python -m genlab.alignment.detox --phase ppo   --out runs/detox   # PPO, then the after measurement
+    python -m genlab.alignment.detox --phase ppo   --out runs/detox   # PPO (--resume continues it)
+    python -m genlab.alignment.detox --phase after --out runs/detox   # the after measurement
     python -m genlab.alignment.detox --phase table --out runs/detox   # detox.md
 """
 
@@ -159,12 +160,17 @@ def phase_rude(out: Path, s: DetoxSettings) -> dict:
 def phase_ppo(out: Path, s: DetoxSettings, cfg: PPOConfig = PPO, resume: bool = False, reporter=None) -> dict:
     from genlab.alignment.ppo import ppo
     from genlab.alignment.rewards import ToxicityReward
-    from genlab.models import load
 
     prompts = [r["prompt"] for r in task_rows("train")]
     res = ppo(str(out / "rude-model"), prompts, ToxicityReward(), cfg, out / "ppo", resume=resume,
               overwrite=not resume, reporter=reporter)
-    result = measure(load(str(out / "rude-model"), adapter=res.adapter_path), test_prompts(s), s)
+    return res.final
+
+
+def phase_after(out: Path, s: DetoxSettings) -> dict:
+    from genlab.models import load
+
+    result = measure(load(str(out / "rude-model"), adapter=out / "ppo" / "adapter"), test_prompts(s), s)
     atomic_write_json(out / "after.json", result)
     return result
 
@@ -206,7 +212,7 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--phase", choices=["base", "rude", "ppo", "table"], required=True)
+    p.add_argument("--phase", choices=["base", "rude", "ppo", "after", "table"], action="append", required=True)
     p.add_argument("--out", default="runs/detox")
     p.add_argument("--steps", type=int, default=PPO.steps)
     p.add_argument("--resume", action="store_true")
@@ -215,12 +221,15 @@ def main(argv: list[str] | None = None) -> None:
 
     out, s = Path(args.out), DetoxSettings()
     out.mkdir(parents=True, exist_ok=True)
-    if args.phase == "base":
-        phase_base(out, s)
-    elif args.phase == "rude":
-        phase_rude(out, s)
-    elif args.phase == "ppo":
-        phase_ppo(out, s, PPO.replace(steps=args.steps), resume=args.resume, reporter=RichReporter())
+    for phase in args.phase:
+        if phase == "base":
+            phase_base(out, s)
+        elif phase == "rude":
+            phase_rude(out, s)
+        elif phase == "ppo":
+            phase_ppo(out, s, PPO.replace(steps=args.steps), resume=args.resume, reporter=RichReporter())
+        elif phase == "after":
+            phase_after(out, s)
     console.print(table(out))
 
 

@@ -7,7 +7,7 @@ text degenerates into the words the proxy counts. With β > 0 the reward rises m
 replies stay replies.
 
     python -m genlab.alignment.hacking --beta 0 --out runs/hacking      # one run per call
-    python -m genlab.alignment.hacking --beta 0.1 --out runs/hacking    # then the comparison is rebuilt:
+    python -m genlab.alignment.hacking --beta 0.5 --out runs/hacking    # then the comparison is rebuilt:
     # runs/hacking/hacking.md (table + examples), hacking.json, hacking_curves.png
 """
 
@@ -47,8 +47,8 @@ PROMPTS = [
     "Can you explain the extra fee on my bill?",
     "The courier left my parcel in the rain.",
 ]
-DEFAULT = PPOConfig(steps=40, batch_size=16, mini_batch_size=8, ppo_epochs=2, lr=1e-3, max_new_tokens=32,
-                    kl_coef=0.1, target_kl=None, save_every=10, sample_every=5)
+DEFAULT = PPOConfig(steps=30, batch_size=16, mini_batch_size=8, ppo_epochs=2, lr=1e-3, max_new_tokens=32,
+                    kl_coef=0.5, target_kl=None, save_every=10, sample_every=5)
 
 
 def run_one(beta: float, out: Path, cfg: PPOConfig = DEFAULT, model: str = "smollm2-135m-instruct",

@@ -55,3 +55,13 @@ def test_ppo_stage_options_are_checked(options, match):
         recipe_from_yaml(f"model: m\ntask: t\nstages: [zero-shot, {{kind: ppo, from: zero-shot, options: {options}}}]\n",
                          source="r.yaml")
     assert "stages[1]" in e.value.where
+
+
+def test_toxic_fraction_metric_uses_the_offline_classifier():
+    from genlab.evaluation.metrics import get_metric
+
+    m = get_metric("toxic_fraction")
+    rude, polite = "Shut up, you stupid idiot. Piss off.", "Thank you, I am happy to help with your order."
+    assert m.sentence_score(rude, None) == 1.0 and m.sentence_score(polite, None) == 0.0
+    assert m.corpus_score([rude, polite, polite, polite], [None] * 4) == pytest.approx(0.25)
+    assert m.higher_is_better is False
