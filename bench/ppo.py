@@ -109,7 +109,7 @@ def run_trl(steps: int, warmup: int, out: Path) -> dict:
     per_online = [ends[i + EPOCHS] - ends[i] for i in range(0, len(ends) - EPOCHS, EPOCHS)]
     lens = [h["completions/mean_length"] * BATCH for h in trainer.state.log_history if "completions/mean_length" in h]
     return {"side": "trl-rloo", "step_s": statistics.median(per_online[warmup:]),
-            "tokens_per_step": statistics.median(lens[warmup * EPOCHS:] or lens), "steps_timed": len(per_online[warmup:])}
+            "tokens_per_step": statistics.median(lens[warmup:] or lens), "steps_timed": len(per_online[warmup:])}
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from genlab.alignment.ppo_config import PPOConfig
 from genlab.io import atomic_write_json, atomic_write_text, read_json
 
 TASK = "detox-prompts"
-PPO = PPOConfig(steps=36, batch_size=16, mini_batch_size=8, ppo_epochs=2, lr=5e-4, kl_coef=0.05, target_kl=None,
+PPO = PPOConfig(steps=28, batch_size=16, mini_batch_size=8, ppo_epochs=2, lr=5e-4, kl_coef=0.05, target_kl=None,
                 max_new_tokens=32, save_every=6, sample_every=6)
 
 

@@ -65,3 +65,14 @@ def test_toxic_fraction_metric_uses_the_offline_classifier():
     assert m.sentence_score(rude, None) == 1.0 and m.sentence_score(polite, None) == 0.0
     assert m.corpus_score([rude, polite, polite, polite], [None] * 4) == pytest.approx(0.25)
     assert m.higher_is_better is False
+
+
+def test_ppo_stage_trains_its_reward_model_first(tiny_dir, tmp_path):
+    text = RECIPE.format(model=tiny_dir).replace(
+        'reward: "keywords:the"', f"reward: {{train: support-summary-prefs, model: {tiny_dir}, n_train: 8, batch_size: 4}}")
+    text = text.replace("  - zero-shot\n", "")
+    out = tmp_path / "run"
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
+    rec = outcomes["ppo"].record
+    assert (out / "stages" / "ppo" / "reward" / "adapter" / "manifest.json").is_file()
+    assert "reward/scores.png" in rec.extra["figures"] and "PPO (reward-model:" in rec.label
