@@ -39,6 +39,7 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "fact_recall": (f"{_M}.facts:FactRecall", {}),
     "perplexity": (f"{_M}.perplexity:Perplexity", {}),
     "bits_per_byte": (f"{_M}.perplexity:BitsPerByte", {}),
+    "toxic_fraction": (f"{_M}.toxicity:ToxicFraction", {}),
 }
 
 

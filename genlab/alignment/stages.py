@@ -1,0 +1,164 @@
+"""Recipe stage kind ``ppo``: RLHF from an earlier stage's model, scored like every other stage.
+
+    stages:
+      - {name: sft, kind: tune, method: lora}
+      - {name: ppo, kind: ppo, from: sft, options: {reward: toxicity, steps: 30, lr: 5.0e-4, n_prompts: 200}}
+
+``options`` are ``PPOConfig`` fields plus ``reward`` and ``n_prompts`` (training prompts of the
+recipe's task; default all). ``reward`` is ``toxicity``, ``keywords:W,W``, ``reward-model:PATH``
+(a reward model from ``genlab align reward``; a relative PATH is inside the run folder), or a
+mapping that trains one first, into the stage's ``reward/`` folder (Bradley–Terry,
+``genlab.alignment.reward``): ``{train: support-summary-prefs, model: minilm-l6, n_train: 512}``.
+The stage merges the source stage's adapter into a start model (so that the start and the KL
+reference are the source model), runs PPO with a fresh LoRA on it, merges the result into
+``model/`` and scores it with the recipe's ``eval`` like the other stages. The report shows its
+curves (reward, KL, β, entropy, distinct-2, losses) and example completions from the first and
+last PPO steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from genlab.errors import ConfigError
+from genlab.lifecycle.kinds import StageKind, register
+from genlab.lifecycle.recipe import Stage, numbers
+from genlab.records import StageRecord
+
+REWARD_KINDS = ("toxicity", "keywords:", "reward-model:")
+
+
+def parse_ppo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
+    from genlab.alignment.ppo_config import PPOConfig
+
+    options = numbers(item.get("options") or {})
+    rest = dict(options)
+    reward = rest.pop("reward", None)
+    if isinstance(reward, dict):
+        _check_reward_training(reward, f"{where}.options.reward")
+    elif not isinstance(reward, str) or not (reward == "toxicity" or reward.startswith(REWARD_KINDS[1:])):
+        raise ConfigError(f"reward must be toxicity, keywords:W,W, reward-model:PATH or {{train: PREFERENCE_TASK}}, "
+                          f"not {reward!r}", where=f"{where}.options.reward")
+    n_prompts = rest.pop("n_prompts", None)
+    if n_prompts is not None and (not isinstance(n_prompts, int) or n_prompts < 1):
+        raise ConfigError("n_prompts must be a whole number >= 1", where=f"{where}.options.n_prompts")
+    try:
+        PPOConfig.from_dict(rest, where=f"{where}.options")
+    except ConfigError as e:
+        raise ConfigError(e.message, where=f"{where}.options", hint=e.hint) from None
+    return [Stage(item.get("name") or "ppo", "ppo", options=options)]
+
+
+def run_ppo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
+    from genlab.adapters import merge
+    from genlab.alignment.ppo import ppo
+    from genlab.alignment.ppo_config import PPOConfig
+    from genlab.alignment.rewards import reward_from_spec
+    from genlab.evaluation import evaluate
+    from genlab.models import load
+
+    r = ctx.recipe
+    opts = dict(stage.options)
+    reward, n_prompts = _reward(ctx, opts.pop("reward"), sdir, resume), opts.pop("n_prompts", None)
+    cfg = PPOConfig.from_dict({"seed": r.seed, **opts, "chat": False}, where=f"{r.source}: stages.{stage.name}")
+    start = _start_model(ctx, stage, sdir)
+    lm = load(str(start), precision="fp32")
+    prompts = [q.prompt for q in _task(r).training_pairs("train", n=n_prompts, seed=r.seed, tokenizer=lm.tokenizer)]
+    resume = resume and (sdir / "checkpoints" / "last.pt").is_file()
+    result = ppo(lm, prompts, reward, cfg, sdir, resume=resume, overwrite=not resume, reporter=ctx.reporter)
+    del lm
+    merge(result.adapter_path, sdir / "model")
+    shutil.rmtree(sdir / "start-model", ignore_errors=True)  # the source stage can rebuild it
+    tuned = load(str(sdir / "model"), precision=r.eval.precision)
+    cfg_eval = r.eval.replace(shots=0)
+    res = evaluate(tuned, r.eval_task, cfg_eval, out_dir=sdir / "eval", reporter=ctx.reporter)
+    record.metrics, record.eval_config, record.split = res.metrics, cfg_eval.to_dict(), cfg_eval.split
+    record.eval_tokens_per_s, record.model_dir = res.timings.get("tokens_per_s"), "model"
+    record.total_params = tuned.num_parameters()
+    record.train = {"steps": result.steps, "wall_s": result.wall_s, **_final(result.final)}
+    figures = ["ppo_curves.png"] + (["reward/scores.png"] if (sdir / "reward" / "scores.png").is_file() else [])
+    record.extra.update(label=f"PPO ({reward.name}, β={cfg.kl_coef:g}) from {stage.source or r.model}",
+                        figures=figures, examples=_examples(sdir / "samples.jsonl"))
+    ctx.score_other_splits(tuned, cfg_eval, sdir, record)
+
+
+REWARD_TRAIN_KEYS = {"train", "model", "method", "n_train", "lr", "epochs", "batch_size"}
+
+
+def _check_reward_training(spec: dict, where: str) -> None:
+    unknown = sorted(set(spec) - REWARD_TRAIN_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}", where=where,
+                          hint=f"allowed: {', '.join(sorted(REWARD_TRAIN_KEYS))}")
+    if not isinstance(spec.get("train"), str):
+        raise ConfigError("train: names the preference task the reward model learns from", where=f"{where}.train",
+                          hint="e.g. reward: {train: support-summary-prefs, model: minilm-l6}")
+
+
+def _reward(ctx, spec, sdir: Path, resume: bool):
+    """The stage's reward: built from its spec, or a reward model trained here first (reused on resume)."""
+    from genlab.alignment.rewards import RewardModelReward, reward_from_spec
+
+    if isinstance(spec, str):
+        kind, _, path = spec.partition(":")
+        if kind == "reward-model" and not Path(path).is_absolute() and (ctx.out / path).exists():
+            return RewardModelReward(str(ctx.out / path))
+        return reward_from_spec(spec)
+    from genlab.alignment.reward import train_reward_model
+    from genlab.tuning import TrainConfig
+
+    folder = sdir / "reward"
+    if not (resume and (folder / "adapter" / "manifest.json").is_file()):
+        cfg = TrainConfig(lr=float(spec.get("lr", 1e-4)), epochs=float(spec.get("epochs", 1)),
+                          batch_size=int(spec.get("batch_size", 8)), val_generate=0, seed=ctx.recipe.seed)
+        res = train_reward_model(spec.get("model", "minilm-l6"), spec["train"], folder,
+                                 method=spec.get("method", "lora"), train_cfg=cfg, n_train=spec.get("n_train"),
+                                 overwrite=True, reporter=ctx.reporter)
+        ctx.reporter.status(f"reward model: held-out pair accuracy {res.test.get('pair_accuracy')}")
+    return RewardModelReward(str(folder / "adapter"))
+
+
+def _start_model(ctx, stage: Stage, sdir: Path) -> Path | str:
+    """The source stage's model as a folder: its model folder, or its adapter merged into the recipe's model."""
+    from genlab.adapters import merge
+    from genlab.lifecycle.runner import stage_dir
+
+    if stage.source is None:
+        return ctx.recipe.model
+    record, src = ctx.stage_record(stage.source), stage_dir(ctx.out, stage.source)
+    if record.model_dir:
+        return src / record.model_dir
+    if not record.adapter:
+        return ctx.recipe.model
+    if not (sdir / "start-model" / "config.json").is_file():
+        merge(src / record.adapter, sdir / "start-model")
+    return sdir / "start-model"
+
+
+def _task(recipe):
+    from genlab.tasks import load_task
+
+    return load_task(recipe.eval_task)
+
+
+def _final(row: dict) -> dict:
+    keys = ("reward", "kl", "kl_per_token", "kl_coef", "entropy", "distinct_2", "response_len")
+    return {k: row[k] for k in keys if k in row}
+
+
+def _examples(path: Path) -> list[dict]:
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.is_file() else []
+    if not rows:
+        return []
+    first, last = rows[0]["step"], rows[-1]["step"]
+    out = []
+    for step, when in ((first, "first PPO step"), (last, "last PPO step")):
+        for x in [x for x in rows if x["step"] == step][:2]:
+            out.append({"title": f"{when} (step {step}), reward {x['score']:.3g}",
+                        "text": f"{x['prompt'][-300:]}\n→ {x['completion']}"})
+    return out
+
+
+register(StageKind("ppo", {"options", "from"}, parse_ppo, run_ppo))

@@ -1,0 +1,78 @@
+"""The ``ppo`` recipe stage: parsed with its own errors, run from an earlier stage, scored and reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from genlab.errors import ConfigError
+from genlab.lifecycle import recipe_from_yaml, run_recipe
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    from genlab.testing import tiny_model_dir
+
+    return tiny_model_dir(tmp_path_factory.mktemp("lm"), "causal", max_position_embeddings=4096)
+
+
+RECIPE = """
+name: aligned
+model: {model}
+task: support-summary
+eval: {{n: 4, batch_size: 4, generation: {{max_new_tokens: 8}}}}
+n_train: 8
+train: {{max_steps: 2, batch_size: 2, lr: 1.0e-3, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
+stages:
+  - zero-shot
+  - {{name: sft, kind: tune, method: lora, options: {{r: 4}}}}
+  - {{name: ppo, kind: ppo, from: sft, options: {{reward: "keywords:the", steps: 2, batch_size: 2,
+      mini_batch_size: 2, ppo_epochs: 1, max_new_tokens: 4, n_prompts: 4}}}}
+"""
+
+
+def test_ppo_stage_runs_from_the_sft_stage_and_shows_in_the_report(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(RECIPE.format(model=tiny_dir), "r.yaml"), out)}
+    rec = outcomes["ppo"].record
+    assert outcomes["ppo"].status == "ran" and rec.kind == "ppo"
+    assert set(rec.metrics) == set(outcomes["sft"].record.metrics)  # scored like the other stages
+    assert (out / "stages" / "ppo" / "model" / "config.json").is_file() and rec.model_dir == "model"
+    assert rec.train["steps"] == 2 and "kl" in rec.train
+    html = (out / "report.html").read_text()
+    assert "PPO (keywords:the" in html and "first PPO step" in html
+    again = {o.name: o.status for o in run_recipe(recipe_from_yaml(RECIPE.format(model=tiny_dir), "r.yaml"), out)}
+    assert again == {"zero-shot": "reused", "sft": "reused", "ppo": "reused"}
+
+
+@pytest.mark.parametrize("options, match", [
+    ("{reward: sentiment}", "reward must be"),
+    ("{reward: toxicity, beta: 0.1}", "unknown field"),
+    ("{reward: toxicity, n_prompts: 0}", "n_prompts"),
+    ("{reward: toxicity, batch_size: 6, mini_batch_size: 4}", "mini_batch_size"),
+])
+def test_ppo_stage_options_are_checked(options, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        recipe_from_yaml(f"model: m\ntask: t\nstages: [zero-shot, {{kind: ppo, from: zero-shot, options: {options}}}]\n",
+                         source="r.yaml")
+    assert "stages[1]" in e.value.where
+
+
+def test_toxic_fraction_metric_uses_the_offline_classifier():
+    from genlab.evaluation.metrics import get_metric
+
+    m = get_metric("toxic_fraction")
+    rude, polite = "Shut up, you stupid idiot. Piss off.", "Thank you, I am happy to help with your order."
+    assert m.sentence_score(rude, None) == 1.0 and m.sentence_score(polite, None) == 0.0
+    assert m.corpus_score([rude, polite, polite, polite], [None] * 4) == pytest.approx(0.25)
+    assert m.higher_is_better is False
+
+
+def test_ppo_stage_trains_its_reward_model_first(tiny_dir, tmp_path):
+    text = RECIPE.format(model=tiny_dir).replace(
+        'reward: "keywords:the"', f"reward: {{train: support-summary-prefs, model: {tiny_dir}, n_train: 8, batch_size: 4}}")
+    text = text.replace("  - zero-shot\n", "")
+    out = tmp_path / "run"
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
+    rec = outcomes["ppo"].record
+    assert (out / "stages" / "ppo" / "reward" / "adapter" / "manifest.json").is_file()
+    assert "reward/scores.png" in rec.extra["figures"] and "PPO (reward-model:" in rec.label
