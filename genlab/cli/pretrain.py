@@ -36,6 +36,7 @@ def pretrain_cmd(
     block_size: int = typer.Option(128, "--block-size", min=8, help="Tokens per packed block."),
     tokenizer: str = typer.Option("bpe:4096", "--tokenizer", help="bpe:SIZE (trained on the corpus) or a model "
                                                                   "whose tokenizer to reuse."),
+    val_blocks: int = typer.Option(128, "--val-blocks", min=1, help="Held-out blocks scored at each evaluation."),
     tokens: Optional[str] = typer.Option(None, "--tokens", help="Training tokens, e.g. 2M (default: --epochs over "
                                                                  "the corpus)."),
     from_model: Optional[str] = typer.Option(None, "--from", help="Continue pre-training this model "
@@ -50,7 +51,8 @@ def pretrain_cmd(
     out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in --out."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 2e-3 new, 2e-5 with --from]."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 2e-3 new; with --from 2e-5 "
+                                                                     "full, 2e-4 lora]."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Blocks per micro-batch "
                                                                                 "[default: 16 new, 4 with --from]."),
     grad_accum: int = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per step."),
@@ -71,8 +73,8 @@ def pretrain_cmd(
                          text_field=text_field, heldout=heldout, block_size=block_size,
                          tokenizer=tokenizer if new else from_model, tokens=parse_tokens(tokens) if tokens else None,
                          from_model=from_model, method=method, lora_r=r, general=general, task=task, n_task=n,
-                         seed=seed)
-    tcfg = TrainConfig(lr=lr or (2e-3 if new else 2e-5), batch_size=batch_size or (16 if new else 4),
+                         val_blocks=val_blocks, seed=seed)
+    tcfg = TrainConfig(lr=lr or (2e-3 if new else 2e-5 if method == "full" else 2e-4), batch_size=batch_size or (16 if new else 4),
                        grad_accum=grad_accum, epochs=epochs, warmup_ratio=warmup_ratio, seed=seed,
                        precision=precision, compile=compile_)
     try:

@@ -37,7 +37,8 @@ def print_pretrain(res, cfg) -> None:
     console.print(line)
     if res.continued:
         print_continued(res.continued)
-    console.print(f"run folder: {res.out_dir}  model: {res.out_dir / 'model'}")
+    saved = "adapter" if (res.out_dir / "adapter").is_dir() else "model"
+    console.print(f"run folder: {res.out_dir}  {saved}: {res.out_dir / saved}")
 
 
 def _vocab(res) -> int:

