@@ -52,6 +52,7 @@ AREAS = [
     "genlab.cli.align",
     "genlab.cli.reason",
     "genlab.cli.feedback",
+    "genlab.cli.pretrain",
 ]
 
 for _name in AREAS:

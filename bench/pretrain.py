@@ -1,0 +1,157 @@
+"""Pre-training speed: genlab's loop vs transformers' ``Trainer`` on the same tiny causal LM and packed data.
+
+Same model (a new Llama-style decoder WIDTHxLAYERS built from the same config and
+seed), same data (built-in corpus, BPE tokenizer, packed blocks: genlab's
+``pretraining.corpus``, written once and read by both sides), same settings
+(AdamW lr 3e-3, cosine, 5% warmup, batch 16 blocks, grad-clip 1.0, same steps,
+same precision). The Trainer side is what a user would write: a ``datasets``
+Dataset of blocks with ``labels = input_ids`` and ``Trainer(...).train()``.
+Each side runs in its own process.
+
+    python bench/pretrain.py                      # 96x4, 400 steps of 16 x 128 tokens (~3-5 minutes on 2 cores)
+    python bench/pretrain.py --size 64x2 --steps 100 --compile
+
+Prints tokens/s, wall time, final training loss (mean of the last 10% of steps)
+and MFU (exact FLOPs per token · tokens/s over the measured matmul peak of the
+precision used) for both, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HP = dict(lr=3e-3, batch_size=16, warmup_ratio=0.05, seed=0, max_grad_norm=1.0)
+
+
+def make_data(out: Path, size: str, block: int, docs: int) -> dict:
+    """Corpus → tokenizer → packed blocks, saved for both sides."""
+    import torch
+
+    from genlab.pretraining.corpus import load_documents, pack, split_documents
+    from genlab.pretraining.tokenizer import make_tokenizer
+
+    split = split_documents(load_documents("builtin", docs), 0.05, 0)
+    tok = make_tokenizer("bpe:2048", (d.text for d in split.train), out / "tokenizer")
+    blocks = pack(split.train, tok, block).blocks
+    torch.save(blocks, out / "blocks.pt")
+    return {"blocks": len(blocks), "vocab": len(tok)}
+
+
+def _model(out: Path, size: str, block: int):
+    from transformers import AutoTokenizer
+
+    from genlab.pretraining.models import build_model, parse_size
+
+    tok = AutoTokenizer.from_pretrained(out / "tokenizer")
+    return build_model("causal", parse_size(size), len(tok), block, tok, seed=0), tok
+
+
+def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, compile_: bool) -> dict:
+    import torch
+
+    from genlab.pretraining.objectives import CausalLM, blocks_of
+    from genlab.tuning import TrainConfig, train
+
+    model, tok = _model(out, size, block)
+    blocks = torch.load(out / "blocks.pt")
+    cfg = TrainConfig(lr=HP["lr"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"], seed=HP["seed"],
+                      max_steps=steps, precision=precision, save_every=10**9, group_by_length=False,
+                      max_grad_norm=HP["max_grad_norm"], compile=compile_, load_best=False)
+    t0 = time.perf_counter()
+    res = train(model, tok, "causal", blocks_of(blocks), [], cfg, out / "genlab", objective=CausalLM())
+    wall = time.perf_counter() - t0
+    losses = [r["loss"] for r in res.history if "loss" in r]
+    return _summary("genlab", res.tokens, wall, losses, model)
+
+
+def run_trainer(out: Path, size: str, block: int, steps: int, precision: str) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments, default_data_collator
+
+    model, tok = _model(out, size, block)
+    blocks = torch.load(out / "blocks.pt")
+    data = Dataset.from_dict({"input_ids": blocks.tolist(), "labels": blocks.tolist()})
+    args = TrainingArguments(output_dir=str(out / "trainer"), per_device_train_batch_size=HP["batch_size"],
+                             max_steps=steps, learning_rate=HP["lr"], lr_scheduler_type="cosine",
+                             warmup_steps=int(HP["warmup_ratio"] * steps), weight_decay=0.0,
+                             max_grad_norm=HP["max_grad_norm"], seed=HP["seed"], bf16=precision == "bf16",
+                             use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no",
+                             report_to="none", dataloader_num_workers=0, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator)
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return _summary("trainer", steps * HP["batch_size"] * block, wall, losses, model)
+
+
+def _summary(name: str, tokens: int, wall: float, losses: list[float], model) -> dict:
+    tail = losses[-max(1, len(losses) // 10):]
+    from genlab.pretraining.flops import count_params
+
+    return {"name": name, "tokens": tokens, "wall_s": round(wall, 1), "tokens_per_s": round(tokens / wall, 1),
+            "final_loss": round(sum(tail) / len(tail), 4), "steps": len(losses),
+            "params": count_params(model).to_dict()}
+
+
+def child(which: str, a, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", which, "--size", a.size, "--block", str(a.block),
+           "--steps", str(a.steps), "--precision", a.precision, "--out", str(out)] + (["--compile"] if a.compile else [])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"{which} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="96x4")
+    ap.add_argument("--block", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--docs", type=int, default=8000)
+    ap.add_argument("--precision", choices=["bf16", "fp32"], default="fp32")
+    ap.add_argument("--compile", action="store_true", help="genlab with torch.compile'd blocks")
+    ap.add_argument("--which", choices=["both", "genlab", "trainer"], default="both")
+    ap.add_argument("--child", choices=["genlab", "trainer"])
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-pretrain"))
+    a = ap.parse_args()
+    if a.child:
+        res = run_genlab(a.out, a.size, a.block, a.steps, a.precision, a.compile) if a.child == "genlab" else \
+            run_trainer(a.out, a.size, a.block, a.steps, a.precision)
+        print(json.dumps(res))
+        return
+    a.out.mkdir(parents=True, exist_ok=True)
+    info = make_data(a.out, a.size, a.block, a.docs)
+    print(json.dumps({"data": info, "size": a.size, "block": a.block, "steps": a.steps, "precision": a.precision,
+                      "compile": a.compile}))
+    sides = ["genlab", "trainer"] if a.which == "both" else [a.which]
+    results = {s: child(s, a, a.out) for s in sides}
+    from transformers import LlamaConfig
+
+    from genlab.pretraining.flops import decoder_forward_flops, matmul_peak_tflops
+    from genlab.pretraining.models import model_config, parse_size
+
+    cfg: LlamaConfig = model_config("causal", parse_size(a.size), info["vocab"], a.block)
+    per_token = 3 * decoder_forward_flops(cfg, a.block) / a.block
+    peak = matmul_peak_tflops(a.precision)
+    for r in results.values():
+        r["mfu"] = round(per_token * r["tokens_per_s"] / (peak * 1e12), 4)
+        print(json.dumps(r))
+    if len(results) == 2:
+        g, t = results["genlab"], results["trainer"]
+        print(json.dumps({"speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2),
+                          "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
+                          "peak_tflops": peak, "peak_dtype": a.precision,
+                          "exact_flops_per_token": per_token}))
+    (a.out / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

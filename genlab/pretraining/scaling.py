@@ -1,0 +1,167 @@
+"""A grid of pre-training runs (sizes × token budgets) on one corpus and one tokenizer, for scaling-law fits.
+
+    run_grid(["32x1", "48x2", "64x3", "96x4"], [250_000, 500_000, 1_000_000], "runs/scaling")
+
+Every run trains a new causal model with its own cosine schedule that ends at
+its own budget (Chinchilla's point against Kaplan et al.: a schedule longer than
+the run overstates the loss of short runs), and records its final held-out loss
+in ``runs/scaling/<size>-<tokens>/results.json``. Finished runs are reused; an
+interrupted one resumes from its checkpoint. The corpus, split and tokenizer are
+built once (``grid.json``, ``tokenizer/``) and shared, so runs differ only in N and D.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from genlab.errors import ConfigError, GenlabError
+from genlab.io import atomic_write_json
+from genlab.pretraining.config import PretrainConfig
+from genlab.progress import Reporter, or_quiet
+
+# the demo grid: 4 sizes × 3 budgets, ~5 minutes of training on 2 CPU cores, plus a larger run to predict
+DEFAULT_SIZES = ("32x1", "48x2", "64x3", "96x4")
+DEFAULT_TOKENS = (250_000, 500_000, 1_000_000)
+
+
+@dataclass
+class GridSettings:
+    """What every run of a grid shares; a grid folder refuses runs with other settings."""
+
+    corpus: str = "builtin"
+    docs: int = 12_000
+    tokenizer: str = "bpe:2048"
+    block_size: int = 128
+    heldout: float = 0.05
+    val_blocks: int = 128
+    lr: float = 3e-3
+    batch_size: int = 4  # small batches: more steps per token (at 16, 250k-token runs stay in the transient)
+    warmup_ratio: float = 0.05
+    precision: str = "auto"
+    seed: int = 0
+
+    def pretrain_config(self, size: str, tokens: int) -> PretrainConfig:
+        return PretrainConfig(objective="causal", size=size, corpus=self.corpus, docs=self.docs,
+                              heldout=self.heldout, block_size=self.block_size, tokenizer=self.tokenizer,
+                              tokens=tokens, val_blocks=self.val_blocks, seed=self.seed)
+
+    def train_config(self):
+        from genlab.tuning import TrainConfig
+
+        return TrainConfig(lr=self.lr, batch_size=self.batch_size, warmup_ratio=self.warmup_ratio,
+                           precision=self.precision, seed=self.seed, schedule="cosine")
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def parse_tokens(text: str) -> int:
+    """``250k``, ``1M``, ``1.5m``, ``2000000`` -> tokens."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMgGbB]?)\s*", str(text))
+    if not m:
+        raise ConfigError(f"bad token count {text!r}", where="--tokens", hint="e.g. 250k, 1M or 2000000")
+    scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9}[m.group(2).lower()]
+    value = int(float(m.group(1)) * scale)
+    if value < 1:
+        raise ConfigError(f"token count {text!r} must be positive", where="--tokens")
+    return value
+
+
+def run_name(size: str, tokens: int) -> str:
+    return f"{size}-{tokens}"
+
+
+def run_grid(sizes: Sequence[str], tokens: Sequence[int], out_dir: str | Path, settings: GridSettings | None = None,
+             *, reporter: Reporter | None = None) -> list[dict]:
+    """Train every (size, tokens) not finished yet; return one record per run (size, N, D, loss, seconds)."""
+    from genlab.pretraining.api import prepare_data, prepare_run_dir, run_training
+    from genlab.pretraining.models import build_model, parse_size
+
+    settings = settings or GridSettings()
+    reporter = or_quiet(reporter)
+    out = Path(out_dir)
+    _check_settings(out, settings)
+    for s in sizes:
+        parse_size(s)
+    todo = [(s, t) for s in sizes for t in tokens if not (out / run_name(s, t) / "results.json").is_file()]
+    reporter.status(f"scaling grid: {len(sizes)} sizes × {len(tokens)} budgets; {len(todo)} to train, "
+                    f"{len(sizes) * len(tokens) - len(todo)} reused")
+    data = None
+    for k, (size, tok) in enumerate(todo, start=1):
+        cfg = settings.pretrain_config(size, tok)
+        if data is None:
+            data = prepare_data(cfg, out, reporter)  # the tokenizer lands in out/tokenizer, shared by all runs
+        run_dir = out / run_name(size, tok)
+        resume = (run_dir / "checkpoints" / "last.pt").is_file()
+        if not resume:
+            prepare_run_dir(run_dir, resume=False, overwrite=True)  # a run that died before its first checkpoint
+        reporter.status(f"run {k}/{len(todo)}: {size} on {tok:,} tokens" + (" (resuming)" if resume else ""))
+        model = build_model("causal", parse_size(size), len(data.tokenizer), cfg.block_size, data.tokenizer,
+                            seed=settings.seed)
+        run_training(cfg, settings.train_config(), run_dir, model, data, resume=resume, reporter=reporter)
+    return collect(out)
+
+
+def _check_settings(out: Path, settings: GridSettings) -> None:
+    path = out / "grid.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved != settings.to_dict():
+            diff = {k: (saved.get(k), v) for k, v in settings.to_dict().items() if saved.get(k) != v}
+            raise GenlabError(f"{out} holds a grid trained with other settings: {diff} (saved, asked)",
+                              hint="use the same settings to extend it, or another --out for a new grid")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, settings.to_dict())
+
+
+def collect(out_dir: str | Path) -> list[dict]:
+    """One record per finished run under ``out_dir`` (sorted by N, then D)."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise GenlabError(f"{out} is not a folder", hint="run `genlab scaling run --out FOLDER` first")
+    rows = []
+    for res in sorted(out.glob("*/results.json")):
+        r = json.loads(res.read_text())
+        cfg = json.loads((res.parent / "config.json").read_text())["pretrain_config"]
+        rows.append({"run": res.parent.name, "size": cfg["size"], "N": r["params"]["total"],
+                     "N_nonemb": r["params"]["non_embedding"], "D": r["train"]["tokens"],
+                     "C": r["after"]["flops_6nd"], "loss": r["heldout_loss"], "seconds": r["train"]["wall_s"],
+                     "tok_s": r["train"]["tokens_per_s"], "mfu": r["after"]["mfu"]})
+    return sorted(rows, key=lambda r: (r["N"], r["D"]))
+
+
+def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool = True, n_bootstrap: int = 200,
+             seed: int = 0, plots: bool = True) -> dict:
+    """Fit the law to a grid folder's runs (all parameters, and non-embedding ones), check a held-out run,
+    give the compute-optimal N and D for ``budget`` FLOPs, and draw the plots. Writes ``fit.json``."""
+    from genlab.pretraining.scaling_fit import CHINCHILLA, REPLICATION, fit_law, holdout_check
+
+    out = Path(out_dir)
+    rows = collect(out)
+    N, D, L = [r["N"] for r in rows], [r["D"] for r in rows], [r["loss"] for r in rows]
+    report: dict = {"runs": rows, "anchors": {"chinchilla": CHINCHILLA, "replication": REPLICATION}}
+    fit = fit_law(N, D, L, n_bootstrap=n_bootstrap, seed=seed)
+    report["fit"] = fit.to_dict()
+    nonemb = fit_law([r["N_nonemb"] for r in rows], D, L, n_bootstrap=n_bootstrap, seed=seed, n_count="non-embedding")
+    report["fit_nonembedding"] = nonemb.to_dict()
+    if holdout:
+        largest = max(range(len(rows)), key=lambda i: rows[i]["C"])  # the largest-compute run
+        report["holdout"] = {"run": rows[largest]["run"], **holdout_check(N, D, L, largest, n_bootstrap=0)}
+    if fit.converged:
+        C = budget or max(r["C"] for r in rows) * 10
+        n_opt, d_opt = fit.law.optimal(C)
+        report["optimal"] = {"C": C, "N": n_opt, "D": d_opt, "tokens_per_param": d_opt / n_opt,
+                             "loss": float(fit.law.loss(n_opt, d_opt))}
+    if plots:
+        from genlab.pretraining.scaling_plots import draw_all
+
+        report["plots"] = [str(p) for p in draw_all(rows, fit, report.get("holdout"), out)]
+    atomic_write_json(out / "fit.json", report)
+    return report
