@@ -51,6 +51,8 @@ AREAS = [
     "genlab.cli.bench",
     "genlab.cli.align",
     "genlab.cli.reason",
+    "genlab.cli.rag",
+    "genlab.cli.agent",
 ]
 
 for _name in AREAS:
