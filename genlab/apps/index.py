@@ -94,6 +94,12 @@ class RagIndex:
         """Chunk, embed and index ``docs``. A document already indexed with the same text is skipped;
         one whose text changed is replaced. Returns counts ``added``, ``replaced``, ``unchanged``, ``chunks``."""
         self.check_encoder(encoder)
+        sources: dict[str, str] = {}
+        for doc in docs:
+            if doc.doc_id in sources:
+                raise GenlabError(f"two documents have the id {doc.doc_id!r}: {sources[doc.doc_id]} and {doc.source}",
+                                  hint="give JSONL rows distinct ids, or rename one of the files")
+            sources[doc.doc_id] = doc.source
         counts = dict(added=0, replaced=0, unchanged=0, chunks=0)
         new_chunks: list[Chunk] = []
         for doc in docs:
@@ -146,7 +152,9 @@ class RagIndex:
         dead = len(self.chunks) - self.size
         want = k + dead if self.manifest.kind == "hnsw" else k  # tombstones may take some of the top slots
         if self.manifest.kind == "hnsw":
-            self._faiss.index.hnsw.efSearch = max(HNSW_EF_SEARCH, want)
+            import faiss
+
+            faiss.downcast_index(self._faiss.index).hnsw.efSearch = max(HNSW_EF_SEARCH, want)
         scores, ids = self._faiss.search(np.ascontiguousarray(query_vectors, dtype=np.float32), want)
         out = []
         for row_s, row_i in zip(scores, ids):

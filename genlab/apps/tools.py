@@ -98,29 +98,32 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
-def arithmetic(expression: str) -> float:
-    """Evaluate + - * / // % ** and parentheses on numbers; nothing else parses (no names, calls, attributes)."""
+def arithmetic_only(expression: str) -> str:
+    """The expression, cleaned (no $ or thousands commas), if it is numbers and operators only."""
+    clean = expression.replace("$", "").replace(",", "").strip()
     try:
-        tree = ast.parse(expression.replace("$", "").replace(",", ""), mode="eval")
+        tree = ast.parse(clean, mode="eval")
     except SyntaxError:
         raise ToolError(f"not an arithmetic expression: {expression!r}") from None
-    return _eval(tree.body)
+    for node in ast.walk(tree.body):
+        ok = (isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) in _OPS) or type(node) in _OPS or (
+            isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool))
+        if not ok:
+            raise ToolError(f"only numbers and + - * / % ** ( ) are allowed, not {type(node).__name__}")
+    return clean
 
 
-def _eval(node):
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > 100:
-            raise ToolError("exponent too large")
-        try:
-            return _OPS[type(node.op)](left, right)
-        except ZeroDivisionError:
-            raise ToolError("division by zero") from None
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.operand))
-    raise ToolError(f"only numbers and + - * / % ** ( ) are allowed, not {type(node).__name__}")
+def sandboxed_arithmetic(expression: str) -> str:
+    """Checked on the AST (arithmetic only), then computed in the PAL sandbox (genlab.apps.sandbox): a
+    separate process with CPU, memory and time limits, so even 9**9**9 cannot stall the agent."""
+    from genlab.apps.sandbox import run_python
+
+    clean = arithmetic_only(expression)
+    result = run_python(f"print(repr({clean}))")
+    if not result.ok:
+        reason = result.killed_by or (result.error or "failed").strip().splitlines()[-1]
+        raise ToolError(f"could not compute {expression!r}: {reason}")
+    return _number(float(result.stdout.strip()))
 
 
 def _number(x: float) -> str:
@@ -159,7 +162,7 @@ def builtin_tools(db, index=None, encoder=None, today: dt.date | None = None) ->
 
     def calculator(expression: str) -> str:
         """Compute an arithmetic expression such as 30 - 12 or 2 * 19.99."""
-        return _number(arithmetic(expression))
+        return sandboxed_arithmetic(expression)
 
     reg.add("get_order", get_order)
     reg.add("customer_orders", customer_orders)

@@ -82,3 +82,23 @@ def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
 
         atomic_write_json(out / "results.json", {k: v for k, v in asdict(res).items() if k != "runs"})
         atomic_write_jsonl(out / "transcripts.jsonl", res.runs)
+
+
+@agent_app.command("tune")
+def tune_cmd(out: Path = typer.Option(..., "--out", help="Run folder; the adapter goes to OUT/adapter."),
+             model: str = ModelOpt, steps: int = typer.Option(40, "--steps", min=1, help="Optimizer steps."),
+             r: int = typer.Option(16, "--r", min=1, help="LoRA rank."),
+             db: Optional[Path] = DbOpt, overwrite: bool = typer.Option(False, "--overwrite",
+                                                                       help="Replace a run already in OUT.")) -> None:
+    """Tune a LoRA format adapter on teacher transcripts of `orders-agent` train questions."""
+    from genlab.apps.agent_tuning import TranscriptTask
+    from genlab.tuning import TrainConfig, tune
+    from genlab.ui import RichReporter, console
+
+    tools, _, _ = _tools(db)
+    cfg = TrainConfig(max_steps=steps, batch_size=4, lr=1e-3, max_seq_len=1024, val_max_examples=16,
+                      val_generate=0, warmup_ratio=0.05)
+    res = tune(model, TranscriptTask(tools), "lora", {"r": r, "alpha": 2 * r}, cfg, out, n_train=4 * steps,
+               eval_cfg=None, overwrite=overwrite, reporter=RichReporter())
+    console.print(f"adapter: {res.adapter_path} · then `genlab agent eval --adapter {res.adapter_path}`",
+                  highlight=False)

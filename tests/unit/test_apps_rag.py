@@ -121,6 +121,8 @@ def test_index_save_load_add_delete(encoder, docs, tmp_path):
     assert index.size == 3  # nothing removed on error
     with pytest.raises(GenlabError, match="chunked with"):
         build_index(docs, encoder, out, chunking=ChunkConfig(32, 8))
+    with pytest.raises(GenlabError, match="two documents have the id 'tax'"):
+        build_index([docs[3], Document("tax", "other.txt", "x")], encoder, out, chunking=ChunkConfig(64, 8))
 
 
 def test_hnsw_beyond_the_threshold_search_and_tombstones(encoder):
