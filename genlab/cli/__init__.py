@@ -53,6 +53,8 @@ AREAS = [
     "genlab.cli.reason",
     "genlab.cli.feedback",
     "genlab.cli.pretrain",
+    "genlab.cli.rag",
+    "genlab.cli.agent",
 ]
 
 for _name in AREAS:

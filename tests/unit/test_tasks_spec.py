@@ -9,8 +9,8 @@ from genlab.errors import ConfigError, DataError
 from genlab.tasks import Request, list_tasks, load_task, task_from_yaml
 from genlab.testing import tiny_tokenizer
 
-BUILTINS = ["chat-summary", "detox-prompts", "reviews", "reviews-generate", "reviews-headline", "support-extract",
-            "support-summary", "support-summary-prefs", "word-math"]
+BUILTINS = ["chat-summary", "detox-prompts", "orders-agent", "reviews", "reviews-generate", "reviews-headline",
+            "support-extract", "support-kb-qa", "support-summary", "support-summary-prefs", "word-math"]
 HUB = ["dialogsum"]  # built-in recipes on hub datasets: tested offline with a local fixture
 
 

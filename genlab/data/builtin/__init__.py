@@ -13,6 +13,8 @@ from typing import Callable
 
 from genlab.data.builtin.chat import generate_chat
 from genlab.data.builtin.preferences import generate_detox, generate_support_prefs
+from genlab.data.builtin.handbook import generate_kb_qa
+from genlab.data.builtin.orders import generate_orders_agent
 from genlab.data.builtin.reviews import generate_reviews
 from genlab.data.builtin.support import generate_support
 from genlab.data.builtin.word_math import generate_word_math
@@ -24,6 +26,8 @@ GENERATORS: dict[str, Callable[[int, int, str], list[dict]]] = {
     "word-math": generate_word_math,
     "support-prefs": generate_support_prefs,
     "detox": generate_detox,
+    "support-kb": generate_kb_qa,
+    "orders-agent": generate_orders_agent,
 }
 
 
