@@ -51,6 +51,7 @@ AREAS = [
     "genlab.cli.bench",
     "genlab.cli.align",
     "genlab.cli.reason",
+    "genlab.cli.serve",
 ]
 
 for _name in AREAS:
