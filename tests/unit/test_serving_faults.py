@@ -52,7 +52,6 @@ def test_bad_requests_get_clear_errors(server, body, status, param):
 
 def test_error_messages_name_the_limit_and_the_models(server):
     url, _ = server
-    assert "'tiny'" not in _error(url, {"model": "gpt-4", "prompt": "x"})[1]["message"] or True
     assert "Models here: tiny" in _error(url, {"model": "gpt-4", "prompt": "x"})[1]["message"]
     _, err = _error(url, {"model": "tiny", "prompt": "x " * 300})
     assert "maximum context length is 256 tokens" in err["message"] and err["code"] == "context_length_exceeded"
@@ -163,7 +162,7 @@ def test_sigterm_lets_a_stream_in_flight_finish_then_exits(tiny_causal_dir, tmp_
                 proc.send_signal(signal.SIGTERM)
             chunks.append(chunk)
         assert chunks[-1].usage.completion_tokens == 240 and chunks[-2].choices[0].finish_reason == "length"
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=30) == -signal.SIGTERM  # drained, then uvicorn re-raises the signal it caught
     finally:
         if proc.poll() is None:
             proc.kill()
