@@ -55,6 +55,7 @@ AREAS = [
     "genlab.cli.pretrain",
     "genlab.cli.rag",
     "genlab.cli.agent",
+    "genlab.cli.serve",
 ]
 
 for _name in AREAS:

@@ -1,0 +1,72 @@
+"""``genlab serve``: an OpenAI-compatible server for a model and its adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from genlab.cli.common import ModelOpt, PrecisionOpt, TrustOpt, precision_of
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+
+
+def serve_cmd(
+    model: str = ModelOpt,
+    adapter: Optional[list[str]] = typer.Option(None, "--adapter", help="NAME=PATH: an adapter folder clients pick "
+                                                                         "with \"model\": NAME (repeatable)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs --api-key."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="GENLAB_API_KEY",
+                                          help="Require 'Authorization: Bearer KEY' on the API (env GENLAB_API_KEY)."),
+    served_name: Optional[str] = typer.Option(None, "--served-model-name",
+                                              help="The base model's id in the API [default: the -m value]."),
+    max_batch: int = typer.Option(16, "--max-batch", min=1, help="Sequences decoded together."),
+    max_queue: int = typer.Option(64, "--max-queue", min=1, help="Sequences waiting for a slot before HTTP 429."),
+    max_tokens: int = typer.Option(1024, "--max-tokens-cap", min=1, help="Most new tokens one request may ask for."),
+    timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds one request may take."),
+    allow_dir: Optional[list[Path]] = typer.Option(None, "--allow-adapter-dir",
+                                                   help="Allow POST /v1/load_lora_adapter from this folder (repeatable)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads for the engine "
+                                                                         "[default: every core]."),
+    precision: str = PrecisionOpt,
+    trust_remote_code: bool = TrustOpt,
+) -> None:
+    """Serve a model and its adapters over an OpenAI-compatible HTTP API, with a playground at /."""
+    from genlab.serving import ServeConfig, build_service, serve
+    from genlab.ui import err_console
+
+    adapters = parse_adapters(adapter or [])
+    config = ServeConfig(host=host, port=port, api_key=api_key, max_batch=max_batch, max_queue=max_queue,
+                         max_tokens_cap=max_tokens, timeout_s=timeout,
+                         allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads)
+    with err_console.status(f"loading {model}..."):
+        service = build_service(model, adapters, config, precision=precision_of(precision),
+                                trust_remote_code=trust_remote_code, name=served_name)
+    url = f"http://{host}:{port}"
+    err_console.print(f"serving [bold]{service.base_name}[/]"
+                      + (f" with adapters {', '.join(adapters)}" if adapters else "")
+                      + f" at {url}\n  OpenAI base URL: {url}/v1   playground: {url}/   Ctrl-C stops "
+                        "(requests in flight finish first)", highlight=False)
+    serve(service)
+
+
+def parse_adapters(items: list[str]) -> dict[str, str]:
+    """``["support=runs/a", ...]`` -> ``{"support": "runs/a"}``; a malformed item is a usage error."""
+    from genlab.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"expected NAME=PATH, got {item!r}", where="--adapter",
+                              hint="e.g. --adapter support=runs/lora/adapter")
+        if name in out:
+            raise ConfigError(f"adapter name {name!r} given twice", where="--adapter")
+        if not Path(path).is_dir():
+            raise ConfigError(f"no adapter folder at {path}", where=f"--adapter {item}")
+        out[name.strip()] = path
+    return out

@@ -1,0 +1,304 @@
+"""The engine: one thread owns the model and runs continuous batching.
+
+Each turn of the loop (1) takes new sequences and control calls from the inbox,
+(2) prefills waiting sequences into free slots, (3) runs one decode step for
+every running batch. A sequence joins at the next step after it arrives and
+leaves the step it finishes, so a long answer never holds up a short one.
+
+Adapters: LoRA adapters and the base share one batch; peft computes each row
+with its own adapter in one forward (``adapter_names=[...]``, ``"__base__"``
+for the base). Adapters peft cannot mix (IA3, prompt tuning, genlab's
+bottleneck and weight adapters) get a batch of their own, activated with
+``genlab.adapters.set_adapter`` before its step.
+
+Request handlers never touch the model: they ``submit`` sequences and read
+the events each sequence emits (``genlab.serving.sequence``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import logging
+import os
+import queue
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from genlab.serving.batch import Batch, prefill_inputs
+from genlab.serving.sequence import (Failed, Finished, PromptLogprobs, Sequence, TokenLogprob, advance, pick_token,
+                                     token_logprob)
+
+log = logging.getLogger("genlab.serving")
+MIX = "__mix__"  # the batch of the base and every LoRA adapter
+PEFT_BASE = "__base__"  # peft's name for "no adapter" in adapter_names
+
+
+@dataclass
+class EngineConfig:
+    max_batch: int = 16  # sequences decoding at once (over all batches)
+    max_queue: int = 64  # sequences waiting for a slot; more get "busy" (HTTP 429)
+    threads: int | None = None  # torch threads; None: every core this process may use
+
+
+class QueueFull(Exception):
+    pass
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+class Engine:
+    def __init__(self, lm, config: EngineConfig | None = None):
+        self.lm = lm
+        self.config = config or EngineConfig()
+        self.tokenizer = copy.deepcopy(lm.tokenizer)  # handlers tokenize with lm.tokenizer on another thread
+        self.eos_ids = _eos_ids(lm)
+        self.pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+        self.inbox: queue.Queue = queue.Queue()
+        self.waiting: deque[Sequence] = deque()
+        self.batches: dict[str, Batch] = {}
+        self.active_group: str | None = "unset"
+        self.steps = 0
+        self.finished: Counter[str] = Counter()  # finish reasons so far (stop, length, cancelled)
+        self.most_adapters_in_a_step = 0  # distinct adapters (base included) in one forward, the most seen
+        self.loras: set[str] = set()
+        self.refresh_adapters()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="genlab-engine", daemon=True)
+
+    # -- handler side --------------------------------------------------------------------------------------------
+    def start(self) -> "Engine":
+        self._thread.start()
+        return self
+
+    def submit(self, seqs: list[Sequence]) -> None:
+        """Queue sequences; raises ``QueueFull`` when too many wait, ``ShuttingDown`` while draining."""
+        if self._stopping:
+            raise ShuttingDown("the server is shutting down")
+        if self.queued() + len(seqs) > self.config.max_queue:
+            raise QueueFull(f"{self.queued()} sequences are waiting (limit {self.config.max_queue})")
+        self.inbox.put(("seqs", seqs))
+
+    def call(self, fn: Callable[[], object]) -> concurrent.futures.Future:
+        """Run ``fn`` on the engine thread between two steps (e.g. load an adapter); returns its future."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self.inbox.put(("call", fn, fut))
+        return fut
+
+    def queued(self) -> int:
+        return self.inbox.qsize() + len(self.waiting)
+
+    def running(self) -> int:
+        return sum(len(b) for b in self.batches.values())
+
+    def kv_bytes(self) -> int:
+        """Bytes the running batches' KV caches hold (0 when nothing runs)."""
+        return sum(b.kv_bytes() for b in list(self.batches.values()))
+
+    def stop(self, drain: bool = True, timeout: float | None = None) -> None:
+        """Finish what is running and waiting (``drain``), or cancel it, then end the thread."""
+        self._stopping = True
+        if not drain:
+            self.inbox.put(("cancel-all",))
+        self.inbox.put(("wake",))
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- engine thread -------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        from genlab.generation.packed import packed_linears
+
+        torch.set_num_threads(self.config.threads or _cores())
+        outer = self.lm.adapter_state.peft if self.lm.adapter_state and self.lm.adapter_state.peft else self.lm.model
+        with torch.inference_mode(), packed_linears(outer):
+            while True:
+                self._take_inbox(block=not (self.waiting or self.batches))
+                if self._stopping and not (self.waiting or self.batches) and self.inbox.empty():
+                    return
+                self._admit()
+                for group, batch in list(self.batches.items()):
+                    self._decode(group, batch)
+                    if not batch:
+                        del self.batches[group]
+
+    def _take_inbox(self, block: bool) -> None:
+        try:
+            item = self.inbox.get(timeout=0.5) if block else self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._handle(item)
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, item) -> None:
+        if item[0] == "seqs":
+            self.waiting.extend(item[1])
+        elif item[0] == "call":
+            fn, fut = item[1], item[2]
+            try:
+                fut.set_result(fn())
+            except Exception as e:  # noqa: BLE001 - the caller gets it through the future
+                fut.set_exception(e)
+            self.active_group = "unset"  # fn may have switched adapters
+            self.refresh_adapters()
+        elif item[0] == "cancel-all":
+            for s in list(self.waiting) + [s for b in self.batches.values() for s in b.seqs]:
+                s.cancelled = True
+
+    def _admit(self) -> None:
+        free = self.config.max_batch - self.running()
+        chosen: dict[str, list[Sequence]] = {}
+        while self.waiting and free > 0:
+            seq = self.waiting.popleft()
+            if seq.cancelled:
+                _finish(seq, "cancelled", self.finished)
+                continue
+            chosen.setdefault(self.group_of(seq.adapter), []).append(seq)
+            free -= 1
+        for group, seqs in chosen.items():  # echo needs logits at every prompt position: its own prefill
+            for part in (x for x in ([s for s in seqs if s.echo], [s for s in seqs if not s.echo]) if x):
+                self._guarded(part, lambda: self._prefill(group, part))
+
+    def _prefill(self, group: str, seqs: list[Sequence]) -> None:
+        inputs = prefill_inputs([s.prompt_ids for s in seqs], self.pad_id, self.lm.device)
+        echo = any(s.echo for s in seqs)
+        out = self._forward(group, seqs, {**inputs, "logits_to_keep": 0 if echo else 1})
+        if echo:
+            self._emit_prompt_logprobs(seqs, out.logits, inputs["attention_mask"])
+        new = Batch()
+        new.add(seqs, out.cache, inputs["attention_mask"], self._sample(seqs, out.logits[:, -1]))
+        self._keep_unfinished(new)
+        if new:
+            self.batches.setdefault(group, Batch()).add(new.seqs, new.cache, new.mask, new.next_ids)
+
+    def _decode(self, group: str, batch: Batch) -> None:
+        for i, s in enumerate(batch.seqs):
+            if s.cancelled:
+                s.finish = "cancelled"
+        self._keep_unfinished(batch)
+        if not batch:
+            return
+        seqs = list(batch.seqs)
+        try:
+            out = self._forward(group, seqs, batch.step_inputs())
+            batch.next_ids = self._sample(seqs, out.logits[:, -1])
+        except Exception as e:  # noqa: BLE001 - one bad batch must not take the engine down
+            log.exception("decode step failed")
+            for s in seqs:
+                s.emit(Failed(s.index, f"generation failed: {type(e).__name__}: {e}"))
+            batch.keep([])
+            return
+        self.steps += 1
+        self._keep_unfinished(batch)
+
+    def _keep_unfinished(self, batch: Batch) -> None:
+        done = [i for i, s in enumerate(batch.seqs) if s.finish]
+        if not done:
+            return
+        for i in done:
+            _finish(batch.seqs[i], batch.seqs[i].finish, self.finished)
+        batch.keep([i for i, s in enumerate(batch.seqs) if not s.finish])
+
+    def _guarded(self, seqs: list[Sequence], fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - a failing request never takes down the engine
+            log.exception("prefill failed")
+            for s in seqs:
+                s.emit(Failed(s.index, f"generation failed: {type(e).__name__}: {e}"))
+
+    # -- model ---------------------------------------------------------------------------------------------------
+    def refresh_adapters(self) -> None:
+        """Note which loaded adapters are LoRA (mixable in one batch); call after loading one."""
+        self.loras = {a for a in self.lm.adapters if _is_lora(self.lm, a)}
+
+    def group_of(self, adapter: str | None) -> str:
+        if adapter is None or adapter in self.loras:
+            return MIX
+        return adapter
+
+    def _forward(self, group: str, seqs: list[Sequence], inputs: dict):
+        from genlab.adapters import set_adapter
+
+        if group != self.active_group:
+            if group == MIX:
+                if self.lm.adapters:
+                    set_adapter(self.lm, next((a for a in self.lm.adapters if a in self.loras), None))
+            else:
+                set_adapter(self.lm, group)
+            self.active_group = group
+        if group == MIX and self.loras:
+            inputs["adapter_names"] = [s.adapter or PEFT_BASE for s in seqs]
+            self.most_adapters_in_a_step = max(self.most_adapters_in_a_step, len(set(inputs["adapter_names"])))
+        return self.lm.model(**inputs)
+
+    def _sample(self, seqs: list[Sequence], logits: torch.Tensor) -> torch.Tensor:
+        """Pick each row's next token with its own settings and generator; returns (B, 1)."""
+        logits = logits.float()
+        greedy = logits.argmax(-1).tolist()
+        chosen = []
+        for row, seq in enumerate(seqs):
+            tok = pick_token(logits[row], seq.config, seq.generator) if seq.config.do_sample else greedy[row]
+            info = None
+            if seq.logprobs is not None:
+                info = token_logprob(logits[row].log_softmax(-1), tok, seq.logprobs, self._piece)
+            seq.n_sampled += 1
+            if seq.prompt_only:
+                seq.finish = "length"
+            else:
+                advance(seq, tok, self.eos_ids, self.tokenizer, info)
+            chosen.append(tok)
+        return torch.tensor(chosen, device=logits.device)[:, None]
+
+    def _emit_prompt_logprobs(self, seqs: list[Sequence], logits: torch.Tensor, mask: torch.Tensor) -> None:
+        """Log-probability of each prompt token given the ones before it (row ``j-1`` predicts token ``j``)."""
+        width = mask.shape[1]
+        for row, seq in enumerate(seqs):
+            if not seq.echo:
+                continue
+            pad = width - len(seq.prompt_ids)
+            lp = logits[row, pad:width - 1].float().log_softmax(-1)
+            k = seq.logprobs or 0
+            toks = [token_logprob(lp[j - 1], t, k, self._piece) for j, t in enumerate(seq.prompt_ids) if j]
+            first = TokenLogprob(seq.prompt_ids[0], self._piece(seq.prompt_ids[0]), None)
+            seq.emit(PromptLogprobs(seq.index, [first] + toks))
+
+    def _piece(self, token: int) -> str:
+        return self.tokenizer.decode([token])
+
+
+def _finish(seq: Sequence, reason: str, stats: Counter | None = None) -> None:
+    seq.finish = reason
+    if stats is not None:
+        stats[reason] += 1
+    seq.emit(Finished(seq.index, reason, len(seq.prompt_ids), 0 if seq.prompt_only else seq.n_sampled))
+
+
+def _is_lora(lm, name: str) -> bool:
+    from genlab.adapters import loaded_adapters
+
+    return any(a.name == name and a.method == "lora" and a.saved_by == "peft" for a in loaded_adapters(lm))
+
+
+def _eos_ids(lm) -> set[int]:
+    ids = {lm.tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
+    ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+    return {i for i in ids if i is not None}
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+

@@ -1,0 +1,228 @@
+"""OpenAI request bodies -> a typed ``Job``; every mistake -> an ``APIError`` in OpenAI's shape.
+
+Unknown fields are ignored (clients send many); fields genlab cannot honour
+(penalties, logit_bias, tools, best_of, suffix) give a 400 rather than a
+silently different answer.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from genlab.errors import ConfigError
+from genlab.generation import GenerationConfig
+
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+class APIError(Exception):
+    """An error the client sees as ``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 type: str = "invalid_request_error", headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclass
+class Limits:
+    max_tokens_cap: int = 1024  # most new tokens one choice may ask for
+    max_n: int = 8
+    max_stop: int = 4
+
+
+@dataclass
+class Job:
+    """One request, parsed: what to generate and how to answer."""
+
+    kind: str  # "chat" | "completion"
+    model: str
+    adapter: str | None
+    prompts: list[list[int]]  # one per prompt (chat: one)
+    config: GenerationConfig
+    n: int = 1
+    logprobs: int | None = None  # None: off; else the number of alternatives per token
+    echo: bool = False
+    prompt_only: bool = False  # max_tokens=0 (with echo): score the prompt only
+    stream: bool = False
+    include_usage: bool = False
+    seeds: list[int] = field(default_factory=list)
+
+
+def bad(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def _field(body: dict, name: str, types: type | tuple, default: Any = None, *, what: str | None = None) -> Any:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise bad(f"'{name}' must be {what or _name(types)}, not a boolean", name)
+    if not isinstance(value, types):
+        raise bad(f"'{name}' must be {what or _name(types)}, got {type(value).__name__}", name)
+    return value
+
+
+def _name(types) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "a boolean", list: "an array",
+                        dict: "an object"}.get(t, t.__name__) for t in types)
+
+
+def refuse_unsupported(body: dict) -> None:
+    for name in ("presence_penalty", "frequency_penalty"):
+        if body.get(name) not in (None, 0, 0.0):
+            raise bad(f"'{name}' is not supported by this server; leave it out or set 0", name, "unsupported_parameter")
+    if body.get("repetition_penalty") not in (None, 1, 1.0):
+        raise bad("'repetition_penalty' is not supported by this server", "repetition_penalty", "unsupported_parameter")
+    if body.get("logit_bias"):
+        raise bad("'logit_bias' is not supported by this server", "logit_bias", "unsupported_parameter")
+    if body.get("tools") or body.get("functions"):
+        raise bad("tools and function calling are not supported by this server", "tools", "unsupported_parameter")
+    if body.get("best_of") not in (None, 1):
+        raise bad("'best_of' is not supported; use n", "best_of", "unsupported_parameter")
+    if body.get("suffix"):
+        raise bad("'suffix' (insertion) is not supported", "suffix", "unsupported_parameter")
+    fmt = body.get("response_format")
+    if fmt and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        raise bad("only response_format {\"type\": \"text\"} is supported", "response_format", "unsupported_parameter")
+
+
+def sampling(body: dict, limits: Limits, max_tokens: int, n_prompt_max: int) -> tuple[GenerationConfig, int, list[int]]:
+    """GenerationConfig, n and one seed per choice from the common fields."""
+    temperature = float(_field(body, "temperature", (int, float), 1.0))
+    if not 0 <= temperature <= 2:
+        raise bad(f"'temperature' must be between 0 and 2, got {temperature}", "temperature")
+    top_p = float(_field(body, "top_p", (int, float), 1.0))
+    top_k = _field(body, "top_k", int, 0)
+    top_k = 0 if top_k == -1 else top_k  # vLLM spells "off" as -1
+    n = _field(body, "n", int, 1)
+    if not 1 <= n <= limits.max_n:
+        raise bad(f"'n' must be between 1 and {limits.max_n}, got {n}", "n")
+    stop = _stops(body.get("stop"), limits)
+    seed = _field(body, "seed", int, None)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    try:
+        cfg = GenerationConfig(max_new_tokens=max(1, max_tokens), do_sample=temperature > 0,
+                               temperature=temperature if temperature > 0 else 1.0, top_k=top_k, top_p=top_p,
+                               stop=stop, seed=seed)
+    except ConfigError as e:
+        param = e.message.split(":")[0]
+        raise bad(e.message, {"max_new_tokens": "max_tokens"}.get(param, param)) from None
+    return cfg, n, [seed + i for i in range(n * n_prompt_max)]
+
+
+def _stops(stop, limits: Limits) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+        raise bad("'stop' must be a non-empty string or an array of non-empty strings", "stop")
+    if len(stops) > limits.max_stop:
+        raise bad(f"'stop' takes at most {limits.max_stop} strings, got {len(stops)}", "stop")
+    return stops
+
+
+def max_tokens_of(body: dict, limits: Limits, default: int | None, *, allow_zero: bool) -> int | None:
+    """The asked-for completion length, checked against the cap (``None``: fill the context up to the cap)."""
+    value = body.get("max_completion_tokens")
+    name = "max_completion_tokens" if value is not None else "max_tokens"
+    value = _field(body, name, int, default)
+    if value is None:
+        return None
+    if value < (0 if allow_zero else 1):
+        raise bad(f"'{name}' must be at least {0 if allow_zero else 1}, got {value}", name)
+    if value > limits.max_tokens_cap:
+        raise bad(f"'{name}' is {value}, above this server's limit of {limits.max_tokens_cap} tokens per choice",
+                  name, "max_tokens_exceeded")
+    return value
+
+
+def check_context(prompt_len: int, max_tokens: int | None, context: int, limits: Limits, param: str) -> int:
+    """Completion length that fits; a prompt past the context window is a 400 naming the limit."""
+    if max_tokens is None:
+        max_tokens = min(limits.max_tokens_cap, context - prompt_len)
+    if prompt_len + max(max_tokens, 1) > context:
+        raise bad(f"This model's maximum context length is {context} tokens. However, you requested "
+                  f"{prompt_len + max_tokens} tokens ({prompt_len} in the prompt, {max_tokens} for the completion). "
+                  "Please reduce the prompt or the completion length.", param, "context_length_exceeded")
+    return max_tokens
+
+
+def chat_messages(body: dict) -> list[dict]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad("'messages' must be a non-empty array of {role, content} objects", "messages")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise bad(f"messages[{i}]: 'role' must be one of {', '.join(ROLES)}", f"messages[{i}].role")
+        out.append({"role": ROLES[m["role"]], "content": _content(m.get("content"), i)})
+    return out
+
+
+def _content(content, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        if any(p.get("type") != "text" or not isinstance(p.get("text"), str) for p in content):
+            raise bad(f"messages[{i}]: only text content parts are supported", f"messages[{i}].content")
+        return "".join(p["text"] for p in content)
+    raise bad(f"messages[{i}]: 'content' must be a string or an array of text parts", f"messages[{i}].content")
+
+
+def completion_prompts(body: dict, tokenizer, vocab: int) -> list[list[int]]:
+    """``prompt`` as a string, a list of strings, a list of token ids, or a list of token-id lists."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        prompt = [prompt]
+    if isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
+        prompt = [prompt]
+    if not isinstance(prompt, list) or not prompt:
+        raise bad("'prompt' must be a string, an array of strings, an array of token ids, "
+                  "or an array of token-id arrays", "prompt")
+    rows = []
+    for p in prompt:
+        if isinstance(p, str):
+            row = tokenizer(p)["input_ids"]
+        elif isinstance(p, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in p):
+            if any(not 0 <= t < vocab for t in p):
+                raise bad(f"'prompt' holds a token id outside the vocabulary (0..{vocab - 1})", "prompt")
+            row = list(p)
+        else:
+            raise bad("'prompt' must not mix strings and token ids", "prompt")
+        if not row:
+            raise bad("'prompt' must not be empty", "prompt")
+        rows.append(row)
+    return rows
+
+
+def logprobs_of(body: dict, kind: str) -> int | None:
+    if kind == "chat":
+        if not _field(body, "logprobs", bool, False):
+            if body.get("top_logprobs"):
+                raise bad("'top_logprobs' needs 'logprobs': true", "top_logprobs")
+            return None
+        k = _field(body, "top_logprobs", int, 0)
+        if not 0 <= k <= 20:
+            raise bad(f"'top_logprobs' must be between 0 and 20, got {k}", "top_logprobs")
+        return k
+    k = _field(body, "logprobs", int, None)
+    if k is not None and not 0 <= k <= 20:
+        raise bad(f"'logprobs' must be between 0 and 20, got {k}", "logprobs")
+    return k
+
+
+def streaming(body: dict) -> tuple[bool, bool]:
+    stream = _field(body, "stream", bool, False)
+    opts = _field(body, "stream_options", dict, {}) or {}
+    if opts and not stream:
+        raise bad("'stream_options' is only allowed with 'stream': true", "stream_options")
+    return stream, bool(opts.get("include_usage", False))

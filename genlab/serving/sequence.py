@@ -1,0 +1,150 @@
+"""One sequence in the engine: its prompt, settings, tokens so far, and the text it has let out.
+
+A request with ``n`` choices is ``n`` sequences. The engine thread owns every
+field except ``cancelled``, which a request handler sets when its client goes away.
+Events go back to the handler through ``emit`` (a thread-safe callback):
+
+- ``PromptLogprobs`` once after prefill, when the request asked for ``echo`` with ``logprobs``;
+- ``Delta`` per decode step that lets out text (or tokens, when log-probs are asked for);
+- ``Finished`` or ``Failed`` last.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from genlab.generation import GenerationConfig
+from genlab.generation.sampling import filter_logits
+
+_ids = itertools.count()
+
+
+@dataclass
+class TokenLogprob:
+    """A token, its log-probability, and the ``top`` most likely alternatives at its position."""
+
+    id: int
+    text: str
+    logprob: float | None  # None: the first prompt token (nothing predicts it)
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Delta:
+    index: int
+    text: str
+    tokens: list[TokenLogprob]
+
+
+@dataclass
+class PromptLogprobs:
+    index: int
+    tokens: list[TokenLogprob]  # one per prompt token; the first has logprob None
+
+
+@dataclass
+class Finished:
+    index: int
+    reason: str  # "stop" | "length" | "cancelled"
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Failed:
+    index: int
+    message: str
+
+
+@dataclass
+class Sequence:
+    """What a sequence asks for and how far it has come."""
+
+    prompt_ids: list[int]
+    config: GenerationConfig  # sampling settings, stop strings, seed, max_new_tokens
+    adapter: str | None  # None: the base model
+    emit: Callable[[object], None]
+    index: int = 0  # the choice index within its request
+    logprobs: int | None = None  # return log-probs of chosen tokens and this many alternatives (0 = none)
+    echo: bool = False  # prompt-token log-probs (needs logprobs)
+    prompt_only: bool = False  # max_tokens=0 with echo: score the prompt, generate nothing
+    context_window: int = 1 << 30
+    id: int = field(default_factory=lambda: next(_ids))
+    cancelled: bool = False
+    # engine-side state
+    out_ids: list[int] = field(default_factory=list)
+    n_sampled: int = 0  # tokens drawn, the end-of-sequence token included
+    sent_chars: int = 0
+    pending: list[TokenLogprob] = field(default_factory=list)  # chosen tokens not yet sent
+    finish: str | None = None
+    created: float = field(default_factory=time.monotonic)
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if self.config.do_sample:
+            self.generator = torch.Generator().manual_seed(self.config.seed)
+
+    @property
+    def total_len(self) -> int:
+        return len(self.prompt_ids) + len(self.out_ids)
+
+
+def pick_token(logits: torch.Tensor, config: GenerationConfig, generator: torch.Generator | None) -> int:
+    """Next token from one row of logits (V,): argmax, or a draw after genlab's sampling filters."""
+    if not config.do_sample:
+        return int(logits.argmax())
+    z, _, _ = filter_logits(logits[None], config.temperature, config.top_k, config.top_p)
+    return int(torch.multinomial(z.softmax(-1), 1, generator=generator))
+
+
+def token_logprob(logprobs: torch.Tensor, token: int, k: int, decode: Callable[[int], str]) -> TokenLogprob:
+    """``logprobs``: log-softmax of one row of raw logits (V,), in fp32."""
+    top = []
+    if k:
+        values, ids = logprobs.topk(k)
+        top = [(decode(int(i)), float(v)) for v, i in zip(values, ids)]
+    return TokenLogprob(token, decode(token), float(logprobs[token]), top)
+
+
+def advance(seq: Sequence, token: int, eos_ids: set[int], tokenizer, info: TokenLogprob | None) -> None:
+    """Add ``token`` to ``seq``, let out text that can no longer become a stop string, and finish it if done."""
+    cfg = seq.config
+    if token in eos_ids:
+        seq.finish = "stop"
+    else:
+        seq.out_ids.append(token)
+        if info is not None:
+            seq.pending.append(info)
+    text = tokenizer.decode(seq.out_ids, skip_special_tokens=True)
+    cut = _stop_at(text, cfg.stop, seq.sent_chars)
+    if cut is not None:
+        text, seq.finish = text[:cut], "stop"
+    elif seq.finish is None and (len(seq.out_ids) >= cfg.max_new_tokens or seq.total_len >= seq.context_window):
+        seq.finish = "length"
+    ready = len(text) if seq.finish else _safe_end(text, cfg.stop)
+    if ready > seq.sent_chars or (seq.pending and seq.finish) or (seq.pending and ready == len(text)):
+        seq.emit(Delta(seq.index, text[seq.sent_chars:ready], seq.pending))
+        seq.sent_chars, seq.pending = max(ready, seq.sent_chars), []
+
+
+def _stop_at(text: str, stops: list[str], start: int) -> int | None:
+    """Where the first stop string begins, searching only where a new one can appear."""
+    hits = [i for s in stops if (i := text.find(s, max(0, start - len(s) + 1))) >= 0]
+    return min(hits) if hits else None
+
+
+def _safe_end(text: str, stops: list[str]) -> int:
+    """How much of ``text`` can be sent: hold back a tail that may be the start of a stop string,
+    and a trailing U+FFFD (half of a multi-byte character whose next byte is still to come)."""
+    end = len(text.rstrip("\ufffd"))
+    for s in stops:
+        for k in range(min(len(s) - 1, end), 0, -1):
+            if text[:end].endswith(s[:k]):
+                end = min(end, len(text[:end]) - k)
+                break
+    return end

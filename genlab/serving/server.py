@@ -1,0 +1,102 @@
+"""Start the server: load the model and adapters, start the engine, run uvicorn.
+
+    from genlab.serving import ServeConfig, build_service, serve
+    service = build_service("smollm2-135m-instruct", {"support": "runs/lora/adapter"}, ServeConfig())
+    serve(service)   # blocks; SIGTERM/Ctrl-C drains requests in flight, then returns
+
+``running(service)`` runs the same server on a background thread (tests, notebooks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+import time
+from pathlib import Path
+
+from genlab.errors import ConfigError, GenlabError
+from genlab.serving.app import ServeConfig, Service, build_app, load_named_adapter
+from genlab.serving.engine import Engine, EngineConfig
+
+
+def check_bind(config: ServeConfig) -> None:
+    """Anything but loopback needs an API key: the server runs a model for whoever reaches it."""
+    if not _loopback(config.host) and not config.api_key:
+        raise ConfigError(f"binding to {config.host} exposes the model beyond this machine without a key",
+                          where="--host", hint="pass --api-key KEY (clients send 'Authorization: Bearer KEY'), "
+                                               "or keep the default --host 127.0.0.1")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_service(model, adapters: dict[str, str | Path] | None = None, config: ServeConfig | None = None, *,
+                  precision: str = "auto", trust_remote_code: bool = False, name: str | None = None) -> Service:
+    """Load ``model`` (a name or a loaded model) and its adapters, start the engine thread.
+
+    ``name``: the base model's id in the API (default: the name it was loaded by)."""
+    from genlab.models import as_loaded
+
+    config = config or ServeConfig()
+    check_bind(config)
+    lm = as_loaded(model, precision=precision, trust_remote_code=trust_remote_code)
+    if lm.kind != "causal":
+        raise GenlabError(f"{lm.name} is a {lm.kind} model; the server runs decoder-only models",
+                          hint="serve a causal LM such as smollm2-135m-instruct")
+    for adapter_name, path in (adapters or {}).items():
+        if adapter_name == (name or lm.name):
+            raise ConfigError(f"adapter name {adapter_name!r} is the base model's name", where="--adapter",
+                              hint="pick another name: --adapter NAME=PATH")
+        load_named_adapter(lm, path, adapter_name)
+    engine = Engine(lm, EngineConfig(max_batch=config.max_batch, max_queue=config.max_queue,
+                                     threads=config.threads)).start()
+    return Service(engine, config, base_name=name or lm.name)
+
+
+def serve(service: Service) -> None:
+    """Run until SIGTERM/SIGINT; requests in flight finish (up to ``drain_s``) before it returns."""
+    import uvicorn
+
+    cfg = service.config
+    server = uvicorn.Server(uvicorn.Config(build_app(service), host=cfg.host, port=cfg.port, log_level="warning",
+                                           timeout_graceful_shutdown=int(cfg.drain_s) + 5, access_log=False))
+    try:
+        server.run()
+    finally:
+        service.engine.stop(drain=False, timeout=10)
+
+
+@contextlib.contextmanager
+def running(service: Service, port: int | None = None):
+    """The server on a background thread for the block; yields its base URL (``http://127.0.0.1:PORT``)."""
+    import uvicorn
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(service), host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, name="genlab-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise GenlabError(f"the server did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

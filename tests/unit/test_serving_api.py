@@ -1,0 +1,142 @@
+"""The OpenAI client against a real server (uvicorn on a free port) over a tiny random model."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import httpx
+import pytest
+
+from serving_helpers import async_client, client, settles, tiny_server
+
+PROMPTS = ["The cat sat on", "Customer: my order 12345", "Question: what is two plus two?", "Hello, how are"]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_causal_dir):
+    with tiny_server(tiny_causal_dir) as (url, service):
+        yield url, service
+
+
+def test_models_health_and_tokenizer_routes(server):
+    url, service = server
+    assert [m.id for m in client(url).models.list().data] == ["tiny"]
+    assert httpx.get(url + "/health").json()["status"] == "ok"
+    ids = httpx.post(url + "/tokenize", json={"prompt": "The cat sat"}).json()
+    assert ids["tokens"] == service.tokenizer("The cat sat")["input_ids"] and ids["max_model_len"] == 256
+    assert httpx.post(url + "/detokenize", json={"tokens": ids["tokens"]}).json()["prompt"] == "The cat sat"
+
+
+def test_greedy_completions_equal_offline_generate_fp32(server, tiny_causal):
+    from genlab.generation import GenerationConfig, generate
+
+    url, _ = server
+    offline = generate(tiny_causal, PROMPTS, GenerationConfig(max_new_tokens=12))
+    got = client(url).completions.create(model="tiny", prompt=PROMPTS, max_tokens=12, temperature=0)
+    assert [c.text for c in sorted(got.choices, key=lambda c: c.index)] == [g.text for g in offline]
+    assert got.usage.completion_tokens == sum(g.new_tokens[0] for g in offline)
+
+
+def test_greedy_chat_equals_offline_chat_generate_fp32(server, tiny_causal):
+    from genlab.generation import GenerationConfig, generate
+
+    url, _ = server
+    (offline,) = generate(tiny_causal, ["Why is the sky blue?"], GenerationConfig(max_new_tokens=10), chat=True)
+    got = client(url).chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Why is the sky blue?"}],
+                                               max_tokens=10, temperature=0)
+    assert got.choices[0].message.content == offline.text and got.choices[0].message.role == "assistant"
+    assert got.choices[0].finish_reason == offline.finish_reasons[0]
+
+
+def test_sampling_with_a_seed_repeats_and_n_gives_distinct_choices(server):
+    url, _ = server
+    ask = dict(model="tiny", prompt="The cat", max_tokens=12, temperature=1.0, n=4, seed=7)
+    a, b = client(url).completions.create(**ask), client(url).completions.create(**ask)
+    texts = [c.text for c in sorted(a.choices, key=lambda c: c.index)]
+    assert texts == [c.text for c in sorted(b.choices, key=lambda c: c.index)]
+    assert len(set(texts)) > 1 and [c.index for c in a.choices] == [0, 1, 2, 3]
+
+
+def test_stop_strings_cut_the_text_and_say_stop(server):
+    url, _ = server
+    full = client(url).completions.create(model="tiny", prompt=PROMPTS[1], max_tokens=20, temperature=0).choices[0].text
+    stop = full[3:6]
+    got = client(url).completions.create(model="tiny", prompt=PROMPTS[1], max_tokens=20, temperature=0, stop=[stop])
+    assert got.choices[0].text == full[:full.index(stop)] and got.choices[0].finish_reason == "stop"
+
+
+def test_chat_logprobs_are_log_softmax_of_the_model(server, tiny_causal):
+    import torch
+
+    url, service = server
+    got = client(url).chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}], max_tokens=3,
+                                               temperature=0, logprobs=True, top_logprobs=3)
+    content = got.choices[0].logprobs.content
+    assert len(content) == 3 and all(len(t.top_logprobs) == 3 for t in content)
+    ids = service.tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+    if not isinstance(ids, list):
+        ids = ids["input_ids"]
+    with torch.no_grad():
+        lp = tiny_causal.model(torch.tensor([ids])).logits[0, -1].float().log_softmax(-1)
+    assert math.isclose(content[0].logprob, float(lp.max()), abs_tol=1e-4)
+    assert content[0].top_logprobs[0].logprob == content[0].logprob  # greedy: the chosen token is the top one
+
+
+def test_echo_logprobs_score_the_prompt_as_lm_eval_asks(server, tiny_causal):
+    """lm-eval local-completions sends token ids, echo, logprobs=1, max_tokens=1 and reads token_logprobs[ctxlen:-1]."""
+    import torch
+
+    url, service = server
+    ids = service.tokenizer("The cat sat on the mat.")["input_ids"]
+    got = client(url).completions.create(model="tiny", prompt=[ids, ids[:4]], echo=True, logprobs=1, max_tokens=1,
+                                         temperature=0)
+    first = sorted(got.choices, key=lambda c: c.index)[0].logprobs
+    assert first.token_logprobs[0] is None and len(first.token_logprobs) == len(ids) + 1
+    with torch.no_grad():
+        lp = tiny_causal.model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+    want = [float(lp[j - 1, ids[j]]) for j in range(1, len(ids))]
+    assert max(abs(a - b) for a, b in zip(first.token_logprobs[1:-1], want)) < 1e-4
+    assert all(len(top) == 1 for top in first.top_logprobs[1:])
+    zero = client(url).completions.create(model="tiny", prompt=ids, echo=True, logprobs=0, max_tokens=0)
+    assert len(zero.choices[0].logprobs.token_logprobs) == len(ids) and zero.usage.completion_tokens == 0
+    assert zero.choices[0].text == service.tokenizer.decode(ids)
+
+
+def test_streaming_chunks_usage_and_done(server):
+    url, _ = server
+    want = client(url).chat.completions.create(model="tiny", messages=[{"role": "developer", "content": "Be brief."},
+                                                                       {"role": "user", "content": "Hello"}],
+                                               max_tokens=8, temperature=0)
+    chunks = list(client(url).chat.completions.create(
+        model="tiny", messages=[{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
+        max_tokens=8, temperature=0, stream=True, stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == want.choices[0].message.content
+    assert chunks[-2].choices[0].finish_reason == want.choices[0].finish_reason
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == want.usage.completion_tokens
+    with httpx.stream("POST", url + "/v1/completions", json={"model": "tiny", "prompt": "Hi", "max_tokens": 3,
+                                                            "stream": True}) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data:")]
+    assert lines[-1] == "data: [DONE]" and r.headers["content-type"].startswith("text/event-stream")
+
+
+def test_async_clients_stream_concurrently_and_match_one_at_a_time(server):
+    url, service = server
+
+    async def one(c, prompt):
+        text = ""
+        async for ch in await c.completions.create(model="tiny", prompt=prompt, max_tokens=16, temperature=0,
+                                                   stream=True):
+            text += ch.choices[0].text if ch.choices else ""
+        return text
+
+    async def all_at_once():
+        c = async_client(url)
+        return await asyncio.gather(*(one(c, p) for p in PROMPTS))
+
+    together = asyncio.run(all_at_once())
+    alone = [client(url).completions.create(model="tiny", prompt=p, max_tokens=16, temperature=0).choices[0].text
+             for p in PROMPTS]
+    assert together == alone
+    assert settles(service.engine)
