@@ -49,6 +49,7 @@ AREAS = [
     "genlab.cli.eval",
     "genlab.cli.tune",
     "genlab.cli.bench",
+    "genlab.cli.optimize",
 ]
 
 for _name in AREAS:
