@@ -50,6 +50,7 @@ def atomic_output(out: str | os.PathLike, force: bool = False, suffix: str = "")
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         yield tmp
+        _default_mode(tmp)
         if out.is_dir() and not out.is_symlink():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
@@ -60,6 +61,13 @@ def atomic_output(out: str | os.PathLike, force: bool = False, suffix: str = "")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
         raise
+
+
+def _default_mode(path: Path) -> None:
+    """mkstemp/mkdtemp create 0600/0700; give the result what a plain open()/mkdir() would (the umask's)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any] | None:
