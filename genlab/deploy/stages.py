@@ -54,12 +54,13 @@ def _parser(kind: str, cls, extra: tuple[str, ...] = ()):
 
 def source_model(ctx, stage: Stage, sdir: Path):
     """The model this stage starts from, in fp32, with an earlier stage's adapter merged into it."""
+    from genlab.lifecycle.runner import stage_dir
     from genlab.models import load
 
     if stage.source is None:
         return load(ctx.recipe.model, precision="fp32")
     record = ctx.stage_record(stage.source)
-    src_dir = Path(ctx.out) / "stages" / stage.source
+    src_dir = stage_dir(Path(ctx.out), stage.source)
     if record.adapter and not record.model_dir:
         from genlab.adapters import merge
 
@@ -130,6 +131,7 @@ def run_export(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord)
 
     cfg = ExportConfig(**stage.options)
     path = export_gguf(source_model(ctx, stage, sdir), sdir / f"model-{cfg.type}.gguf", cfg, force=True)
+    record.model_dir = path.name  # a later stage can start from the file (genlab.models.load reads .gguf)
     finish(ctx, stage, sdir, record, str(path), f"GGUF {cfg.type} (round trip)")
 
 

@@ -62,7 +62,7 @@ def test_saved_int8_folder_reloads_through_the_registry_and_generates(tiny_causa
     with torch.no_grad():
         assert torch.equal(back.model(IDS).logits, mem.model(IDS).logits)  # same int8 weights, same numbers
     disk = (out / "model.safetensors").stat().st_size
-    assert disk < 0.6 * (tiny_causal_dir / "model.safetensors").stat().st_size
+    assert disk < 0.8 * (tiny_causal_dir / "model.safetensors").stat().st_size
     auto = load(str(out))  # bf16 float parts where the CPU is fast at it: int8 layers cast in and out
     gens = generate(auto, ["Hello, how are you?"], GenerationConfig(max_new_tokens=6))
     assert gens[0].new_tokens[0] >= 1
@@ -86,3 +86,18 @@ def test_refusals(tiny_causal_dir, home):
         QuantizeConfig(scheme="int4")
     with pytest.raises(ConfigError, match="unknown scheme"):
         QuantizeConfig(scheme="int3")
+
+
+def test_outlier_tokens_get_their_own_activation_scale():
+    """One token 300x larger (an attention-sink token) must not flatten the others to a few int8 levels."""
+    from genlab.deploy.int8 import from_linear
+
+    torch.manual_seed(1)
+    lin = torch.nn.Linear(64, 32)
+    x = torch.randn(8, 64)
+    x[0] *= 300
+    q = from_linear(lin)
+    with torch.no_grad():
+        y, yq, one_scale = lin(x), q(x), q.inner(x)  # q.inner: fbgemm with one scale for the whole call
+        assert (y[1:] - yq[1:]).abs().max() < 0.1 * (y[1:] - one_scale[1:]).abs().max()
+        assert torch.equal(q(x[3:4]), q.inner(x[3:4]))  # one row (decoding): one call, same numbers
