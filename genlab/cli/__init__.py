@@ -56,6 +56,7 @@ AREAS = [
     "genlab.cli.rag",
     "genlab.cli.agent",
     "genlab.cli.serve",
+    "genlab.cli.optimize",
 ]
 
 for _name in AREAS:

@@ -34,7 +34,7 @@ from typing import Any, Callable
 from genlab.errors import ConfigError
 
 # kind modules outside the lifecycle package; each calls register() on import
-KIND_MODULES: list[str] = ["genlab.alignment.stages"]
+KIND_MODULES: list[str] = ["genlab.alignment.stages", "genlab.deploy.stages"]
 
 
 @dataclass(frozen=True)

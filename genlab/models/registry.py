@@ -209,7 +209,7 @@ def load(name: str = DEFAULT_MODEL, *, precision: str = "auto", trust_remote_cod
     auto = {"causal": AutoModelForCausalLM, "seq2seq": AutoModelForSeq2SeqLM, "encoder": AutoModel}[kind]
     device = torch.device(device or default_device())
     torch_dtype = torch.bfloat16 if resolve_precision(precision, device) == "bf16" else torch.float32
-    model = auto.from_pretrained(r.path, trust_remote_code=trust_remote_code, dtype=torch_dtype)
+    model = _from_folder(r.path, config, auto, torch_dtype, trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(r.path, trust_remote_code=trust_remote_code)
     prepare_tokenizer(tokenizer, kind)
     model.to(device).eval()
@@ -224,6 +224,15 @@ def load_tokenizer(name: str = DEFAULT_MODEL, *, trust_remote_code: bool = False
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve(name).path, trust_remote_code=trust_remote_code)
+
+
+def _from_folder(path: Path, config, auto, torch_dtype, trust_remote_code: bool):
+    """transformers' loader, except for an int8 folder written by ``genlab optimize quantize``."""
+    from genlab.deploy.storage import is_quantized_folder, load_quantized
+
+    if is_quantized_folder(path):
+        return load_quantized(path, config, auto, torch_dtype)
+    return auto.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=torch_dtype)
 
 
 def attach_adapter(lm: LoadedModel, path: str | Path) -> LoadedModel:

@@ -1,0 +1,58 @@
+"""Recipe stage kinds quantize / prune / distill / export: parsed with clear errors, run from a tuned stage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genlab.errors import ConfigError
+from genlab.lifecycle import load_recipe, recipe_from_yaml, run_recipe
+
+
+def test_builtin_deploy_recipe_loads():
+    r = load_recipe("deploy")
+    kinds = {s.name: s.kind for s in r.stages}
+    assert {"quantize", "export", "prune", "distill", "tune"} <= set(kinds.values())
+    assert all(s.source == "lora" for s in r.stages if s.kind in ("quantize", "export", "prune", "distill"))
+
+
+@pytest.mark.parametrize("stage,message", [
+    ("{kind: prune, options: {sparsity: 1.5}}", r"stages\[0\].options: .*\[0, 1\)"),
+    ("{kind: prune, options: {density: 0.5}}", "unknown option"),
+    ("{kind: export, options: {type: q5_k}}", "q8_0"),
+    ("{kind: quantize, options: {scheme: int4}}", "q4_0"),
+    ("{kind: distill, options: {blocks: every-other}, train: {lr: -1}}", "lr"),
+])
+def test_stage_errors_name_the_stage(stage, message):
+    with pytest.raises(ConfigError, match=message):
+        recipe_from_yaml(f"model: m\ntask: support-summary\nstages: [{stage}]\n", "r.yaml")
+
+
+def test_quantize_and_export_stages_start_from_the_tuned_stage(tmp_path, monkeypatch):
+    from genlab.testing import tiny_model_dir
+
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
+    model = tiny_model_dir(tmp_path / "lm", "causal", max_position_embeddings=4096)
+    text = f"""
+name: tiny-deploy
+model: {model}
+task: support-summary
+eval: {{n: 4, batch_size: 4, generation: {{max_new_tokens: 8}}}}
+n_train: 8
+train: {{max_steps: 2, batch_size: 2, lr: 1e-3, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
+stages:
+  - {{name: lora, kind: tune, method: lora, options: {{r: 4}}}}
+  - {{name: int8, kind: quantize, from: lora}}
+  - {{name: gguf, kind: export, from: lora, options: {{type: f16}}}}
+"""
+    out = tmp_path / "run"
+    outcomes = run_recipe(recipe_from_yaml(text, "r.yaml"), out)
+    assert [o.status for o in outcomes] == ["ran", "ran", "ran"]
+    for name in ("int8", "gguf"):
+        rec = json.loads((out / "stages" / name / "stage.json").read_text())
+        assert rec["status"] == "done" and rec["metrics"]
+        assert set(rec["extra"]["tradeoff"]) == {"size_mb", "decode_tok_s_b1", "perplexity"}
+    assert (out / "stages" / "int8" / "model" / "genlab-deploy.json").is_file()
+    assert (out / "stages" / "gguf" / "model-f16.gguf").is_file()
+    assert (out / "report.html").is_file()
