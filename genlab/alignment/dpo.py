@@ -279,12 +279,11 @@ def _pairs(data, split, n, seed, tokenizer, template, skip_bad_rows) -> list[Pre
 
 
 def _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train) -> None:
-    from genlab.evaluation import environment
+    from genlab.provenance import Provenance
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "kind": "dpo", "model": model, "model_hash": lm.model_hash, "data": str(data), "method": method,
         "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(), "beta": beta, "loss": loss,
         "from_adapter": str(from_adapter) if from_adapter else None, "n_train": n_train,
-        "versions": environment.package_versions(), "git": environment.git_hash(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "provenance": Provenance.capture().to_json()})

@@ -123,7 +123,7 @@ def _reward(ctx, spec, sdir: Path, resume: bool):
 def _start_model(ctx, stage: Stage, sdir: Path) -> Path | str:
     """The source stage's model as a folder: its model folder, or its adapter merged into the recipe's model."""
     from genlab.adapters import merge
-    from genlab.lifecycle.runner import stage_dir
+    from genlab.lifecycle.execute import stage_dir
 
     if stage.source is None:
         return ctx.recipe.model

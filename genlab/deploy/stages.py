@@ -54,7 +54,7 @@ def _parser(kind: str, cls, extra: tuple[str, ...] = ()):
 
 def source_model(ctx, stage: Stage, sdir: Path):
     """The model this stage starts from, in fp32, with an earlier stage's adapter merged into it."""
-    from genlab.lifecycle.runner import stage_dir
+    from genlab.lifecycle.execute import stage_dir
     from genlab.models import load
 
     if stage.source is None:

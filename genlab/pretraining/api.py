@@ -16,10 +16,8 @@ corpus, split and tokenizer are rebuilt (or reloaded) identically.
 from __future__ import annotations
 
 import math
-import platform
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,10 +222,9 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
 
 
 def write_config(out: Path, cfg: PretrainConfig, tcfg, data: Data, params: F.Params, before: F.Accounting) -> None:
-    from genlab.evaluation import environment
+    from genlab.provenance import Provenance
 
     atomic_write_json(out / "config.json", {
         "command": sys.argv, "pretrain_config": cfg.to_dict(), "train_config": tcfg.to_dict(),
         "corpus": data.split.summary(), "params": params.to_dict(), "before": before.to_dict(),
-        "versions": {"python": platform.python_version(), **environment.package_versions()},
-        "git": environment.git_hash(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "provenance": Provenance.capture(sys.argv).to_json()})
