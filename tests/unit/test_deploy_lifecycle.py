@@ -8,6 +8,7 @@ import pytest
 
 from genlab.errors import ConfigError
 from genlab.lifecycle import load_recipe, recipe_from_yaml, run_recipe
+from genlab.records import StageRecord
 
 
 def test_builtin_deploy_recipe_loads():
@@ -50,9 +51,9 @@ stages:
     outcomes = run_recipe(recipe_from_yaml(text, "r.yaml"), out)
     assert [o.status for o in outcomes] == ["ran", "ran", "ran"]
     for name in ("int8", "gguf"):
-        rec = json.loads((out / "stages" / name / "stage.json").read_text())
-        assert rec["status"] == "done" and rec["metrics"]
-        assert set(rec["extra"]["tradeoff"]) == {"size_mb", "decode_tok_s_b1", "perplexity"}
+        rec = StageRecord.from_json(json.loads((out / "stages" / name / "stage.json").read_text()), name)
+        assert rec.status == "done" and rec.metrics
+        assert set(rec.extra["tradeoff"]) == {"size_mb", "decode_tok_s_b1", "perplexity"}
     assert (out / "stages" / "int8" / "model" / "genlab-deploy.json").is_file()
     assert (out / "stages" / "gguf" / "model-f16.gguf").is_file()
     assert (out / "report.html").is_file()
