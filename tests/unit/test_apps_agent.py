@@ -211,7 +211,7 @@ def test_orders_and_questions_deterministic_varied_and_correct():
 
 
 # -- the loop ---------------------------------------------------------------------------
-def test_agent_loop_with_scripted_steps_runs_tools_and_finishes(monkeypatch, db_path):
+def test_agent_loop_with_scripted_steps_runs_tools_and_finishes(monkeypatch, db_path, tiny_causal):
     from genlab.apps import agent as agent_mod
     from genlab.apps.orders_db import OrdersDB
     from genlab.data.builtin.orders import generate_orders
@@ -226,7 +226,7 @@ def test_agent_loop_with_scripted_steps_runs_tools_and_finishes(monkeypatch, db_
         return [Generation(prompts[0], [next(outputs)], 1)]
 
     monkeypatch.setattr("genlab.generation.generate", fake_generate)
-    run = run_agent(None, "How much?", builtin_tools(OrdersDB(db_path)), AgentConfig(max_steps=5))
+    run = run_agent(tiny_causal, "How much?", builtin_tools(OrdersDB(db_path)), AgentConfig(max_steps=5))
     assert run.stopped == "finish" and run.answer == f"${order['total']:.2f}"
     assert [s.tool for s in run.steps] == ["get_order", "fly", "finish"]
     assert run.steps[0].attempts == 2 and run.parse_failures == 1 and run.parse_attempts == 4

@@ -132,7 +132,7 @@ def _warranty(rng, c: str, industry: str) -> list[Fact]:
     repair = rng.choice([5, 7, 10, 14])
     exclusion = rng.choice(["water damage", "accidental drops", "cosmetic scratches", "commercial use"])
     return [
-        Fact("warranty_length", f"Every product sold by {c} has a {years}-{unit[:4]} warranty against defects.",
+        Fact("warranty_length", f"Every product sold by {c} is under warranty against defects for {years} {unit}.",
              f"{years} {unit}",
              (f"How long is the warranty at {c}?", f"What warranty period does {c} give on its products?",
               f"For how many years are {c} products covered against defects?",
