@@ -29,12 +29,14 @@ def test_atomic_writes_respect_the_umask_and_keep_an_existing_mode(tmp_path):
 
 
 def test_holistic_accuracy_column_names_each_scenarios_metric():
+    from genlab.holistic import HolisticSummary
     from genlab.holistic.report import LABELS, heatmap_html, scenario_label
 
-    summary = {"results": {"support-summary": {"m": {"accuracy": {"metric": "rouge2", "value": 0.1}}},
-                           "reviews": {"m": {"accuracy": {"metric": "acc", "value": 0.4}}}},
-               "headline": {"support-summary": {"m": {f: None for f in LABELS} | {"accuracy": 0.1}},
-                            "reviews": {"m": {f: None for f in LABELS} | {"accuracy": 0.4}}}}
+    summary = HolisticSummary.from_json({
+        "results": {"support-summary": {"m": {"accuracy": {"metric": "rouge2", "value": 0.1}}},
+                    "reviews": {"m": {"accuracy": {"metric": "acc", "value": 0.4}}}},
+        "headline": {"support-summary": {"m": {f: None for f in LABELS} | {"accuracy": 0.1}},
+                     "reviews": {"m": {f: None for f in LABELS} | {"accuracy": 0.4}}}})
     assert scenario_label(summary, "support-summary") == "support-summary (accuracy = rouge2)"
     html = heatmap_html(summary)
     assert "support-summary (accuracy = rouge2)" in html and "reviews (accuracy = acc)" in html
