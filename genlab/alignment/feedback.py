@@ -85,7 +85,9 @@ def task_prompts(task_name: str, tokenizer, split: str, n: int, seed: int = 0) -
     task = load_task(task_name)
     plain = task.requests(split, n=n, seed=seed)
     rendered = task.requests(split, n=n, seed=seed, tokenizer=tokenizer)
-    return [Prompt(str(p.raw.get("id", f"{task.name}-{split}-{p.doc_id}")), p.prompt, r.prompt,
+    # the stored text drops the template's trailing separator (a newline before the answer): it is the
+    # question as a person reads it; the rendered prompt keeps it, as the model was prompted
+    return [Prompt(str(p.raw.get("id", f"{task.name}-{split}-{p.doc_id}")), p.prompt.rstrip(), r.prompt,
                    p.raw.get("facts") if isinstance(p.raw.get("facts"), dict) else None)
             for p, r in zip(plain, rendered)]
 

@@ -66,8 +66,9 @@ def rag_messages(question: str, hits: list[Hit], instruction: str = INSTRUCTION,
     return _messages(instruction, turns, f"Passages:\n{passage_block(hits)}\nQuestion: {question}")
 
 
-def closed_book_messages(question: str) -> list[dict]:
-    return _messages(CLOSED_BOOK, [(f"Question: {q}", a) for _, q, a in DEMOS], f"Question: {question}")
+def closed_book_messages(question: str, demos: bool = True) -> list[dict]:
+    turns = [(f"Question: {q}", a) for _, q, a in DEMOS] if demos else []
+    return _messages(CLOSED_BOOK, turns, f"Question: {question}")
 
 
 def _messages(instruction: str, turns: list[tuple[str, str]], last: str) -> list[dict]:
@@ -144,7 +145,14 @@ def closed_book(lm, questions: list[str], *, max_new_tokens: int = 48, reporter=
     from genlab.generation import GenerationConfig, generate
     from genlab.progress import or_quiet
 
-    prompts = [render(lm.tokenizer, closed_book_messages(q)) for q in questions]
+    budget = lm.context_window - max_new_tokens
+
+    def prompt(q: str) -> str:  # the worked examples give way in a small window, as in fit_passages
+        text = render(lm.tokenizer, closed_book_messages(q))
+        fits = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"]) <= budget
+        return text if fits else render(lm.tokenizer, closed_book_messages(q, demos=False))
+
+    prompts = [prompt(q) for q in questions]
     gen = GenerationConfig(max_new_tokens=max_new_tokens, stop=["\nQuestion:"])
     with or_quiet(reporter).task("generate (closed-book)", total=len(questions)) as advance:
         return [o.text.strip() for o in generate(lm, prompts, gen, progress=advance)]

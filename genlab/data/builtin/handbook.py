@@ -194,7 +194,7 @@ def _accounts(rng, c: str, industry: str) -> list[Fact]:
         Fact("deletion", f"{c} completes account deletion requests within {deletion} days.", f"{deletion} days",
              (f"How long does {c} take to delete an account?", f"Within how many days does {c} close a deleted account?",
               f"What is the account deletion time at {c}?", f"How soon will {c} erase my account after I ask?")),
-        Fact("loyalty_points", f"{c} members earn {points} loyalty point{'s' if points > 1 else ''} per dollar spent.",
+        Fact("loyalty_points", f"{c} loyalty members earn {points} point{'s' if points > 1 else ''} per dollar spent.",
              f"{points} point{'s' if points > 1 else ''}",
              (f"How many loyalty points per dollar does {c} give?", f"What is the loyalty earn rate at {c}?",
               f"How many points do I earn for each dollar at {c}?", f"What does a dollar spent at {c} earn in points?")),
