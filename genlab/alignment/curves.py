@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genlab.io import atomic_save_figure
+
 PANELS = (("reward", "reward (score)"), ("kl", "KL to reference (nats / response)"), ("kl_coef", "β"),
           ("entropy", "entropy (nats / token)"), ("distinct_2", "distinct-2"), ("response_len", "response tokens"),
           ("value_loss", "value loss"), ("policy_loss", "policy loss"))
@@ -40,10 +42,4 @@ def plot_ppo_compare(runs: dict[str, list[dict]], path: Path, panels=PANELS) -> 
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)

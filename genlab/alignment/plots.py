@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from genlab.io import atomic_save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -16,13 +18,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    _pyplot().close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def plot_scores(chosen: Sequence[float], rejected: Sequence[float], path: Path, title: str = "reward scores") -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from genlab.deploy.tradeoff import MeasureConfig, TradeOff, measure_isolated
 from genlab.errors import ConfigError
-from genlab.io import atomic_write_json, read_json
+from genlab.io import atomic_save_figure, atomic_write_json, read_json
 from genlab.progress import Reporter, or_quiet
 
 RECORDS = "tradeoffs.json"
@@ -101,12 +101,7 @@ def scatter(records: list[TradeOff], path: Path) -> Path:
     axes[0].set_title(f"{records[0].task} ({records[0].metric}) vs speed; area = size on disk")
     axes[1].set_title("held-out perplexity vs speed")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def load_records(out_dir: str | os.PathLike) -> list[TradeOff]:

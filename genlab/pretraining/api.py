@@ -202,23 +202,10 @@ def save_model(model, tokenizer, path: Path) -> None:
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to train into an earlier run by accident (as ``genlab tune`` does)."""
-    from genlab.errors import ConfigError
+    """Refuse to train into an earlier run by accident, as ``genlab tune`` does (with pre-training's files)."""
+    from genlab.tuning.api import prepare_run_dir as prepare
 
-    if resume and overwrite:
-        raise ConfigError("resume and overwrite contradict each other", where="pretrain")
-    if resume:
-        if not (out / "checkpoints" / "last.pt").is_file():
-            raise GenlabError(f"nothing to resume: {out} has no checkpoint (checkpoints/last.pt)",
-                              hint="check the run folder, or start a new run there without --resume")
-        return
-    existing = [n for n in RUN_FILES if (out / n).exists()]
-    if existing and not overwrite:
-        raise GenlabError(f"{out} already holds a run ({', '.join(existing[:3])})",
-                          hint="add --resume to continue it, --overwrite to replace it, or choose another --out")
-    for n in existing:
-        p = out / n
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    prepare(out, resume=resume, overwrite=overwrite, run_files=RUN_FILES, where="pretrain")
 
 
 def write_config(out: Path, cfg: PretrainConfig, tcfg, data: Data, params: F.Params, before: F.Accounting) -> None:

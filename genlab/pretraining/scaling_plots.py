@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genlab.io import atomic_save_figure
+
 
 def _plt():
     import matplotlib
@@ -17,13 +19,9 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    plt = _plt()
+    _plt()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
 
 
 def loss_vs_tokens(rows: list[dict], fit, path: Path) -> Path:

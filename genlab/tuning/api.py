@@ -136,17 +136,18 @@ RUN_FILES = ("config.json", "results.json", "metrics.jsonl", "checkpoints", "ada
              "train_curves.png")
 
 
-def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to train into an earlier run by accident; ``overwrite`` removes that run's files."""
+def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool, run_files: tuple[str, ...] = RUN_FILES,
+                    where: str = "tune") -> None:
+    """Refuse to train into an earlier run by accident; ``overwrite`` removes that run's ``run_files``."""
     if resume and overwrite:
-        raise ConfigError("resume=True and overwrite=True contradict each other", where="tune",
+        raise ConfigError("resume=True and overwrite=True contradict each other", where=where,
                           hint="resume continues the run in out_dir; overwrite starts it again")
     if resume:
         if not (out / "checkpoints" / "last.pt").is_file():
             raise GenlabError(f"nothing to resume: {out} has no checkpoint (checkpoints/last.pt)",
                               hint="check the run folder, or start a new run there without resuming")
         return
-    existing = [name for name in RUN_FILES if (out / name).exists()]
+    existing = [name for name in run_files if (out / name).exists()]
     if existing and not overwrite:
         raise GenlabError(f"{out} already holds a run ({', '.join(existing[:3])})",
                           hint="resume it, overwrite it, or choose another output folder")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genlab.io import atomic_save_figure
+
 
 def plot_curves(history: list[dict], path: Path) -> Path:
     import matplotlib
@@ -31,9 +33,4 @@ def plot_curves(history: list[dict], path: Path) -> Path:
         axes[0][1].set_xlabel("step")
         axes[0][1].legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_save_figure(fig, path)
