@@ -135,6 +135,8 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
     task = _load_task(task)
     metrics = resolve_metrics(task)
     lm = as_loaded(model, precision=cfg.precision)
+    if lm.kind == "encoder":  # a classification head's scores are not per-character log-likelihoods
+        metrics = [m for m in metrics if m.name != "acc_norm"] or metrics
     precision = effective_precision(lm.model, cfg.precision)
     shots = getattr(task, "default_shots", 0) if cfg.shots is None else cfg.shots
     t0 = time.perf_counter()
