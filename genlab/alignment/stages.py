@@ -1,4 +1,5 @@
-"""Recipe stage kind ``ppo``: RLHF from an earlier stage's model, scored like every other stage.
+"""Recipe stage kinds ``ppo`` (RLHF from an earlier stage's model) and ``dpo`` (direct preference
+optimization on a preference dataset), scored like every other stage.
 
     stages:
       - {name: sft, kind: tune, method: lora}
@@ -14,6 +15,16 @@ reference are the source model), runs PPO with a fresh LoRA on it, merges the re
 ``model/`` and scores it with the recipe's ``eval`` like the other stages. The report shows its
 curves (reward, KL, β, entropy, distinct-2, losses) and example completions from the first and
 last PPO steps.
+
+    - {name: dpo, kind: dpo, from: sft, options: {data: support-summary-prefs, beta: 0.1, n_train: 256},
+       train: {lr: 5.0e-5, epochs: 1}}
+
+``dpo`` options: ``data`` (a preference task, file or ``hf:`` dataset; required), ``beta`` (0.1),
+``loss`` (``sigmoid`` or ``ipo``), ``n_train``, ``n_val`` (16), and for a stage that does not start
+from an adapter ``method`` (lora) with ``method_options``. From a stage with a peft adapter (an SFT
+LoRA) the adapter is continued and the reference is that SFT model; from a stage with a model
+folder, or from the base, a new adapter is trained and the reference is the starting model. The
+report shows the loss, reward margin and chosen/rejected log-prob curves.
 """
 
 from __future__ import annotations
@@ -162,3 +173,76 @@ def _examples(path: Path) -> list[dict]:
 
 
 register(StageKind("ppo", {"options", "from"}, parse_ppo, run_ppo))
+
+
+DPO_KEYS = {"data", "beta", "loss", "n_train", "n_val", "method", "method_options"}
+
+
+def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
+    from genlab.alignment.dpo import DPOObjective
+    from genlab.lifecycle.stages import train_section
+
+    options = numbers(item.get("options") or {})
+    unknown = sorted(set(options) - DPO_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}", where=f"{where}.options",
+                          hint=f"allowed: {', '.join(sorted(DPO_KEYS))}")
+    if not isinstance(options.get("data"), str):
+        raise ConfigError("data: names the preference pairs DPO learns from", where=f"{where}.options.data",
+                          hint="e.g. options: {data: support-summary-prefs} (a task, a .jsonl/.csv file or hf:ID)")
+    for key in ("n_train", "n_val"):
+        if key in options and (not isinstance(options[key], int) or options[key] < (1 if key == "n_train" else 0)):
+            raise ConfigError(f"{key} must be a whole number", where=f"{where}.options.{key}")
+    try:
+        DPOObjective(float(options.get("beta", 0.1)), str(options.get("loss", "sigmoid")))
+    except (ConfigError, ValueError, TypeError) as e:
+        raise ConfigError(getattr(e, "message", str(e)), where=f"{where}.options", hint=getattr(e, "hint", None)) \
+            from None
+    train = train_section(item, {**train_defaults, "lr": 5e-5, "val_generate": 0}, where)
+    return [Stage(item.get("name") or "dpo", "dpo", options=options, train=train)]
+
+
+def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
+    from genlab.adapters import merge
+    from genlab.alignment.dpo import train_dpo
+    from genlab.evaluation import evaluate
+    from genlab.lifecycle.execute import stage_dir
+    from genlab.models import load
+    from genlab.tuning import TrainConfig
+
+    r, opts = ctx.recipe, dict(stage.options)
+    model, from_adapter = r.model, None
+    if stage.source is not None:
+        src, src_dir = ctx.stage_record(stage.source), stage_dir(ctx.out, stage.source)
+        if src.model_dir:
+            model = str(src_dir / src.model_dir)
+        elif src.adapter:
+            from_adapter = src_dir / src.adapter
+    cfg = TrainConfig.from_dict({"seed": r.seed, **stage.train}, where=f"{r.source}: stages.{stage.name}.train")
+    resume = resume and (sdir / "dpo" / "checkpoints" / "last.pt").is_file()
+    beta, loss = float(opts.get("beta", 0.1)), str(opts.get("loss", "sigmoid"))
+    res = train_dpo(model, opts["data"], sdir / "dpo", beta=beta, loss=loss, method=opts.get("method", "lora"),
+                    method_cfg=opts.get("method_options"), from_adapter=from_adapter, train_cfg=cfg,
+                    n_train=opts.get("n_train"), n_val=opts.get("n_val", 16), resume=resume, overwrite=not resume,
+                    reporter=ctx.reporter)
+    if model == r.model:  # base + adapter, like a tuned stage
+        record.adapter = "dpo/adapter"
+        tuned = load(r.model, precision=r.eval.precision, adapter=str(res.adapter_path))
+    else:  # the adapter sits on an earlier stage's model folder: merge it so later stages load one folder
+        merge(res.adapter_path, sdir / "model")
+        record.model_dir = "model"
+        tuned = load(str(sdir / "model"), precision=r.eval.precision)
+    cfg_eval = r.eval.replace(shots=0)
+    result = evaluate(tuned, r.eval_task, cfg_eval, out_dir=sdir / "eval", reporter=ctx.reporter)
+    record.metrics, record.eval_config, record.split = result.metrics, cfg_eval.to_dict(), cfg_eval.split
+    record.eval_tokens_per_s = result.timings.get("tokens_per_s")
+    record.total_params = tuned.num_parameters()
+    last = next((h for h in reversed(res.history) if "reward_margin" in h), {})
+    record.train = {**res.train.to_dict(), "reference_s": res.reference_s,
+                    **{k: last[k] for k in ("reward_margin", "reward_accuracy") if k in last}}
+    record.extra.update(label=f"DPO ({loss}, β={beta:g}) on {opts['data']} from {stage.source or r.model}",
+                        figures=["dpo/dpo_curves.png"])
+    ctx.score_other_splits(tuned, cfg_eval, sdir, record)
+
+
+register(StageKind("dpo", {"options", "train", "from"}, parse_dpo, run_dpo))

@@ -76,3 +76,38 @@ def test_ppo_stage_trains_its_reward_model_first(tiny_dir, tmp_path):
     rec = outcomes["ppo"].record
     assert (out / "stages" / "ppo" / "reward" / "adapter" / "manifest.json").is_file()
     assert "reward/scores.png" in rec.extra["figures"] and "PPO (reward-model:" in rec.label
+
+
+DPO_STAGE = """  - {{name: dpo, kind: dpo, from: sft, options: {{data: support-summary-prefs, n_train: 4, n_val: 2, beta: 0.2}},
+      train: {{max_steps: 2, batch_size: 2, lr: 1.0e-3}}}}
+"""
+
+
+def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, tmp_path):
+    text = RECIPE.format(model=tiny_dir).split("  - {name: ppo")[0] + DPO_STAGE.format()
+    out = tmp_path / "run"
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
+    rec = outcomes["dpo"].record
+    assert outcomes["dpo"].status == "ran" and rec.kind == "dpo" and rec.adapter == "dpo/adapter"
+    assert set(rec.metrics) == set(outcomes["sft"].record.metrics)
+    assert rec.train["steps"] == 2 and "reward_margin" in rec.train
+    cfg = __import__("json").loads((out / "stages" / "dpo" / "dpo" / "config.json").read_text())
+    assert cfg["from_adapter"].endswith("sft/adapter") and cfg["beta"] == 0.2
+    assert (out / "stages" / "dpo" / "dpo" / "dpo_curves.png").is_file()
+    html = (out / "report.html").read_text()
+    assert "DPO (sigmoid, β=0.2) on support-summary-prefs from sft" in html
+    again = {o.name: o.status for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
+    assert again == {"zero-shot": "reused", "sft": "reused", "dpo": "reused"}
+
+
+@pytest.mark.parametrize("options, match", [
+    ("{beta: 0.1}", "data: names"),
+    ("{data: p.jsonl, beta: 0}", "must be > 0"),
+    ("{data: p.jsonl, loss: hinge}", "unknown DPO loss"),
+    ("{data: p.jsonl, steps: 3}", "unknown option"),
+])
+def test_dpo_stage_options_are_checked(options, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        recipe_from_yaml(f"model: m\ntask: t\nstages: [zero-shot, {{kind: dpo, from: zero-shot, options: {options}}}]\n",
+                         source="r.yaml")
+    assert "stages[1]" in e.value.where
