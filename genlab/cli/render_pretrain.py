@@ -87,7 +87,8 @@ def print_fit(report: dict) -> None:
     rows = []
     for label, f in fits:
         if f["converged"]:
-            rows.append([label] + [_with_ci(f, k) for k in ("E", "A", "B", "alpha", "beta")])
+            E = _with_ci(f, "E") if f.get("E_identified", True) else "not identified (→0)"
+            rows.append([label, E] + [_with_ci(f, k) for k in ("A", "B", "alpha", "beta")])
         else:
             rows.append([label, "did not converge", "-", "-", "-", "-"])
     for label, a in (("Chinchilla (Hoffmann et al. 2022)", report["anchors"]["chinchilla"]),
@@ -96,6 +97,8 @@ def print_fit(report: dict) -> None:
     console.print(table("L(N, D) = E + A/N^α + B/D^β  (95% bootstrap intervals; our scale is ~10^5-10^6 params)",
                         ["fit", "E", "A", "B", "α", "β"], rows))
     for label, f in fits:
+        if f["converged"] and not f.get("E_identified", True):
+            console.print(f"[yellow]{label}:[/] {f['reason']}.")
         if not f["converged"]:
             console.print(f"[yellow]{label}: the fit did not converge[/] — {f['reason']}. No law is reported; "
                           "residuals of the best attempt:")

@@ -32,6 +32,10 @@ from genlab.errors import ConfigError
 
 N_PARAMS = 5
 HUBER_DELTA = 1e-3
+# E may not fall below this share of the smallest observed loss: without a floor, runs that sit far above the
+# irreducible loss send E -> 0 (e -> -inf) and L-BFGS spends its iterations there; at the floor E is reported
+# as not identified, and the law is effectively Kaplan's A/N^α + B/D^β
+E_FLOOR_SHARE = 1e-3
 CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 REPLICATION = {"E": 1.82, "A": 482.0, "B": 2085.4, "alpha": 0.35, "beta": 0.37}
 # Chinchilla's grid of initialisations: α, β ∈ {0, .5, …, 2}, e ∈ {−1, −.5, …, 1}, a, b ∈ {0, 5, …, 25};
@@ -73,12 +77,13 @@ class ScalingFit:
     objective: float = float("nan")
     starts: int = 0
     n_count: str = "total"  # which parameters N counts
+    E_identified: bool = True  # False: the fit put E at its floor (these runs do not reach the irreducible loss)
 
     def to_dict(self) -> dict:
         return {"law": self.law.to_dict() if self.law else None, "converged": self.converged, "reason": self.reason,
                 "points": self.points, "intervals": {k: list(v) for k, v in self.intervals.items()},
                 "n_bootstrap": self.n_bootstrap, "objective": self.objective, "starts": self.starts,
-                "n_count": self.n_count}
+                "n_count": self.n_count, "E_identified": self.E_identified}
 
 
 # -- the objective ------------------------------------------------------------------------------
@@ -112,17 +117,24 @@ def _grid_values(logN, logD, logL) -> tuple[np.ndarray, np.ndarray]:
     return starts, vals
 
 
-def _minimize(theta0, logN, logD, logL):
+def _e_floor(logL) -> float:
+    return float(np.min(logL)) + math.log(E_FLOOR_SHARE)
+
+
+def _minimize(theta0, logN, logD, logL, e_floor: float):
     from scipy.optimize import minimize
 
-    return minimize(_huber_and_grad, theta0, args=(logN, logD, logL), jac=True, method="L-BFGS-B",
+    theta0 = np.array(theta0, float)
+    theta0[2] = max(theta0[2], e_floor)
+    bounds = [(None, None), (None, None), (e_floor, None), (None, None), (None, None)]
+    return minimize(_huber_and_grad, theta0, args=(logN, logD, logL), jac=True, method="L-BFGS-B", bounds=bounds,
                     options={"maxiter": 2000, "gtol": 1e-10, "ftol": 1e-14})
 
 
 def _best_fit(logN, logD, logL, starts: np.ndarray):
     best = None
     for t0 in starts:
-        res = _minimize(t0, logN, logD, logL)
+        res = _minimize(t0, logN, logD, logL, _e_floor(logL))
         if np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun):
             best = res
     return best
@@ -157,10 +169,16 @@ def fit_law(N: Sequence[float], D: Sequence[float], L: Sequence[float], *, n_boo
     law = _law(best.x)
     points = _points(N, D, L, law)
     ok, reason = _converged(best, law, L, points)
+    at_floor = best.x[2] <= _e_floor(logL) + 1e-6
     fit = ScalingFit(law if ok else None, ok, reason, points, objective=float(best.fun), starts=len(chosen),
-                     n_count=n_count)
+                     n_count=n_count, E_identified=not at_floor)
+    if ok and at_floor:
+        fit.reason = ("E is not identified: the best fit puts it at its floor (these runs sit far above the "
+                      "irreducible loss), so the law is effectively A/N^α + B/D^β and E has no interval")
     if ok and n_bootstrap:
         fit.intervals, fit.n_bootstrap = _bootstrap(logN, logD, logL, best.x, n_bootstrap, seed)
+        if at_floor:
+            fit.intervals.pop("E", None)
     return fit
 
 
@@ -198,7 +216,7 @@ def _bootstrap(logN, logD, logL, theta, n: int, seed: int) -> tuple[dict[str, tu
         idx = rng.integers(0, len(logL), len(logL))
         if len(set(idx)) < N_PARAMS or len(set(logN[idx])) < 2 or len(set(logD[idx])) < 2:
             continue
-        res = _minimize(theta, logN[idx], logD[idx], logL[idx])
+        res = _minimize(theta, logN[idx], logD[idx], logL[idx], _e_floor(logL[idx]))
         if res.success and np.all(np.isfinite(res.x)):
             law = _law(res.x)
             draws.append([law.E, law.A, law.B, law.alpha, law.beta])

@@ -55,6 +55,9 @@ def isoflop(rows: list[dict], fit, path: Path) -> Path:
             n_opt, d_opt = fit.law.optimal(C)
             ax.plot([n_opt], [fit.law.loss(n_opt, d_opt)], "*", color=f"C{k}", ms=12)
     ax.set_xscale("log")
+    ax.set_yscale("log")  # far from the optimum the curves climb steeply; keep the runs and the minima readable
+    losses = [r["loss"] for r in rows]
+    ax.set_ylim(min(losses) / 4 if fit.law is not None else min(losses) * 0.8, max(losses) * 2)
     ax.set_xlabel("parameters N")
     ax.set_ylabel("held-out loss")
     ax.set_title("iso-FLOP curves (★ compute-optimal N)" if fit.law else "runs (fit did not converge)")

@@ -101,6 +101,22 @@ def test_fit_recovers_a_known_law_from_noisy_losses():
     assert abs(exact.law.alpha - 0.34) < 1e-3 and abs(exact.law.beta - 0.28) < 1e-3 and abs(exact.law.E - 1.8) < 1e-2
 
 
+def test_runs_far_above_the_floor_report_E_as_not_identified():
+    """Kaplan-style losses (no irreducible term): E runs to its floor; the exponents are still recovered,
+    the prediction still holds, and E gets neither a value in the table nor an interval."""
+    true = Law(E=0.0, A=60.0, B=900.0, alpha=0.45, beta=0.5)
+    N, D, L = _synthetic(true, noise=0.003, seed=2)
+    fit = fit_law(N, D, L, n_bootstrap=20)
+    assert fit.converged and not fit.E_identified, fit.reason
+    assert "not identified" in fit.reason and "E" not in fit.intervals and "alpha" in fit.intervals
+    assert abs(fit.law.alpha - 0.45) < 0.03 and abs(fit.law.beta - 0.5) < 0.03
+    assert fit.law.E <= 1e-3 * L.min() * 1.0001
+    out = holdout_check(list(N), list(D), list(L), int(np.argmax(N * D)), n_bootstrap=0)
+    assert out["converged"] and abs(out["error"]) < 0.02
+    # a law with a real floor keeps it
+    assert fit_law(*_synthetic(Law(E=1.8, A=400.0, B=400.0, alpha=0.34, beta=0.28), 0.0), n_bootstrap=0).E_identified
+
+
 def test_compute_optimal_split_matches_brute_force():
     law = Law(**{"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28})
     C = 5.76e23  # Gopher's budget
