@@ -105,9 +105,11 @@ def scaling_run_cmd(
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Blocks per step."),
     precision: str = typer.Option("auto", "--precision", help="auto | bf16 | fp32."),
     seed: int = typer.Option(0, "--seed", help="Seeds models, split and data order."),
+    seeds: int = typer.Option(2, "--seeds", min=1, help="Runs per grid point (other seeds); the fit uses their "
+                                                       "mean (one run's loss moves up to ~6% with the seed here)."),
     fit: bool = typer.Option(True, "--fit/--no-fit", help="Fit the law when the grid is done."),
 ) -> None:
-    """Train a grid of sizes × token budgets (about 6 minutes with the defaults on 2 CPU cores), then fit."""
+    """Train a grid of sizes × token budgets × seeds (about 15 minutes with the defaults on 2 CPU cores), then fit."""
     from genlab.cli.render_pretrain import print_fit, print_grid
     from genlab.pretraining.scaling import GridSettings, fit_grid, parse_tokens, run_grid
     from genlab.ui import RichReporter
@@ -116,7 +118,7 @@ def scaling_run_cmd(
                             batch_size=batch_size, precision=precision, seed=seed)
     size_list = [s.strip() for s in sizes.split(",") if s.strip()]
     budgets = [parse_tokens(t) for t in tokens.split(",") if t.strip()]
-    rows = run_grid(size_list, budgets, out, settings, reporter=RichReporter())
+    rows = run_grid(size_list, budgets, out, settings, seeds=seeds, reporter=RichReporter())
     print_grid(rows)
     if fit:
         print_fit(fit_grid(out))

@@ -163,3 +163,20 @@ def test_scaling_fit_cli_refuses_a_small_grid_in_one_line(tmp_path, capsys):
     assert main(["scaling", "fit", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "at least 5 finished runs" in err and "Traceback" not in err
+
+
+def test_grid_replicas_share_the_split_and_average_into_one_point(tmp_path):
+    """--seeds 2: each point trains twice (other init and data order, same held-out blocks); the fit sees
+    one point per (size, tokens) with the replicas' mean; a finished grid is reused, not retrained."""
+    from genlab.pretraining.scaling import GridSettings, collect, run_grid
+
+    settings = GridSettings(docs=200, tokenizer="bpe:512", block_size=32, val_blocks=4, batch_size=2)
+    rows = run_grid(["16x1", "32x1"], [2048], tmp_path, settings, seeds=2)
+    assert [r["run"] for r in rows] == ["16x1-2048", "32x1-2048"] and all(r["seeds"] == 2 for r in rows)
+    for r in rows:
+        a, b = r["losses"]
+        assert a != b and r["loss"] == pytest.approx((a + b) / 2)
+    cfgs = [json.loads((tmp_path / n / "config.json").read_text()) for n in ("16x1-2048", "16x1-2048-s1")]
+    assert cfgs[0]["train_config"]["seed"] == 0 and cfgs[1]["train_config"]["seed"] == 1
+    again = run_grid(["16x1", "32x1"], [2048], tmp_path, settings, seeds=2)
+    assert [r["losses"] for r in again] == [r["losses"] for r in rows] and collect(tmp_path) == again
