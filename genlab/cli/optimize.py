@@ -28,14 +28,18 @@ def _group(ctx: typer.Context) -> None:
 def quantize_cmd(model: str = ModelOpt, out: str = OutOpt, scheme: str = typer.Option(
         "int8", "--scheme", help="int8 (dynamic int8 Linear layers, CPU); int4 is refused with the alternative."),
                  skip: str = typer.Option("", "--skip", help="Comma-separated Linear names kept in float, e.g. lm_head."),
+                 smooth: float = typer.Option(0.5, "--smooth", help="SmoothQuant's α: move activation outliers "
+                                              "into the weights (calibrated on support-summary train)."),
+                 no_smooth: bool = typer.Option(False, "--no-smooth", help="Plain dynamic int8, no calibration."),
+                 n_calibration: int = typer.Option(16, "--n-calibration", help="Calibration texts for --smooth."),
                  force: bool = ForceOpt) -> None:
     """Quantize every Linear layer to int8 and save a folder that `genlab eval -m` and `genlab generate -m` load."""
     from genlab.deploy import QuantizeConfig, quantize_to
-    from genlab.ui import err_console
+    from genlab.ui import RichReporter
 
-    cfg = QuantizeConfig(scheme=scheme, skip=[s for s in skip.split(",") if s])
-    with err_console.status(f"quantizing {model}..."):
-        path = quantize_to(model, out, cfg, force=force)
+    cfg = QuantizeConfig(scheme=scheme, skip=[s for s in skip.split(",") if s], smooth=None if no_smooth else smooth,
+                         n_calibration=n_calibration)
+    path = quantize_to(model, out, cfg, force=force, reporter=RichReporter())
     _done(path)
 
 
@@ -61,7 +65,8 @@ def prune_cmd(model: str = ModelOpt, out: str = OutOpt,
 def distill_cmd(model: str = ModelOpt, out: str = OutOpt,
                 student: Optional[str] = typer.Option(None, "--student", help="A ready student with the teacher's "
                                                       "tokenizer (default: the teacher's --blocks)."),
-                blocks: str = typer.Option("every-other", "--blocks", help="every-other, first-N, or 0,2,4,..."),
+                blocks: str = typer.Option("ends-15", "--blocks", help="ends-N (first and last blocks), every-other, "
+                                           "first-N, or 0,2,4,..."),
                 temperature: float = typer.Option(2.0, "--temperature", "-T", help="Softmax temperature of the KL term."),
                 alpha: float = typer.Option(0.5, "--alpha", help="Weight of the cross-entropy term."),
                 top_k: Optional[int] = typer.Option(None, "--top-k", help="Cache the teacher's top-k logits "

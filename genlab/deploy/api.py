@@ -25,14 +25,15 @@ def _source(lm) -> dict[str, Any]:
     return {"name": str(lm.name), "path": str(lm.path), "model_hash": lm.model_hash}
 
 
-def quantize_to(model, out: str | os.PathLike, cfg: QuantizeConfig | None = None, *, force: bool = False) -> Path:
+def quantize_to(model, out: str | os.PathLike, cfg: QuantizeConfig | None = None, *, force: bool = False,
+                texts: list[str] | None = None, reporter: Reporter | None = None) -> Path:
     from genlab.models import as_loaded
 
     cfg = cfg or QuantizeConfig()
     refuse_existing(out, force)
     lm = as_loaded(model, precision="fp32")
     source = _source(lm)
-    q = quantize(lm, cfg)
+    q = quantize(lm, cfg, texts=texts, reporter=reporter)
     return save_model(q, out, {"technique": "quantize", "source": source, "settings": dataclasses.asdict(cfg)},
                       force=force)
 

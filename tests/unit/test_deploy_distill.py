@@ -51,6 +51,8 @@ def test_student_keeps_blocks_and_decodes_with_a_cache(tiny_causal_dir):
     teacher = load(str(tiny_causal_dir), precision="fp32")
     assert block_indices("every-other", 30) == list(range(0, 30, 2)) and len(block_indices("every-other", 30)) == 15
     assert block_indices("first-1", 2) == [0] and block_indices("1", 2) == [1]
+    assert block_indices("ends-15", 30) == list(range(8)) + list(range(23, 30))
+    assert block_indices("ends-1", 2) == [0] and block_indices("ends-4", 4) == [0, 1, 2, 3]
     with pytest.raises(ConfigError, match="blocks"):
         block_indices("0,9", 2)
     student = student_from_teacher(teacher, [1])

@@ -100,4 +100,56 @@ def test_outlier_tokens_get_their_own_activation_scale():
     with torch.no_grad():
         y, yq, one_scale = lin(x), q(x), q.inner(x)  # q.inner: fbgemm with one scale for the whole call
         assert (y[1:] - yq[1:]).abs().max() < 0.1 * (y[1:] - one_scale[1:]).abs().max()
-        assert torch.equal(q(x[3:4]), q.inner(x[3:4]))  # one row (decoding): one call, same numbers
+        assert torch.equal(q(x[3:4]), q._matmul(x[3:4]))  # one row (decoding): one call, same numbers
+
+
+def test_activations_keep_8_bits_where_the_cpu_accumulates_in_int32():
+    """torch.ao's dynamic Linear quantizes activations to 7 bits (reduce_range) for CPUs that sum int8
+    products in int16; with VNNI/AMX genlab keeps all 8 bits, and the error shrinks."""
+    from genlab.deploy import int8
+
+    if int8.REDUCE_RANGE:
+        pytest.skip("this CPU has no int8 dot-product instructions (VNNI/AMX): 7-bit activations are right here")
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(256, 128)
+    x = torch.randn(1, 256)
+    q = int8.from_linear(lin)
+    with torch.no_grad():
+        y = lin(x)
+        err8, err7 = (q(x) - y).abs().mean(), (q.inner(x) - y).abs().mean()  # q.inner: torch.ao's 7-bit path
+    assert err8 < 0.75 * err7, (err8, err7)
+
+
+def test_smoothquant_moves_an_outlier_channel_into_the_weights():
+    """One input channel 100x larger in every token (the LLM outlier pattern): per-token activation scales
+    cannot help, SmoothQuant can. The smoothed layer computes the same function (dequantized weight ≈ W) and
+    its error is several times smaller."""
+    from genlab.deploy.int8 import from_linear, smoothing
+
+    torch.manual_seed(2)
+    lin = torch.nn.Linear(64, 32)
+    x = torch.randn(16, 64)
+    x[:, 5] *= 100
+    s = smoothing(x.abs().amax(0), lin.weight, 0.5)
+    plain, smooth = from_linear(lin), from_linear(lin, s)
+    with torch.no_grad():
+        y = lin(x)
+        err_plain, err_smooth = (plain(x) - y).abs().mean(), (smooth(x) - y).abs().mean()
+        assert torch.allclose(smooth.dequantized(), lin.weight, atol=float((lin.weight * s).abs().max() / 127))
+    assert err_smooth < err_plain / 3, (err_smooth, err_plain)
+    # α = 0: s_j = 1 / max|W_:,j| (all range to the activations); α = 1: s_j = max|X_j|
+    assert torch.allclose(smoothing(x.abs().amax(0), lin.weight, 1.0), x.abs().amax(0))
+
+
+def test_smoothed_layers_round_trip_and_can_be_turned_off(tiny_causal_dir, home):
+    from genlab.deploy import QuantizeConfig, quantize_to
+    from genlab.deploy.int8 import Int8Linear
+    from genlab.models import load
+
+    smoothed, plain = quantize_to(str(tiny_causal_dir), home / "s"), \
+        quantize_to(str(tiny_causal_dir), home / "p", QuantizeConfig(smooth=None))
+    layers = lambda p: [m for m in load(str(p), precision="fp32").model.modules() if isinstance(m, Int8Linear)]  # noqa: E731
+    assert all(m.smooth_inv is not None for m in layers(smoothed))
+    assert all(m.smooth_inv is None for m in layers(plain))
+    with pytest.raises(ConfigError, match="smooth"):
+        QuantizeConfig(smooth=1.5)
