@@ -11,7 +11,8 @@ Each side runs in its own process.
     python bench/pretrain.py                      # 96x4, 400 steps of 16 x 128 tokens (~3-5 minutes on 2 cores)
     python bench/pretrain.py --size 64x2 --steps 100 --compile
 
-Prints tokens/s, wall time, final training loss (mean of the last 10% of steps)
+Prints tokens/s, wall time, final training loss (mean of the last 10% of steps; each side sees its
+own batch order, so this moves with the data order), held-out loss on the same 256 blocks for both,
 and MFU (exact FLOPs per token · tokens/s over the measured matmul peak of the
 precision used) for both, and the ratios.
 """
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 HP = dict(lr=3e-3, batch_size=16, warmup_ratio=0.05, seed=0, max_grad_norm=1.0)
+HELDOUT_BLOCKS = 256
 
 
 def make_data(out: Path, size: str, block: int, docs: int) -> dict:
@@ -39,7 +41,25 @@ def make_data(out: Path, size: str, block: int, docs: int) -> dict:
     tok = make_tokenizer("bpe:2048", (d.text for d in split.train), out / "tokenizer")
     blocks = pack(split.train, tok, block).blocks
     torch.save(blocks, out / "blocks.pt")
-    return {"blocks": len(blocks), "vocab": len(tok)}
+    heldout = pack(split.heldout, tok, block).blocks[:HELDOUT_BLOCKS]
+    torch.save(heldout, out / "heldout.pt")
+    return {"blocks": len(blocks), "heldout_blocks": len(heldout), "vocab": len(tok)}
+
+
+def heldout_loss(model, out: Path) -> float:
+    """Mean next-token loss (fp32) of the trained model on the same held-out blocks for both sides."""
+    import torch
+    import torch.nn.functional as F
+
+    blocks = torch.load(out / "heldout.pt")
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for k in range(0, len(blocks), 16):
+            ids = blocks[k:k + 16]
+            logits = model(input_ids=ids).logits.float()
+            total += F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="sum").item()
+    return total / (len(blocks) * (blocks.shape[1] - 1))
 
 
 def _model(out: Path, size: str, block: int):
@@ -66,7 +86,7 @@ def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, com
     res = train(model, tok, "causal", blocks_of(blocks), [], cfg, out / "genlab", objective=CausalLM())
     wall = time.perf_counter() - t0
     losses = [r["loss"] for r in res.history if "loss" in r]
-    return _summary("genlab", res.tokens, wall, losses, model)
+    return _summary("genlab", res.tokens, wall, losses, model, heldout_loss(model, out))
 
 
 def run_trainer(out: Path, size: str, block: int, steps: int, precision: str) -> dict:
@@ -88,15 +108,15 @@ def run_trainer(out: Path, size: str, block: int, steps: int, precision: str) ->
     trainer.train()
     wall = time.perf_counter() - t0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return _summary("trainer", steps * HP["batch_size"] * block, wall, losses, model)
+    return _summary("trainer", steps * HP["batch_size"] * block, wall, losses, model, heldout_loss(model, out))
 
 
-def _summary(name: str, tokens: int, wall: float, losses: list[float], model) -> dict:
+def _summary(name: str, tokens: int, wall: float, losses: list[float], model, heldout: float) -> dict:
     tail = losses[-max(1, len(losses) // 10):]
     from genlab.pretraining.flops import count_params
 
     return {"name": name, "tokens": tokens, "wall_s": round(wall, 1), "tokens_per_s": round(tokens / wall, 1),
-            "final_loss": round(sum(tail) / len(tail), 4), "steps": len(losses),
+            "final_loss": round(sum(tail) / len(tail), 4), "heldout_loss": round(heldout, 4), "steps": len(losses),
             "params": count_params(model).to_dict()}
 
 
@@ -148,6 +168,7 @@ def main() -> None:
         g, t = results["genlab"], results["trainer"]
         print(json.dumps({"speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2),
                           "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
+                          "heldout_loss_rel_diff": round(abs(g["heldout_loss"] - t["heldout_loss"]) / t["heldout_loss"], 4),
                           "peak_tflops": peak, "peak_dtype": a.precision,
                           "exact_flops_per_token": per_token}))
     (a.out / "results.json").write_text(json.dumps(results, indent=2))
