@@ -3,11 +3,12 @@
 Each starts from the recipe's model or an earlier stage (``from: lora``: its adapter is
 merged first), writes the optimized model under the stage folder, scores it with the
 recipe's ``eval:`` like every other stage, and adds the trade-off fields the leaderboard
-lacks (size on disk, decode tokens/s at batch 1, held-out perplexity) to ``extra``:
+lacks (size on disk, decode tokens/s at batch 1, held-out perplexity) to ``extra``, for
+itself and for the model it came from (the report's "Deployment trade-offs" table and picture):
 
     - {name: int8, kind: quantize, from: lora}
     - {name: wanda50, kind: prune, from: lora, options: {method: wanda, sparsity: 0.5}}
-    - {name: student, kind: distill, from: lora, options: {blocks: every-other}, train: {max_steps: 60}}
+    - {name: student, kind: distill, from: lora, options: {blocks: ends-15}, train: {max_steps: 60}}
     - {name: gguf, kind: export, from: lora, options: {type: q8_0}}
 """
 
@@ -82,11 +83,46 @@ def finish(ctx, stage: Stage, sdir: Path, record: StageRecord, model_ref: str, l
     record.total_params, record.metrics, record.eval_config = lm.num_parameters(), result.metrics, cfg.to_dict()
     record.eval_tokens_per_s, record.split = result.timings.get("tokens_per_s"), cfg.split
     ctx.reporter.status("measuring size, decode speed and perplexity")
-    record.extra = {"label": label, "tradeoff": {
-        "size_mb": round(size_on_disk_mb(model_ref), 2),
-        "decode_tok_s_b1": round(decode_tok_s(lm, 1, MeasureConfig(precision=cfg.precision)), 2),
-        "perplexity": round(perplexity(lm, task_texts(split=HELDOUT_SPLIT, n=16), cfg.precision), 4)}}
+    record.extra = {"label": label, "tradeoff": tradeoff_fields(lm, model_ref, cfg.precision),
+                    "source_tradeoff": source_tradeoff(ctx, stage, sdir, cfg.precision)}
     ctx.score_other_splits(lm, cfg, sdir, record)
+
+
+def tradeoff_fields(lm, model_ref: str, precision: str) -> dict:
+    """Size on disk, decode tokens/s at batch 1 and held-out perplexity (16 texts) of a loaded model."""
+    from genlab.deploy.texts import HELDOUT_SPLIT, task_texts
+    from genlab.deploy.tradeoff import MeasureConfig, decode_tok_s, perplexity, size_on_disk_mb
+
+    return {"size_mb": round(size_on_disk_mb(model_ref), 2),
+            "decode_tok_s_b1": round(decode_tok_s(lm, 1, MeasureConfig(precision=precision)), 2),
+            "perplexity": round(perplexity(lm, task_texts(split=HELDOUT_SPLIT, n=16), precision), 4)}
+
+
+def source_tradeoff(ctx, stage: Stage, sdir: Path, precision: str) -> dict:
+    """The same fields for the model the stage came from (its adapter merged), measured once per source
+    and kept in that stage's folder (``tradeoff.json``), so the report can place both on one picture."""
+    from genlab.io import atomic_write_json, read_json
+    from genlab.lifecycle.execute import stage_dir
+
+    folder = stage_dir(Path(ctx.out), stage.source) if stage.source else Path(ctx.out) / "base"
+    path = folder / "tradeoff.json"
+    if path.is_file() and read_json(path).get("precision") == precision:
+        return read_json(path)["fields"]
+    from genlab.models import load
+
+    merged = sdir / "merged"  # where source_model merged the source's adapter for this stage
+    if merged.is_dir():
+        ref = str(merged)
+    else:
+        src = source_model(ctx, stage, sdir)
+        ref = str(merged) if merged.is_dir() else str(src.path)
+        del src
+
+    lm = load(ref, precision=precision)
+    fields = tradeoff_fields(lm, ref, precision)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"precision": precision, "model": ref, "fields": fields})
+    return fields
 
 
 def run_quantize(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:

@@ -109,3 +109,25 @@ def forgetting_deltas(rows: list[dict]):
     ax.set_ylabel("after − before")
     ax.set_title("forgetting: change on held-out tasks after tuning (below 0 = forgot)")
     return fig
+
+
+def tradeoff_scatter(points: list[dict], metric: str):
+    """Deployment trade-offs: task metric vs decode speed at batch 1, point area ∝ size on disk; each
+    optimized model joined to the model it came from by an arrow."""
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    biggest = max(p["size_mb"] for p in points) or 1.0
+    where = {p["name"]: (p["decode_tok_s_b1"], p["metric"]) for p in points}
+    for i, p in enumerate(points):
+        x, y = where[p["name"]]
+        ax.scatter([x], [y], s=60 + 1400 * p["size_mb"] / biggest, alpha=0.45,
+                   color=PALETTE[0] if p.get("source_of") else PALETTE[1 + i % (len(PALETTE) - 1)])
+        ax.annotate(f"{p['name']}\n{p['size_mb']:.0f} MB", (x, y), fontsize=8, ha="center", va="center")
+        if p.get("source") in where:
+            sx, sy = where[p["source"]]
+            ax.annotate("", xy=(x, y), xytext=(sx, sy), arrowprops=dict(arrowstyle="->", color="#999", lw=0.8))
+    ax.set_xlabel("decode tokens/s, batch 1")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{metric} vs decode speed; area = size on disk; arrows: from the source model", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -205,6 +205,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     page = Page(f"genlab run: {run.path.name}", _subtitle(run))
     _leaderboard_section(page, run)
     _charts_section(page, run)
+    _tradeoff_section(page, run)
     _examples_section(page, run)
     _stage_sections(page, run)
     _reproduce_section(page, run)
@@ -258,6 +259,58 @@ def _charts_section(page: Page, run: RunData) -> None:
         page.table(["stage", "task", "metric", "before", "after", "delta [95% CI]"],
                    [[r["stage"], r["task"], r["metric"], round(r["before"], 4), round(r["after"], 4),
                      f"{r['delta']:+.4f} [{r['delta_low']:+.4f}, {r['delta_high']:+.4f}]"] for r in forgetting])
+
+
+def tradeoffs(run: RunData) -> tuple[list[str], list[list[Any]], list[dict]]:
+    """Optimized stages (those with ``extra.tradeoff``) beside the model each came from: size, decode speed,
+    perplexity, the main metric, and the paired-bootstrap change against the source stage."""
+    from genlab.evaluation.compare import compare_runs
+
+    by_name = {s.name: s for s in run.stages}
+    cols = ["stage", "from", "size MB", "decode tok/s (b1)", "perplexity", f"{run.main_metric} [95% CI]",
+            f"Δ {run.main_metric} vs source [95% CI], p"]
+    rows, points, seen = [], [], set()
+    for s in run.stages:
+        t = s.record.extra.get("tradeoff")
+        if not t:
+            continue
+        source = s.record.stage.get("source")
+        src_t = s.record.extra.get("source_tradeoff")
+        src_name = source or "base"
+        if src_t and src_name not in seen:
+            seen.add(src_name)
+            src = by_name.get(source)
+            m = src.metrics.get(run.main_metric) if src else None
+            rows.append([src_name, "-", src_t["size_mb"], src_t["decode_tok_s_b1"], src_t["perplexity"],
+                         _ci(m) if m else "-", "reference"])
+            if m:
+                points.append({"name": src_name, "metric": m["value"], "source_of": True, **src_t})
+        delta = "-"
+        if source in by_name:
+            cmp = compare_runs([_eval_dir(by_name[source], run.split, run), _eval_dir(s, run.split, run)], examples=0)
+            row = next((r for r in cmp.rows if r["metric"] == run.main_metric), None)
+            if row:
+                (low, high), = row["delta_cis"]
+                delta = f"{row['deltas'][0]:+.4f} [{low:+.4f}, {high:+.4f}], p={row['p_values'][0]:.3f}"
+        m = s.metrics[run.main_metric]
+        rows.append([s.name, src_name, t["size_mb"], t["decode_tok_s_b1"], t["perplexity"], _ci(m), delta])
+        points.append({"name": s.name, "metric": m["value"], "source": src_name, **t})
+    return cols, rows, points
+
+
+def _tradeoff_section(page: Page, run: RunData) -> None:
+    cols, rows, points = tradeoffs(run)
+    if not rows:
+        return
+    page.h2("Deployment trade-offs", "tradeoffs")
+    page.p("Each optimized model beside the model it came from, measured alike in this run: size of the weights "
+           "on disk, greedy decode tokens/s at batch 1 (median of 3), perplexity on 16 held-out texts, and the "
+           f"task metric with a paired bootstrap against the source on the same {run.split!r} examples. "
+           "`genlab optimize compare` adds load time, batch-16 speed and peak memory.", "muted")
+    page.table(cols, rows)
+    if len(points) > 1:
+        page.charts([img_tag(charts.tradeoff_scatter(points, run.main_metric), "deployment trade-offs",
+                             "quality vs speed vs size")])
 
 
 def _examples_section(page: Page, run: RunData) -> None:

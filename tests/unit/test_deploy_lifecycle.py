@@ -54,6 +54,14 @@ stages:
         rec = StageRecord.from_json(json.loads((out / "stages" / name / "stage.json").read_text()), name)
         assert rec.status == "done" and rec.metrics
         assert set(rec.extra["tradeoff"]) == {"size_mb", "decode_tok_s_b1", "perplexity"}
+        assert rec.extra["source_tradeoff"] == json.loads((out / "stages" / "lora" / "tradeoff.json").read_text())["fields"]
     assert (out / "stages" / "int8" / "model" / "genlab-deploy.json").is_file()
     assert (out / "stages" / "gguf" / "model-f16.gguf").is_file()
-    assert (out / "report.html").is_file()
+    from genlab.report.lifecycle import collect, tradeoffs
+
+    cols, rows, points = tradeoffs(collect(out))
+    assert [r[:2] for r in rows] == [["lora", "-"], ["int8", "lora"], ["gguf", "lora"]]  # the source once, first
+    assert rows[0][-1] == "reference" and all(r[-1].count("[") == 1 and "p=" in r[-1] for r in rows[1:])
+    assert len(points) == 3 and {p["source"] for p in points[1:]} == {"lora"}
+    html = (out / "report.html").read_text()
+    assert "Deployment trade-offs" in html and "quality vs speed vs size" in html
