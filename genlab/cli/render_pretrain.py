@@ -107,15 +107,18 @@ def print_fit(report: dict) -> None:
             console.print(table(None, ["N", "D", "observed", "best attempt", "log residual"],
                                 [[f"{p['N']:,.0f}", f"{p['D']:,.0f}", f"{p['loss']:.4f}", f"{p['predicted']:.4f}",
                                   f"{p['residual_log']:+.4f}"] for p in f["points"]]))
-    h = report.get("holdout")
-    if h:
+    for key, n_count in (("holdout", "all parameters"), ("holdout_nonembedding", "non-embedding")):
+        h = report.get(key)
+        if not h:
+            continue
         if h.get("predicted") is not None:
             ok = "within" if abs(h["error"]) <= 0.05 else "OUTSIDE"
-            console.print(f"prediction check: fitted without {h['run']} (N={h['N']:,.0f}, D={h['D']:,.0f}): "
-                          f"predicted {h['predicted']:.4f}, observed {h['observed']:.4f}, error "
-                          f"{100 * h['error']:+.2f}% ({ok} the ±5% target)")
+            console.print(f"prediction check (N = {n_count}): fitted without {h['run']} (N={h['N']:,.0f}, "
+                          f"D={h['D']:,.0f}): predicted {h['predicted']:.4f}, observed {h['observed']:.4f}, "
+                          f"error {100 * h['error']:+.2f}% ({ok} the ±5% target)")
         else:
-            console.print(f"prediction check: the fit without {h['run']} did not converge ({h['reason']})")
+            console.print(f"prediction check (N = {n_count}): the fit without {h['run']} did not converge "
+                          f"({h['reason']})")
     o = report.get("optimal")
     if o:
         console.print(f"compute-optimal for C = {o['C']:.3g} FLOPs: N ≈ {o['N']:,.0f} parameters, D ≈ {o['D']:,.0f} "

@@ -177,6 +177,8 @@ def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool 
     if holdout:
         largest = max(range(len(rows)), key=lambda i: rows[i]["C"])  # the largest-compute run
         report["holdout"] = {"run": rows[largest]["run"], **holdout_check(N, D, L, largest, n_bootstrap=0)}
+        report["holdout_nonembedding"] = {"run": rows[largest]["run"], **holdout_check(
+            [r["N_nonemb"] for r in rows], D, L, largest, n_bootstrap=0)}
     if fit.converged:
         C = budget or max(r["C"] for r in rows) * 10
         n_opt, d_opt = fit.law.optimal(C)

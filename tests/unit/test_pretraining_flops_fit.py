@@ -180,3 +180,25 @@ def test_grid_replicas_share_the_split_and_average_into_one_point(tmp_path):
     assert cfgs[0]["train_config"]["seed"] == 0 and cfgs[1]["train_config"]["seed"] == 1
     again = run_grid(["16x1", "32x1"], [2048], tmp_path, settings, seeds=2)
     assert [r["losses"] for r in again] == [r["losses"] for r in rows] and collect(tmp_path) == again
+
+
+def test_scaling_fit_cli_on_a_grid_from_a_known_law(tmp_path, capsys):
+    """Run folders whose losses follow a law: the CLI fits, predicts the held-out run under both parameter
+    counts, writes fit.json and the three plots."""
+    from genlab.cli import main
+
+    law = Law(E=1.5, A=300.0, B=900.0, alpha=0.4, beta=0.45)
+    for n in (1e5, 3e5, 1e6, 3e6):
+        for d in (1e6, 3e6, 1e7):
+            run = tmp_path / f"{int(n)}-{int(d)}"
+            run.mkdir()
+            (run / "config.json").write_text(json.dumps({"pretrain_config": {"size": f"{int(n)}"}}))
+            (run / "results.json").write_text(json.dumps({
+                "params": {"total": n, "non_embedding": n * 0.7}, "after": {"flops_6nd": 6 * n * d, "mfu": None},
+                "train": {"tokens": d, "wall_s": 1, "tokens_per_s": 1}, "heldout_loss": float(law.loss(n, d))}))
+    assert main(["scaling", "fit", str(tmp_path), "--bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "prediction check (N = all parameters)" in out and "prediction check (N = non-embedding)" in out
+    report = json.loads((tmp_path / "fit.json").read_text())
+    assert abs(report["holdout"]["error"]) < 0.01 and abs(report["holdout_nonembedding"]["error"]) < 0.01
+    assert all((tmp_path / f).is_file() for f in ("loss_vs_tokens.png", "isoflop.png", "fitted_vs_observed.png"))
