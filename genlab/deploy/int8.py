@@ -73,10 +73,19 @@ class Int8Linear(nn.Module):
         # SmoothQuant: x / s goes in, the weight holds W·diag(s) (None: no smoothing)
         self.register_buffer("smooth_inv", None if smooth_inv is None else smooth_inv.detach().float().contiguous())
 
+    def _apply(self, fn, recurse=True):
+        """``model.to(bf16)`` casts buffers too; the smoothing factors must stay fp32 (their rounding would
+        not match the weights they were folded into), so only their device follows."""
+        smooth = self.smooth_inv
+        super()._apply(fn, recurse)
+        if smooth is not None:
+            self.smooth_inv = smooth.to(self.smooth_inv.device)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.float().reshape(-1, self.in_features)
         if self.smooth_inv is not None:
-            rows = rows * self.smooth_inv.float()  # a bf16 model keeps this buffer bf16
+            rows = rows * self.smooth_inv
         y = self._by_scale(rows) if rows.shape[0] > 1 else self._matmul(rows)
         y = y.reshape(*x.shape[:-1], self.out_features)
         return y if x.dtype == torch.float32 else y.to(x.dtype)

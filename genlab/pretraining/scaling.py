@@ -29,10 +29,9 @@ from genlab.io import atomic_write_json
 from genlab.pretraining.config import PretrainConfig
 from genlab.progress import Reporter, or_quiet
 
-# the demo grid: 4 sizes × 3 budgets, ~5 minutes of training on 2 CPU cores, plus a larger run to predict
+# the demo grid: 4 sizes × 3 budgets (× 2 seeds from the CLI): ~15 minutes on 2 CPU cores
 DEFAULT_SIZES = ("32x1", "48x2", "64x3", "96x4")
 DEFAULT_TOKENS = (250_000, 500_000, 1_000_000)
-DEFAULT_SEEDS = 2
 
 
 @dataclass
@@ -143,7 +142,7 @@ def collect(out_dir: str | Path) -> list[dict]:
     out = Path(out_dir)
     if not out.is_dir():
         raise GenlabError(f"{out} is not a folder", hint="run `genlab scaling run --out FOLDER` first")
-    points: dict[tuple[str, int], list[dict]] = {}
+    points: dict[tuple[str, int, int], list[dict]] = {}  # (point name, N, D) -> its replicas
     for res in sorted(out.glob("*/results.json")):
         r = json.loads(res.read_text())
         cfg = json.loads((res.parent / "config.json").read_text())["pretrain_config"]

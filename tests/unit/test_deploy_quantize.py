@@ -150,6 +150,8 @@ def test_smoothed_layers_round_trip_and_can_be_turned_off(tiny_causal_dir, home)
         quantize_to(str(tiny_causal_dir), home / "p", QuantizeConfig(smooth=None))
     layers = lambda p: [m for m in load(str(p), precision="fp32").model.modules() if isinstance(m, Int8Linear)]  # noqa: E731
     assert all(m.smooth_inv is not None for m in layers(smoothed))
+    bf16 = [m for m in load(str(smoothed), precision="bf16").model.modules() if isinstance(m, Int8Linear)]
+    assert bf16 and all(m.smooth_inv.dtype == torch.float32 for m in bf16)  # the float parts are bf16, not these
     assert all(m.smooth_inv is None for m in layers(plain))
     with pytest.raises(ConfigError, match="smooth"):
         QuantizeConfig(smooth=1.5)
