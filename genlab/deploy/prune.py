@@ -14,15 +14,13 @@ so the matrices shrink and decoding gets faster.
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 
+from genlab.deploy.calibration import activation_stats, linear_layers
 from genlab.errors import ConfigError, GenlabError
-from genlab.progress import Reporter, or_quiet
+from genlab.progress import Reporter
 
 METHODS = ("magnitude", "wanda")
 PATTERNS = ("unstructured", "2:4")
@@ -78,50 +76,6 @@ def keep_mask(scores: torch.Tensor, sparsity: float, pattern: str, per_row: bool
     return scores > threshold
 
 
-def targets(model, skip: list[str]) -> dict[str, torch.nn.Linear]:
-    return {n: m for n, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and not any(fnmatch.fnmatch(n, p) for p in skip)}
-
-
-# -- calibration -------------------------------------------------------------------------
-@contextlib.contextmanager
-def _input_stats(modules: dict[str, torch.nn.Module], stat: str) -> Iterator[dict[str, torch.Tensor]]:
-    """While open, accumulate per input channel of each module ``Σ x_j²`` (``stat="sumsq"``) or
-    ``max |x_j|`` (``"absmax"``) over all tokens; yields name → (in,) tensors."""
-    acc: dict[str, torch.Tensor] = {}
-
-    def hook(name):
-        def fn(_m, args):
-            x = args[0].detach().float().reshape(-1, args[0].shape[-1])
-            if stat == "sumsq":
-                acc[name] = acc.get(name, 0) + (x * x).sum(0)
-            else:
-                m = x.abs().amax(0)
-                acc[name] = torch.maximum(acc[name], m) if name in acc else m
-        return fn
-
-    handles = [m.register_forward_pre_hook(hook(n)) for n, m in modules.items()]
-    try:
-        yield acc
-    finally:
-        for h in handles:
-            h.remove()
-
-
-@torch.inference_mode()
-def activation_stats(lm, modules: dict[str, torch.nn.Module], texts: list[str], max_length: int, stat: str,
-                     reporter: Reporter | None = None) -> dict[str, torch.Tensor]:
-    """Per input channel of every module, over the calibration ``texts`` (one pass of the float model):
-    ``‖X_j‖₂`` for ``stat="norm"`` (Wanda), ``max |X_j|`` for ``"absmax"`` (SmoothQuant)."""
-    with _input_stats(modules, "absmax" if stat == "absmax" else "sumsq") as acc, \
-            or_quiet(reporter).task("calibrate", total=len(texts)) as advance:
-        for text in texts:
-            ids = lm.tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length).input_ids
-            lm.model(input_ids=ids.to(lm.device))
-            advance(1)
-    return acc if stat == "absmax" else {n: s.sqrt() for n, s in acc.items()}
-
-
 def activation_norms(lm, modules: dict[str, torch.nn.Module], texts: list[str], max_length: int,
                      reporter: Reporter | None = None) -> dict[str, torch.Tensor]:
     """``‖X_j‖₂`` of every module's input over the calibration ``texts`` (dense model, one pass)."""
@@ -150,7 +104,7 @@ def prune(lm, cfg: PruneConfig | None = None, *, texts: list[str] | None = None,
     lm = as_loaded(lm, precision="fp32")
     if is_quantized(lm.model):
         raise GenlabError(f"{lm.name} is int8-quantized", hint="prune the float model, then quantize the result")
-    modules = targets(lm.model, cfg.skip)
+    modules = linear_layers(lm.model, cfg.skip)
     norms = activation_norms(lm, modules, _calibration(cfg, texts), cfg.max_length, reporter) \
         if cfg.method == "wanda" else {}
     with torch.no_grad():
@@ -162,7 +116,7 @@ def prune(lm, cfg: PruneConfig | None = None, *, texts: list[str] | None = None,
 
 def sparsity(model, skip: list[str] | None = None) -> float:
     """Share of zero weights over the Linear layers not in ``skip``."""
-    mods = targets(model, ["lm_head"] if skip is None else skip)
+    mods = linear_layers(model, ["lm_head"] if skip is None else skip)
     zeros = sum(int((m.weight == 0).sum()) for m in mods.values())
     return zeros / max(1, sum(m.weight.numel() for m in mods.values()))
 

@@ -8,11 +8,11 @@ rather than run slowly: weight-only int4/int8 need torchao's kernels (plus
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 
 import torch
 
+from genlab.deploy.calibration import activation_stats, linear_layers
 from genlab.errors import ConfigError, GenlabError
 
 SCHEMES = {"int8": "dynamic int8: int8 weights per output channel, activations quantized per call (fbgemm)"}
@@ -73,12 +73,9 @@ def quantize(lm, cfg: QuantizeConfig | None = None, *, texts: list[str] | None =
     if reason := int8.unavailable_reason():
         raise GenlabError(f"cannot quantize to int8: {reason}", hint="use GGUF export (genlab optimize export)")
     model = lm.model.float()
-    targets = {n: m for n, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear) and not any(fnmatch.fnmatch(n, p) for p in cfg.skip)}
+    targets = linear_layers(model, cfg.skip)
     smooth: dict[str, torch.Tensor] = {}
     if cfg.smooth is not None:
-        from genlab.deploy.prune import activation_stats
-
         if texts is None:
             from genlab.deploy.texts import task_texts
 

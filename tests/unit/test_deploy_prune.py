@@ -61,7 +61,8 @@ def test_activation_norms_equal_the_inputs_norm(tiny_causal):
                                             ("wanda", "2:4")])
 def test_pruned_sparsity_survives_save_and_load(tiny_causal, home, method, pattern):
     from genlab.deploy import PruneConfig, prune
-    from genlab.deploy.prune import sparsity, targets
+    from genlab.deploy.calibration import linear_layers as targets
+    from genlab.deploy.prune import sparsity
     from genlab.deploy.storage import save_model
     from genlab.models import load
 
