@@ -4,33 +4,20 @@ multiple-choice task: the same accuracy as ``genlab eval`` and per-choice log-pr
 lm-eval sends token ids with ``echo: true, logprobs: 1, max_tokens: 1`` and sums ``token_logprobs[ctxlen:-1]``.
 """
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 
 pytestmark = pytest.mark.slow
 N = 24
 
-TASK = """task: genlab_reviews
-dataset_path: json
-dataset_kwargs:
-  data_files: {{test: {data}}}
-test_split: test
-output_type: multiple_choice
-doc_to_text: prompt
-doc_to_choice: choices
-doc_to_target: label
-target_delimiter: " "
-metric_list:
-  - metric: acc
-"""
-
 
 def test_lm_eval_local_completions_matches_genlab_eval(embedded, tmp_path):
+    from eval_mc import export
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -40,11 +27,7 @@ def test_lm_eval_local_completions_matches_genlab_eval(embedded, tmp_path):
 
     task = load_task("reviews")
     requests = task.requests("test", n=N, tokenizer=embedded.tokenizer, context_window=embedded.context_window)
-    with (tmp_path / "reviews.jsonl").open("w") as f:
-        for r in requests:
-            f.write(json.dumps({"prompt": r.prompt, "label": r.target_index,
-                                "choices": [c[1:] if c.startswith(" ") else c for c in r.choices]}) + "\n")
-    (tmp_path / "genlab_reviews.yaml").write_text(TASK.format(data=json.dumps(str(tmp_path / "reviews.jsonl"))))
+    export(requests, tmp_path)  # the dataset and task YAML bench/eval_mc.py gives lm-eval
 
     ours = evaluate(embedded, task, n=N, precision="fp32", cache=False)
     service = build_service(embedded, {}, ServeConfig(), name="smollm2")
