@@ -1,8 +1,9 @@
 """``orders-agent`` scored for the ReAct agent and for RAG alone: exact answers, paired interval, parse rate.
 
-Both systems answer the same questions with the same model. RAG-only sees the
-handbook passages retrieved for the question but no database; the agent has the
-database tools, the handbook search and the calculator. Answers are graded by
+Both systems answer the same questions. RAG-only is the base model (an adapter
+loaded for the agent is switched off for it: a ReAct format adapter is not
+RAG's format) and sees the handbook passages retrieved for the question but no
+database; the agent has the database tools, the handbook search and the calculator. Answers are graded by
 exact match after HELM normalization; a yes/no question also accepts a
 prediction whose first word is the gold yes/no ("Yes, it can be returned").
 """
@@ -43,8 +44,17 @@ def evaluate_orders(lm, rows: list[dict], tools, *, index, encoder, cfg: AgentCo
     from genlab.evaluation.metrics import mean_with_ci, paired_bootstrap
     from genlab.progress import or_quiet
 
+    from genlab.adapters import active_adapter, set_adapter
+
     questions, golds = [r["question"] for r in rows], [r["answer"] for r in rows]
-    rag = answer_questions(lm, index, encoder, questions, RagConfig(k=3), reporter=reporter)
+    adapter = active_adapter(lm) if getattr(lm, "adapter_state", None) is not None else None
+    if adapter:
+        set_adapter(lm, None)  # RAG-only is the base model: an agent adapter is not RAG's format
+    try:
+        rag = answer_questions(lm, index, encoder, questions, RagConfig(k=3), reporter=reporter)
+    finally:
+        if adapter:
+            set_adapter(lm, adapter)
     runs = []
     with or_quiet(reporter).task("agent", total=len(rows)) as advance:
         for q in questions:

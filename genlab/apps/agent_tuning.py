@@ -39,7 +39,8 @@ def teacher_steps(row: dict, tools: Registry) -> list[Step]:
     steps = [look]
     if row["kind"] != "can_return":
         key = {"total": "total", "status": "status", "item": "item"}[row["kind"]]
-        steps.append(_step(tools, f"The order shows the {key}.", FINISH, row["answer"]))
+        # the thought copies the value out of the observation, so the answer copies it from one line up
+        steps.append(_step(tools, f"The order's {key} is {_field(look.observation, key)}.", FINISH, row["answer"]))
         return steps
     status, company = _field(look.observation, "status"), _field(look.observation, "company")
     if status != "delivered":

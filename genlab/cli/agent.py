@@ -70,7 +70,7 @@ def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
     cell = lambda m: f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"  # noqa: E731
     p = res.paired
     console.print(table(f"orders-agent [{split}] n={res.n} · exact answer · 95% CIs",
-                        ["system", "accuracy"], [("RAG only", cell(res.metrics["rag_only"])),
+                        ["system", "accuracy"], [("RAG only (base model)", cell(res.metrics["rag_only"])),
                                                  ("ReAct agent", cell(res.metrics["agent"]))]))
     console.print(f"agent - RAG only: {p['delta']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}] "
                   f"p={p['p_value']:.3g} · action-parse success {res.parse_success:.3f} "

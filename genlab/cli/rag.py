@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from genlab.cli.common import ModelOpt, TrustOpt, help_when_bare, load_model
+from genlab.cli.common import AdapterOpt, ModelOpt, TrustOpt, help_when_bare, load_model
 
 rag_app = typer.Typer(help="Retrieval-augmented generation: index documents, retrieve, answer with citations.",
                       invoke_without_command=True, callback=help_when_bare)
@@ -130,7 +130,7 @@ def ask_cmd(index_dir: Path = typer.Argument(..., help="Index folder."),
 
 
 @rag_app.command("eval")
-def eval_cmd(model: str = ModelOpt, n: int = typer.Option(100, "-n", min=2, help="Questions to score."),
+def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt, n: int = typer.Option(100, "-n", min=2, help="Questions to score."),
              shots: int = TopKOpt, split: str = typer.Option("test", "--split", help="Split of support-kb-qa."),
              encoder: Optional[str] = EncoderOpt,
              chunk_size: int = typer.Option(64, "--chunk-size", help="Tokens per handbook chunk."),
@@ -147,7 +147,7 @@ def eval_cmd(model: str = ModelOpt, n: int = typer.Option(100, "-n", min=2, help
     rows = load_task("support-kb-qa").examples(split)[:n]
     enc = load_encoder(encoder or "minilm-l6")
     index = handbook_index(enc, ChunkConfig(chunk_size, overlap), reporter=RichReporter())
-    lm = load_model(model, trust_remote_code)
+    lm = load_model(model, trust_remote_code, adapter=adapter)
     result = evaluate_kb(lm, enc, rows, k=shots, index=index, reporter=RichReporter())
     _print_kb(result, split, index.size)
     if out:
@@ -157,6 +157,29 @@ def eval_cmd(model: str = ModelOpt, n: int = typer.Option(100, "-n", min=2, help
 
         atomic_write_json(out / "results.json", {k: v for k, v in asdict(result).items() if k != "samples"})
         atomic_write_jsonl(out / "samples.jsonl", result.samples)
+
+
+@rag_app.command("tune")
+def tune_cmd(out: Path = typer.Option(..., "--out", help="Run folder; the adapter goes to OUT/adapter."),
+             model: str = ModelOpt, steps: int = typer.Option(60, "--steps", min=1, help="Optimizer steps."),
+             shots: int = TopKOpt, r: int = typer.Option(16, "--r", min=1, help="LoRA rank."),
+             encoder: Optional[str] = EncoderOpt,
+             overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in OUT.")) -> None:
+    """Tune a LoRA format adapter on `support-kb-qa` train questions: retrieved passages -> the short answer."""
+    from genlab.apps.encoder import load_encoder
+    from genlab.apps.rag import RagConfig
+    from genlab.apps.rag_tuning import KbAnswerTask
+    from genlab.tuning import TrainConfig, tune
+    from genlab.ui import RichReporter, console
+
+    cfg = TrainConfig(max_steps=steps, batch_size=4, lr=1e-3, max_seq_len=1024, val_max_examples=16,
+                      val_generate=0, warmup_ratio=0.05)
+    task = KbAnswerTask(load_encoder(encoder or "minilm-l6"), k=shots,
+                        budget=cfg.max_seq_len - RagConfig().max_new_tokens)
+    res = tune(model, task, "lora", {"r": r, "alpha": 2 * r}, cfg, out, n_train=4 * steps, eval_cfg=None,
+               overwrite=overwrite, reporter=RichReporter())
+    console.print(f"adapter: {res.adapter_path} · then `genlab rag eval --adapter {res.adapter_path} "
+                  "--split test-unseen`", highlight=False)
 
 
 def _print_kb(result, split: str, n_chunks: int) -> None:

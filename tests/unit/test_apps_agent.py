@@ -253,3 +253,26 @@ def test_grade_exact_answers():
     assert grade("$392.51", "$392.51") == 1.0 and grade("392.51", "$392.51") == 1.0
     assert grade("No", "yes") == 0.0 and grade(None, "no") == 0.0 and grade("delivered.", "delivered") == 1.0
     assert grade("It was $392.51", "$392.51") == 0.0  # exact, not contained
+
+
+def test_teacher_transcripts_run_the_real_tools_and_end_in_the_gold_answer(db_path, tiny_encoder_dir):
+    from genlab.apps.agent import FINISH
+    from genlab.apps.agent_tuning import TranscriptTask, teacher_steps
+    from genlab.apps.chunking import ChunkConfig
+    from genlab.apps.encoder import load_encoder
+    from genlab.apps.kb_eval import handbook_index
+    from genlab.apps.orders_db import OrdersDB
+    from genlab.tasks import load_task
+
+    encoder = load_encoder(str(tiny_encoder_dir))
+    reg = builtin_tools(OrdersDB(db_path), handbook_index(encoder, ChunkConfig(200, 120)), encoder)
+    rows = load_task("orders-agent").examples("train")[:24]
+    assert {r["kind"] for r in rows} >= {"total", "status", "item", "can_return"}
+    for row in rows:
+        steps = teacher_steps(row, reg)
+        assert all(s.ok for s in steps[:-1]) and steps[0].tool == "get_order"
+        assert (steps[-1].tool, steps[-1].args) == (FINISH, row["answer"])
+        if row["kind"] != "can_return":  # the thought carries the looked-up value the answer repeats
+            assert row["answer"].lstrip("$") in steps[-1].thought
+    pairs = TranscriptTask(reg).training_pairs("train", n=5)
+    assert len(pairs) == 5 and all(t.startswith(" ") and "\nAction: " in t for _, t in pairs)

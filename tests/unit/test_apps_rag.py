@@ -285,3 +285,23 @@ def test_evaluate_kb_end_to_end_with_tiny_models(encoder, tiny_causal):
     recall = res.metrics["retrieval"]["recall_at_k"]["value"]
     assert recall == np.mean([s["gold_rank"] is not None for s in res.samples])
     assert all(len(s["retrieved"]) == 3 and s["gold"] for s in res.samples)
+
+
+def test_rag_format_adapter_pairs_render_as_rag_answers_them(encoder, tiny_causal):
+    """The tuning prompt is the prompt `rag eval` builds (same retrieval, demos, fitting); the target is the gold."""
+    from genlab.apps.rag import RagConfig, answer_questions
+    from genlab.apps.rag_tuning import KbAnswerTask
+    from genlab.tasks import load_task
+
+    cfg = RagConfig(k=3, max_new_tokens=2)
+    task = KbAnswerTask(encoder, k=3, budget=tiny_causal.context_window - cfg.max_new_tokens,
+                        chunking=ChunkConfig(200, 120))
+    pairs = task.training_pairs("train", n=3, tokenizer=tiny_causal.tokenizer)
+    rows = load_task("support-kb-qa").examples("train")[:3]
+    assert [t for _, t in pairs] == [r["answer"] for r in rows]
+    answers = answer_questions(tiny_causal, task.index, encoder, [r["question"] for r in rows], cfg)
+    assert [p for p, _ in pairs] == [a.prompt for a in answers]
+    assert all(r["question"] in p for (p, _), r in zip(pairs, rows))
+    unseen = {r["company"] for r in load_task("support-kb-qa").examples("test-unseen")}
+    trained = {r["company"] for r in load_task("support-kb-qa").examples("train")}
+    assert unseen and not unseen & trained  # test-unseen asks about companies the adapter never trained on
