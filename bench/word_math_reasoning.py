@@ -75,7 +75,8 @@ def table(out: Path) -> None:
     from genlab.evaluation import EvalResult
     from genlab.evaluation.metrics import get_metric, paired_bootstrap
 
-    runs = {p.name: EvalResult.load(p) for p in sorted(out.iterdir()) if (p / "results.json").is_file()}
+    runs = {p.name: EvalResult.load(p) for p in sorted(out.iterdir())  # not pal-lora: a training run
+            if p.name.startswith(("base-", "tuned-")) and (p / "results.json").is_file()}
     if "base-cot" not in runs:
         raise SystemExit("run the base step first")
     metric = get_metric("answer_accuracy")
