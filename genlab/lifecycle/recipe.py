@@ -40,12 +40,14 @@ class Stage:
     options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # merged with the recipe's train defaults
     source: str | None = None  # ``from:`` an earlier stage whose model this one starts from
+    data: str | None = None  # tune: train on this task instead of the recipe's (scored on the recipe's all the same)
 
     def section(self) -> dict[str, Any]:
         """What defines this stage's result (for the stage cache)."""
         data = dataclasses.asdict(self)
-        if data["source"] is None:
-            del data["source"]  # fingerprints of stages without from: stay as before
+        for key in ("source", "data"):
+            if data[key] is None:
+                del data[key]  # fingerprints of stages without from:/data: stay as before
         return data
 
 

@@ -52,7 +52,22 @@ def parse_tune(item: dict, train_defaults: dict, where: str) -> list[Stage]:
     except ConfigError as e:
         raise ConfigError(e.message, where=f"{where}.options", hint=e.hint) from None
     train = train_section(item, train_defaults, where)
-    return [Stage(item.get("name") or method, "tune", 0, method, dict(options), train)]
+    data = item.get("data")
+    if data is not None:
+        _check_task(data, f"{where}.data")
+    return [Stage(item.get("name") or method, "tune", 0, method, dict(options), train, data=data)]
+
+
+def _check_task(name, where: str) -> None:
+    from genlab.errors import GenlabError
+    from genlab.tasks import load_task
+
+    if not isinstance(name, str):
+        raise ConfigError(f"must be a task name or path, not {name!r}", where=where)
+    try:
+        load_task(name)
+    except GenlabError as e:
+        raise ConfigError(e.message, where=where, hint=e.hint) from None
 
 
 def train_section(item: dict, train_defaults: dict, where: str) -> dict:
@@ -73,6 +88,8 @@ def train_section(item: dict, train_defaults: dict, where: str) -> dict:
 
 def run_tune(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
     """Train, then score base + adapter with the recipe's EvalConfig: the same path as the prompt stages."""
+    from genlab.evaluation import evaluate
+    from genlab.models import load
     from genlab.tuning import TrainConfig, tune
 
     r = ctx.recipe
@@ -81,9 +98,16 @@ def run_tune(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -
     if resume:
         ctx.reporter.status("resuming the interrupted training from its last checkpoint")
     eval_cfg = r.eval.replace(shots=0)
-    result = tune(r.model, r.task, stage.method, stage.options, cfg, sdir, resume=resume, overwrite=not resume,
-                  forgetting_suite=r.forgetting or None, mixture=r.mixture, n_train=r.n_train,
-                  eval_cfg=eval_cfg, reporter=ctx.reporter)
+    if stage.data:  # trained on other data (e.g. rude replies to start a detox run), scored on the recipe's task
+        result = tune(r.model, stage.data, stage.method, stage.options, cfg, sdir, resume=resume,
+                      overwrite=not resume, n_train=r.n_train, eval_cfg=None, reporter=ctx.reporter)
+        result.model = load(r.model, precision=eval_cfg.precision, adapter=result.adapter_path)
+        result.test_metrics = evaluate(result.model, r.eval_task, eval_cfg, out_dir=sdir / "eval",
+                                       reporter=ctx.reporter).metrics
+    else:
+        result = tune(r.model, r.task, stage.method, stage.options, cfg, sdir, resume=resume, overwrite=not resume,
+                      forgetting_suite=r.forgetting or None, mixture=r.mixture, n_train=r.n_train,
+                      eval_cfg=eval_cfg, reporter=ctx.reporter)
     if result.test_metrics is None:
         raise ConfigError("the tuned stage produced no test metrics", where=f"{r.source}: stages.{stage.name}")
     metrics, eval_dir = result.test_metrics, "eval"
@@ -102,4 +126,4 @@ def run_tune(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -
 
 
 register(StageKind("prompt", {"shots"}, parse_prompt, run_prompt, aliases=("zero-shot", "few-shot")))
-register(StageKind("tune", {"method", "options", "train"}, parse_tune, run_tune))
+register(StageKind("tune", {"method", "options", "train", "data"}, parse_tune, run_tune))

@@ -111,3 +111,35 @@ def test_dpo_stage_options_are_checked(options, match):
         recipe_from_yaml(f"model: m\ntask: t\nstages: [zero-shot, {{kind: dpo, from: zero-shot, options: {options}}}]\n",
                          source="r.yaml")
     assert "stages[1]" in e.value.where
+
+
+DETOX = """
+name: detox
+model: {model}
+task: detox-prompts
+eval: {{n: 4, batch_size: 4, generation: {{max_new_tokens: 6}}}}
+n_train: 8
+train: {{max_steps: 2, batch_size: 2, lr: 1.0e-3, val_max_examples: 2, val_generate: 0, max_seq_len: 256}}
+stages:
+  - {{name: rude, kind: tune, method: lora, data: {data}, options: {{r: 4}}}}
+  - {{name: ppo, kind: ppo, from: rude, options: {{reward: toxicity, steps: 1, batch_size: 2, mini_batch_size: 2,
+      ppo_epochs: 1, max_new_tokens: 4, n_prompts: 2}}}}
+"""
+
+
+def test_tune_stage_trains_on_its_own_data_and_is_scored_on_the_recipes_task(tiny_dir, tmp_path):
+    """The detoxify shape: a rude start trained on detox-rude, scored on detox-prompts, then PPO from it."""
+    from genlab.adapters import read_manifest
+    from genlab.evaluation import EvalResult
+
+    out = tmp_path / "run"
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(DETOX.format(model=tiny_dir, data="detox-rude"),
+                                                               "d.yaml"), out)}
+    rude = outcomes["rude"].record
+    assert set(rude.metrics) == {"toxic_fraction"} and outcomes["ppo"].status == "ran"
+    assert read_manifest(out / "stages" / "rude" / "adapter")["task"] == "detox-rude"
+    scored = EvalResult.load(out / "stages" / "rude" / "eval")
+    assert scored.config["task"] == "detox-prompts"
+    with pytest.raises(ConfigError) as e:
+        recipe_from_yaml(DETOX.format(model=tiny_dir, data="no-such-task"), "d.yaml")
+    assert e.value.where.endswith("stages[0].data")
