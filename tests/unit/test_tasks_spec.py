@@ -9,7 +9,7 @@ from genlab.errors import ConfigError, DataError
 from genlab.tasks import Request, list_tasks, load_task, task_from_yaml
 from genlab.testing import tiny_tokenizer
 
-BUILTINS = ["chat-summary", "detox-prompts", "orders-agent", "reviews", "reviews-generate", "reviews-headline",
+BUILTINS = ["chat-summary", "detox-prompts", "detox-rude", "orders-agent", "reviews", "reviews-generate", "reviews-headline",
             "support-extract", "support-kb-qa", "support-summary", "support-summary-prefs", "word-math"]
 HUB = ["dialogsum"]  # built-in recipes on hub datasets: tested offline with a local fixture
 
