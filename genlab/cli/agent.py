@@ -54,7 +54,8 @@ def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
              n: int = typer.Option(30, "-n", min=2, help="Questions to score."),
              split: str = typer.Option("test", "--split", help="Split of orders-agent."),
              db: Optional[Path] = DbOpt, max_steps: int = StepsOpt,
-             out: Optional[Path] = typer.Option(None, "--out", help="Write results.json and transcripts.jsonl here."),
+             out: Optional[Path] = typer.Option(None, "--out",
+                                                help="Write results.json, transcripts.jsonl and report.html here."),
              trust_remote_code: bool = TrustOpt) -> None:
     """RAG-only vs the agent on `orders-agent`: exact answers with a paired interval, action-parse rate."""
     from genlab.apps.agent import AgentConfig
@@ -80,8 +81,12 @@ def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
 
         from genlab.io import atomic_write_json, atomic_write_jsonl
 
+        from genlab.apps.agent_report import write_report
+
         atomic_write_json(out / "results.json", {k: v for k, v in asdict(res).items() if k != "runs"})
         atomic_write_jsonl(out / "transcripts.jsonl", res.runs)
+        page = write_report(res, out / "report.html", f"{model}{f' + {adapter}' if adapter else ''} · [{split}]")
+        console.print(f"report: {page}", highlight=False)
 
 
 @agent_app.command("tune")

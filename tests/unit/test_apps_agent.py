@@ -276,3 +276,26 @@ def test_teacher_transcripts_run_the_real_tools_and_end_in_the_gold_answer(db_pa
             assert row["answer"].lstrip("$") in steps[-1].thought
     pairs = TranscriptTask(reg).training_pairs("train", n=5)
     assert len(pairs) == 5 and all(t.startswith(" ") and "\nAction: " in t for _, t in pairs)
+
+
+def test_orders_eval_scores_both_systems_and_its_report_shows_every_transcript(db_path, tiny_encoder_dir,
+                                                                              tiny_causal, tmp_path):
+    from genlab.apps.agent import AgentConfig
+    from genlab.apps.agent_eval import evaluate_orders
+    from genlab.apps.agent_report import write_report
+    from genlab.apps.chunking import ChunkConfig
+    from genlab.apps.encoder import load_encoder
+    from genlab.apps.kb_eval import handbook_index
+    from genlab.apps.orders_db import OrdersDB
+    from genlab.tasks import load_task
+
+    encoder = load_encoder(str(tiny_encoder_dir))
+    index = handbook_index(encoder, ChunkConfig(200, 120))
+    rows = load_task("orders-agent").examples("test")[:3]
+    res = evaluate_orders(tiny_causal, rows, builtin_tools(OrdersDB(db_path), index, encoder), index=index,
+                          encoder=encoder, cfg=AgentConfig(max_steps=2))
+    assert res.n == 3 and set(res.metrics) == {"rag_only", "agent"} and len(res.runs) == 3
+    assert res.parse_attempts >= 3 and 0 <= res.parse_success <= 1
+    html = write_report(res, tmp_path / "report.html", "tiny").read_text()
+    assert html.count("Question: ") == 3 and "RAG only (base model)" in html
+    assert all(r["id"] in html and r["question"].replace("'", "&#x27;") in html for r in rows)
