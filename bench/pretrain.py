@@ -10,9 +10,11 @@ Each side runs in its own process.
 
     python bench/pretrain.py                      # 96x4, 400 steps of 16 x 128 tokens (~3-5 minutes on 2 cores)
     python bench/pretrain.py --size 64x2 --steps 100 --compile
+    python bench/pretrain.py --precision bf16 --seeds 0,1,2   # each side once per data-order seed, then means
 
 Prints tokens/s, wall time, final training loss (mean of the last 10% of steps; each side sees its
-own batch order, so this moves with the data order), held-out loss on the same 256 blocks for both,
+own batch order, so this moves with the data order), held-out loss on the same 256 blocks for both
+(at this size the data-order seed moves it by ~10%: compare means over ``--seeds``),
 and MFU (exact FLOPs per token · tokens/s over the measured matmul peak of the
 precision used) for both, and the ratios.
 """
@@ -26,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-HP = dict(lr=3e-3, batch_size=16, warmup_ratio=0.05, seed=0, max_grad_norm=1.0)
+HP = dict(lr=3e-3, batch_size=16, warmup_ratio=0.05, max_grad_norm=1.0)
 HELDOUT_BLOCKS = 256
 
 
@@ -71,7 +73,7 @@ def _model(out: Path, size: str, block: int):
     return build_model("causal", parse_size(size), len(tok), block, tok, seed=0), tok
 
 
-def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, compile_: bool) -> dict:
+def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, compile_: bool, seed: int) -> dict:
     import torch
 
     from genlab.pretraining.objectives import CausalLM, blocks_of
@@ -79,7 +81,7 @@ def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, com
 
     model, tok = _model(out, size, block)
     blocks = torch.load(out / "blocks.pt")
-    cfg = TrainConfig(lr=HP["lr"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"], seed=HP["seed"],
+    cfg = TrainConfig(lr=HP["lr"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"], seed=seed,
                       max_steps=steps, precision=precision, save_every=10**9, group_by_length=False,
                       max_grad_norm=HP["max_grad_norm"], compile=compile_, load_best=False)
     t0 = time.perf_counter()
@@ -89,7 +91,7 @@ def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, com
     return _summary("genlab", res.tokens, wall, losses, model, heldout_loss(model, out))
 
 
-def run_trainer(out: Path, size: str, block: int, steps: int, precision: str) -> dict:
+def run_trainer(out: Path, size: str, block: int, steps: int, precision: str, seed: int) -> dict:
     import torch
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments, default_data_collator
@@ -100,7 +102,7 @@ def run_trainer(out: Path, size: str, block: int, steps: int, precision: str) ->
     args = TrainingArguments(output_dir=str(out / "trainer"), per_device_train_batch_size=HP["batch_size"],
                              max_steps=steps, learning_rate=HP["lr"], lr_scheduler_type="cosine",
                              warmup_steps=int(HP["warmup_ratio"] * steps), weight_decay=0.0,
-                             max_grad_norm=HP["max_grad_norm"], seed=HP["seed"], bf16=precision == "bf16",
+                             max_grad_norm=HP["max_grad_norm"], seed=seed, bf16=precision == "bf16",
                              use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no",
                              report_to="none", dataloader_num_workers=0, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator)
@@ -120,8 +122,19 @@ def _summary(name: str, tokens: int, wall: float, losses: list[float], model, he
             "params": count_params(model).to_dict()}
 
 
-def child(which: str, a, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", which, "--size", a.size, "--block", str(a.block),
+def _mean_of(rs: list[dict], seeds: list[int]) -> dict:
+    """One side over the seeds: each number averaged; the per-seed losses kept."""
+    out = dict(rs[0], seeds=seeds)
+    for key in ("wall_s", "tokens_per_s", "final_loss", "heldout_loss"):
+        out[key] = round(sum(r[key] for r in rs) / len(rs), 4)
+    if len(rs) > 1:
+        out["heldout_loss_per_seed"] = [r["heldout_loss"] for r in rs]
+        out["final_loss_per_seed"] = [r["final_loss"] for r in rs]
+    return out
+
+
+def child(which: str, a, out: Path, seed: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", which, "--seeds", str(seed), "--size", a.size, "--block", str(a.block),
            "--steps", str(a.steps), "--precision", a.precision, "--out", str(out)] + (["--compile"] if a.compile else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -140,19 +153,22 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="genlab with torch.compile'd blocks")
     ap.add_argument("--which", choices=["both", "genlab", "trainer"], default="both")
     ap.add_argument("--child", choices=["genlab", "trainer"])
+    ap.add_argument("--seeds", default="0", help="data-order seeds, comma-separated (the model's init stays seed 0)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-pretrain"))
     a = ap.parse_args()
+    seeds = [int(x) for x in a.seeds.split(",")]
     if a.child:
-        res = run_genlab(a.out, a.size, a.block, a.steps, a.precision, a.compile) if a.child == "genlab" else \
-            run_trainer(a.out, a.size, a.block, a.steps, a.precision)
+        res = run_genlab(a.out, a.size, a.block, a.steps, a.precision, a.compile, seeds[0]) if a.child == "genlab" \
+            else run_trainer(a.out, a.size, a.block, a.steps, a.precision, seeds[0])
         print(json.dumps(res))
         return
     a.out.mkdir(parents=True, exist_ok=True)
     info = make_data(a.out, a.size, a.block, a.docs)
     print(json.dumps({"data": info, "size": a.size, "block": a.block, "steps": a.steps, "precision": a.precision,
-                      "compile": a.compile}))
+                      "compile": a.compile, "seeds": seeds}))
     sides = ["genlab", "trainer"] if a.which == "both" else [a.which]
-    results = {s: child(s, a, a.out) for s in sides}
+    runs = {s: [child(s, a, a.out, seed) for seed in seeds] for s in sides}
+    results = {s: _mean_of(rs, seeds) for s, rs in runs.items()}
     from transformers import LlamaConfig
 
     from genlab.pretraining.flops import decoder_forward_flops, matmul_peak_tflops
