@@ -134,8 +134,9 @@ def _mean_of(rs: list[dict], seeds: list[int]) -> dict:
 
 
 def child(which: str, a, out: Path, seed: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", which, "--seeds", str(seed), "--size", a.size, "--block", str(a.block),
-           "--steps", str(a.steps), "--precision", a.precision, "--out", str(out)] + (["--compile"] if a.compile else [])
+    cmd = [sys.executable, __file__, "--child", which, "--seeds", str(seed), "--size", a.size,
+           "--block", str(a.block), "--steps", str(a.steps), "--precision", a.precision, "--out", str(out)]
+    cmd += ["--compile"] if a.compile else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-4000:])

@@ -3,8 +3,8 @@
 Both systems answer the same questions. RAG-only is the base model (an adapter
 loaded for the agent is switched off for it: a ReAct format adapter is not
 RAG's format) and sees the handbook passages retrieved for the question but no
-database; the agent has the database tools, the handbook search and the calculator. Answers are graded by
-exact match after HELM normalization; a yes/no question also accepts a
+database; the agent has the database tools, the handbook search and the
+calculator. Answers are graded by exact match after HELM normalization; a yes/no question also accepts a
 prediction whose first word is the gold yes/no ("Yes, it can be returned").
 """
 
@@ -41,10 +41,9 @@ class AgentEval:
 def evaluate_orders(lm, rows: list[dict], tools, *, index, encoder, cfg: AgentConfig = AgentConfig(),
                     reporter=None) -> AgentEval:
     from genlab.apps.rag import RagConfig, answer_questions
+    from genlab.adapters import active_adapter, set_adapter
     from genlab.evaluation.metrics import mean_with_ci, paired_bootstrap
     from genlab.progress import or_quiet
-
-    from genlab.adapters import active_adapter, set_adapter
 
     questions, golds = [r["question"] for r in rows], [r["answer"] for r in rows]
     adapter = active_adapter(lm) if getattr(lm, "adapter_state", None) is not None else None

@@ -79,9 +79,8 @@ def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
     if out:
         from dataclasses import asdict
 
-        from genlab.io import atomic_write_json, atomic_write_jsonl
-
         from genlab.apps.agent_report import write_report
+        from genlab.io import atomic_write_json, atomic_write_jsonl
 
         atomic_write_json(out / "results.json", {k: v for k, v in asdict(res).items() if k != "runs"})
         atomic_write_jsonl(out / "transcripts.jsonl", res.runs)

@@ -130,7 +130,8 @@ def ask_cmd(index_dir: Path = typer.Argument(..., help="Index folder."),
 
 
 @rag_app.command("eval")
-def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt, n: int = typer.Option(100, "-n", min=2, help="Questions to score."),
+def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
+             n: int = typer.Option(100, "-n", min=2, help="Questions to score."),
              shots: int = TopKOpt, split: str = typer.Option("test", "--split", help="Split of support-kb-qa."),
              encoder: Optional[str] = EncoderOpt,
              chunk_size: int = typer.Option(64, "--chunk-size", help="Tokens per handbook chunk."),
