@@ -36,7 +36,7 @@ HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 # faiss's default efConstruction (40) builds a graph that short questions, far from every chunk, search
 # badly: recall@10 against exact search 0.75 on bench/rag_index.py's 100k chunks; 200 gives 0.96 at
-# efSearch 128 for ~50 s more build time per 100k chunks on one core.
+# efSearch 128, for about 3x the graph build time (a small part of an index build: embedding dominates).
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
 
