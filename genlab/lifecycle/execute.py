@@ -46,6 +46,7 @@ def fingerprint(recipe: Recipe, stage: Stage, model_hash: str) -> str:
     from genlab.tasks import load_task
 
     tasks = [recipe.task] if recipe.task else sorted(recipe.mixture)
+    tasks += [stage.data] if stage.data else []  # a tune stage's own training task: editing it re-runs the stage
     task_defs = {t: getattr(load_task(t), "source", t) for t in tasks}
     task_text = {t: _file_text(src) for t, src in task_defs.items()}
     inputs = {"stage": stage.section(), "task": recipe.task, "mixture": recipe.mixture, "task_defs": task_text,
