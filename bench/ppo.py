@@ -89,11 +89,7 @@ def run_trl(steps: int, warmup: int, out: Path) -> dict:
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
         return scorer([""] * len(texts), texts)
 
-    from transformers import AutoModelForCausalLM
-
-    # the embedded model's cached folder (from GGUF) has no `architectures` in its config, which TRL's
-    # create_model_from_path needs: hand TRL the loaded model (peft_config makes the reference = adapter off)
-    path = AutoModelForCausalLM.from_pretrained(str(resolve("smollm2-135m-instruct").path), dtype=torch.float32)
+    path = str(resolve("smollm2-135m-instruct").path)  # TRL loads it (fp32); peft_config: reference = adapter off
     n_gen = 2  # RLOO needs >= 2 completions per prompt: 8 prompts x 2 = 16 completions per online step
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts()] * 8)
     args = RLOOConfig(output_dir=str(out), per_device_train_batch_size=MINI, gradient_accumulation_steps=BATCH // MINI,

@@ -121,26 +121,6 @@ def offline_greedy(lm, texts: list[str], max_tokens: int) -> list[str]:
     return [g.text for g in generate(lm, texts, GenerationConfig(max_new_tokens=max_tokens), chat=True)]
 
 
-def servable_folder(model_dir: Path, tmp: Path) -> Path:
-    """`transformers serve` picks the model class from config.json's ``architectures``; the embedded model's
-    folder (from its PyPI package) has none. A folder of links with that one field added, else the folder."""
-    import json
-
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    config = json.loads((model_dir / "config.json").read_text())
-    if config.get("architectures"):
-        return model_dir
-    architecture = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[config["model_type"]]
-    out = tmp / "servable"
-    out.mkdir()
-    for f in model_dir.iterdir():
-        if f.name != "config.json":
-            (out / f.name).symlink_to(f.resolve())
-    (out / "config.json").write_text(json.dumps({**config, "architectures": [architecture]}, indent=2))
-    return out
-
-
 def start_transformers_serve(model_dir: Path, port: int):
     exe = shutil.which("transformers") or str(Path(sys.executable).parent / "transformers")
     cmd = [exe, "serve", str(model_dir), "--continuous-batching", "--dtype", "bfloat16", "--device", "cpu",
@@ -208,7 +188,7 @@ def main() -> None:
     peer = {}
     if not args.skip_peer:
         port = free_port()
-        peer_dir = servable_folder(Path(lm.path), tmp)
+        peer_dir = Path(lm.path)  # its config.json names the architecture `transformers serve` loads
         proc, why = start_transformers_serve(peer_dir, port)
         if proc is None:
             print(f"transformers serve: not measured ({why})")

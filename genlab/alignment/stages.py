@@ -66,7 +66,7 @@ def run_ppo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     from genlab.adapters import merge
     from genlab.alignment.ppo import ppo
     from genlab.alignment.ppo_config import PPOConfig
-    from genlab.alignment.rewards import reward_from_spec
+    from genlab.alignment.versus import compare_to_source
     from genlab.evaluation import evaluate
     from genlab.models import load
 
@@ -93,6 +93,7 @@ def run_ppo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     record.extra.update(label=f"PPO ({reward.name}, β={cfg.kl_coef:g}) from {stage.source or r.model}",
                         figures=figures, examples=_examples(sdir / "samples.jsonl"))
     ctx.score_other_splits(tuned, cfg_eval, sdir, record)
+    compare_to_source(ctx, stage, sdir, record, tuned, reward)
 
 
 REWARD_TRAIN_KEYS = {"train", "model", "method", "n_train", "lr", "epochs", "batch_size"}
@@ -129,6 +130,22 @@ def _reward(ctx, spec, sdir: Path, resume: bool):
                                  overwrite=True, reporter=ctx.reporter)
         ctx.reporter.status(f"reward model: held-out pair accuracy {res.test.get('pair_accuracy')}")
     return RewardModelReward(str(folder / "adapter"))
+
+
+def recipe_reward(ctx):
+    """The reward the recipe aligns to, for scoring a stage that has none of its own (DPO): the first
+    ``ppo`` stage's reward (its trained reward model once that stage has run). None when there is none."""
+    from genlab.alignment.rewards import RewardModelReward
+    from genlab.lifecycle.execute import stage_dir
+
+    for s in ctx.recipe.stages:
+        spec = s.options.get("reward") if s.kind == "ppo" else None
+        if isinstance(spec, str):
+            return _reward(ctx, spec, stage_dir(ctx.out, s.name), resume=False)
+        folder = stage_dir(ctx.out, s.name) / "reward" / "adapter"
+        if isinstance(spec, dict) and (folder / "manifest.json").is_file():
+            return RewardModelReward(str(folder))
+    return None
 
 
 def _start_model(ctx, stage: Stage, sdir: Path) -> Path | str:
@@ -205,6 +222,7 @@ def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
 def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
     from genlab.adapters import merge
     from genlab.alignment.dpo import train_dpo
+    from genlab.alignment.versus import compare_to_source
     from genlab.evaluation import evaluate
     from genlab.lifecycle.execute import stage_dir
     from genlab.models import load
@@ -243,6 +261,7 @@ def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     record.extra.update(label=f"DPO ({loss}, β={beta:g}) on {opts['data']} from {stage.source or r.model}",
                         figures=["dpo/dpo_curves.png"])
     ctx.score_other_splits(tuned, cfg_eval, sdir, record)
+    compare_to_source(ctx, stage, sdir, record, tuned, recipe_reward(ctx))
 
 
 register(StageKind("dpo", {"options", "train", "from"}, parse_dpo, run_dpo))

@@ -2,7 +2,8 @@
 
 transformers reads GGUF but refuses to ``save_pretrained`` a GGUF-loaded model,
 so we save the state dict and the config ourselves (without
-``quantization_config``). The cache folder is built under a temporary name and
+``quantization_config``, with the ``architectures`` a GGUF lacks, which
+`transformers serve`, vLLM and TRL read to pick the model class). The cache folder is built under a temporary name and
 renamed into place, under a file lock, so two processes racing to build it
 neither corrupt it nor both pay the ~20 s conversion.
 """
@@ -23,7 +24,7 @@ from genlab.models.hashing import file_sha256
 
 MANIFEST = "genlab-manifest.json"
 WEIGHTS = "model.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json names its architectures (serving tools pick the class from it)
 log = logging.getLogger(__name__)
 
 
@@ -84,6 +85,7 @@ def _build(gguf_path: Path, cache_dir: Path) -> None:
         config = model.config.to_dict()
         config.pop("quantization_config", None)
         config["dtype"] = "float32"
+        config["architectures"] = config.get("architectures") or [type(model).__name__]  # GGUF has none
         atomic_write_json(tmp / "config.json", config)
         tokenizer.save_pretrained(str(tmp))
         if model.generation_config is not None:

@@ -206,6 +206,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     _leaderboard_section(page, run)
     _charts_section(page, run)
     _tradeoff_section(page, run)
+    _alignment_section(page, run)
     _examples_section(page, run)
     _stage_sections(page, run)
     _reproduce_section(page, run)
@@ -311,6 +312,39 @@ def _tradeoff_section(page: Page, run: RunData) -> None:
     if len(points) > 1:
         page.charts([img_tag(charts.tradeoff_scatter(points, run.main_metric), "deployment trade-offs",
                              "quality vs speed vs size")])
+
+
+def alignment_rows(run: RunData) -> tuple[list[str], list[list[Any]]]:
+    """Aligned stages (``extra.vs_source``) against the model each started from, per split: the reward,
+    every task metric and the response length with paired-bootstrap changes, then KL and distinct-2."""
+    cols = ["stage", "from", "split", "measure", "start", "stage value", "Δ [95% CI]", "p"]
+    rows = []
+    for s in run.stages:
+        vs = s.record.extra.get("vs_source")
+        for split, d in (vs or {}).get("splits", {}).items():
+            head = [s.name, vs["source"], f"{split} (n={d['n']})"]
+            for r in d["rows"]:
+                rows.append(head + [r["metric"], round(r["start"], 4), round(r["stage"], 4),
+                                    f"{r['delta']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]",
+                                    f"{r['p_value']:.3f}"])
+            kl = d.get("kl_per_token")
+            if kl:
+                rows.append(head + ["KL to start (nats/token)", 0, _ci(kl), "-", "-"])
+            a, b = d["distinct_2"]
+            rows.append(head + ["distinct-2", round(a, 4), round(b, 4), f"× {b / a:.2f}" if a else "-", "-"])
+    return cols, rows
+
+
+def _alignment_section(page: Page, run: RunData) -> None:
+    cols, rows = alignment_rows(run)
+    if not rows:
+        return
+    page.h2("Aligned stages against their start", "alignment")
+    page.p("Each PPO/DPO stage beside the model it started from, on the same scored examples: the reward the "
+           "recipe aligns to, the task metrics and the response length with a paired bootstrap (1000 resamples, "
+           "seeded); the KL to the start in nats per response token, exact over the vocabulary along the "
+           "stage's own replies (mean over examples, 95% interval); distinct-2 of the replies.", "muted")
+    page.table(cols, rows)
 
 
 def _examples_section(page: Page, run: RunData) -> None:

@@ -1,5 +1,6 @@
 """The embedded model through the registry: cold and warm cache, generation, chat template."""
 
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,8 @@ def test_cold_cache_race_then_warm_then_corrupt_rebuild(tmp_path):
     assert converted == 1  # the lock made the second process wait and reuse the first's work
     cache = tmp_path / "models" / "smollm2-135m-instruct"
     assert sorted(p.name for p in cache.parent.iterdir() if not p.name.startswith(".")) == [cache.name]
+    config = json.loads((cache / "config.json").read_text())  # serving tools pick the class from it
+    assert config["architectures"] == ["LlamaForCausalLM"] and "quantization_config" not in config
 
     t = time.time()
     warm = _load_in_subprocess(tmp_path)

@@ -40,6 +40,14 @@ def test_ppo_stage_runs_from_the_sft_stage_and_shows_in_the_report(tiny_dir, tmp
     assert rec.train["steps"] == 2 and "kl" in rec.train
     html = (out / "report.html").read_text()
     assert "PPO (keywords:the" in html and "first PPO step" in html
+    vs = rec.extra["vs_source"]  # against the SFT stage it started from, on the same examples
+    assert vs["source"] == "sft" and vs["reward"] == "keywords:the"
+    split = vs["splits"]["test"]
+    measures = {r["metric"]: r for r in split["rows"]}
+    assert {"reward", "response tokens", *outcomes["sft"].record.metrics} <= set(measures)
+    assert measures["rougeL"]["start"] == pytest.approx(outcomes["sft"].record.metrics["rougeL"]["value"])
+    assert split["kl_n"] > 0 and split["kl_per_token"]["value"] >= 0
+    assert "Aligned stages against their start" in html and "KL to start (nats/token)" in html
     again = {o.name: o.status for o in run_recipe(recipe_from_yaml(RECIPE.format(model=tiny_dir), "r.yaml"), out)}
     assert again == {"zero-shot": "reused", "sft": "reused", "ppo": "reused"}
 
@@ -96,6 +104,9 @@ def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, t
     assert (out / "stages" / "dpo" / "dpo" / "dpo_curves.png").is_file()
     html = (out / "report.html").read_text()
     assert "DPO (sigmoid, β=0.2) on support-summary-prefs from sft" in html
+    split = rec.extra["vs_source"]["splits"]["test"]  # no PPO stage, so no reward to score with
+    assert rec.extra["vs_source"]["reward"] is None and "reward" not in {r["metric"] for r in split["rows"]}
+    assert "KL to start (nats/token)" in html
     again = {o.name: o.status for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
     assert again == {"zero-shot": "reused", "sft": "reused", "dpo": "reused"}
 
