@@ -19,6 +19,7 @@ The result goes into ``record.extra["vs_source"]``; the lifecycle report renders
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -42,9 +43,11 @@ def compare_to_source(ctx, stage, sdir: Path, record, lm, reward=None) -> None:
     pairs += [(sp, src_dir / src_record.other_splits[sp]["eval_dir"], sdir / info["eval_dir"])
               for sp, info in record.other_splits.items() if sp in src_record.other_splits]
     ctx.reporter.status(f"comparing with {stage.source}: reward, KL per token, task metrics")
+    t0 = time.perf_counter()
     start = ctx.load_stage_model(stage.source, precision=ctx.recipe.eval.precision)
     splits = {sp: split_comparison(a, b, lm, start, reward) for sp, a, b in pairs}
-    record.extra["vs_source"] = {"source": stage.source, "reward": getattr(reward, "name", None), "splits": splits}
+    record.extra["vs_source"] = {"source": stage.source, "reward": getattr(reward, "name", None), "splits": splits,
+                                 "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def split_comparison(start_dir: Path, stage_dir: Path, lm, start_lm, reward=None) -> dict:
@@ -55,7 +58,7 @@ def split_comparison(start_dir: Path, stage_dir: Path, lm, start_lm, reward=None
     outs_a, outs_b = [_output(a[d]) for d in shared], [_output(b[d]) for d in shared]
     rows = []
     if reward is not None:
-        rows.append(_paired("reward", reward(prompts, outs_a), reward(prompts, outs_b)))
+        rows.append(_paired(reward_label(reward), reward(prompts, outs_a), reward(prompts, outs_b)))
     cmp = compare_runs([start_dir, stage_dir], examples=0)
     for r in cmp.rows:
         (low, high), = r["delta_cis"]
@@ -92,6 +95,12 @@ def _next_token_logprobs(lm, ids: torch.Tensor, n: int) -> torch.Tensor:
     """Log-probabilities (fp32) of the ``n`` distributions that predicted the last ``n`` tokens."""
     logits = lm.model(input_ids=ids.to(lm.device), logits_to_keep=n + 1).logits[0, :-1]
     return torch.log_softmax(logits.float(), dim=-1)
+
+
+def reward_label(reward) -> str:
+    """``reward (reward model)`` for a trained reward model (its path is in the stage record), else the name."""
+    name = getattr(reward, "name", "reward")
+    return "reward (reward model)" if name.startswith("reward-model:") else f"reward ({name})"
 
 
 def _paired(name: str, start: Sequence[float], stage: Sequence[float]) -> dict:

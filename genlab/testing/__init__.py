@@ -81,3 +81,13 @@ def tiny_model_dir(path: str | Path, kind: str = "causal", seed: int = 0, **over
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def tiny_recipe(model, stages: str, *, name: str = "tiny", task: str = "support-summary", lr: str = "1.0e-3",
+                max_new_tokens: int | None = None, max_seq_len: int = 384) -> str:
+    """A lifecycle recipe that runs in seconds on a tiny model: 4 scored examples, 8 training rows, 2 steps.
+    ``stages`` is the body of the stage list, one ``  - ...`` item per line."""
+    generation = f", generation: {{max_new_tokens: {max_new_tokens}}}" if max_new_tokens else ""
+    return (f"name: {name}\nmodel: {model}\ntask: {task}\neval: {{n: 4, batch_size: 4{generation}}}\nn_train: 8\n"
+            f"train: {{max_steps: 2, batch_size: 2, lr: {lr}, val_max_examples: 2, val_generate: 0, "
+            f"max_seq_len: {max_seq_len}}}\nstages:\n{stages}")

@@ -6,6 +6,7 @@ import pytest
 
 from genlab.errors import ConfigError
 from genlab.lifecycle import recipe_from_yaml, run_recipe
+from genlab.testing import tiny_recipe
 
 
 @pytest.fixture(scope="module")
@@ -15,24 +16,20 @@ def tiny_dir(tmp_path_factory):
     return tiny_model_dir(tmp_path_factory.mktemp("lm"), "causal", max_position_embeddings=4096)
 
 
-RECIPE = """
-name: aligned
-model: {model}
-task: support-summary
-eval: {{n: 4, batch_size: 4, generation: {{max_new_tokens: 8}}}}
-n_train: 8
-train: {{max_steps: 2, batch_size: 2, lr: 1.0e-3, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
-stages:
-  - zero-shot
-  - {{name: sft, kind: tune, method: lora, options: {{r: 4}}}}
-  - {{name: ppo, kind: ppo, from: sft, options: {{reward: "keywords:the", steps: 2, batch_size: 2,
-      mini_batch_size: 2, ppo_epochs: 1, max_new_tokens: 4, n_prompts: 4}}}}
+STAGES = """  - zero-shot
+  - {name: sft, kind: tune, method: lora, options: {r: 4}}
+  - {name: ppo, kind: ppo, from: sft, options: {reward: "keywords:the", steps: 2, batch_size: 2,
+      mini_batch_size: 2, ppo_epochs: 1, max_new_tokens: 4, n_prompts: 4}}
 """
+
+
+def recipe(model, stages: str = STAGES) -> str:
+    return tiny_recipe(model, stages, name="aligned", max_new_tokens=8)
 
 
 def test_ppo_stage_runs_from_the_sft_stage_and_shows_in_the_report(tiny_dir, tmp_path):
     out = tmp_path / "run"
-    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(RECIPE.format(model=tiny_dir), "r.yaml"), out)}
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(recipe(tiny_dir), "r.yaml"), out)}
     rec = outcomes["ppo"].record
     assert outcomes["ppo"].status == "ran" and rec.kind == "ppo"
     assert set(rec.metrics) == set(outcomes["sft"].record.metrics)  # scored like the other stages
@@ -44,11 +41,11 @@ def test_ppo_stage_runs_from_the_sft_stage_and_shows_in_the_report(tiny_dir, tmp
     assert vs["source"] == "sft" and vs["reward"] == "keywords:the"
     split = vs["splits"]["test"]
     measures = {r["metric"]: r for r in split["rows"]}
-    assert {"reward", "response tokens", *outcomes["sft"].record.metrics} <= set(measures)
+    assert {"reward (keywords:the)", "response tokens", *outcomes["sft"].record.metrics} <= set(measures)
     assert measures["rougeL"]["start"] == pytest.approx(outcomes["sft"].record.metrics["rougeL"]["value"])
     assert split["kl_n"] > 0 and split["kl_per_token"]["value"] >= 0
     assert "Aligned stages against their start" in html and "KL to start (nats/token)" in html
-    again = {o.name: o.status for o in run_recipe(recipe_from_yaml(RECIPE.format(model=tiny_dir), "r.yaml"), out)}
+    again = {o.name: o.status for o in run_recipe(recipe_from_yaml(recipe(tiny_dir), "r.yaml"), out)}
     assert again == {"zero-shot": "reused", "sft": "reused", "ppo": "reused"}
 
 
@@ -76,7 +73,7 @@ def test_toxic_fraction_metric_uses_the_offline_classifier():
 
 
 def test_ppo_stage_trains_its_reward_model_first(tiny_dir, tmp_path):
-    text = RECIPE.format(model=tiny_dir).replace(
+    text = recipe(tiny_dir).replace(
         'reward: "keywords:the"', f"reward: {{train: support-summary-prefs, model: {tiny_dir}, n_train: 8, batch_size: 4}}")
     text = text.replace("  - zero-shot\n", "")
     out = tmp_path / "run"
@@ -86,13 +83,13 @@ def test_ppo_stage_trains_its_reward_model_first(tiny_dir, tmp_path):
     assert "reward/scores.png" in rec.extra["figures"] and "PPO (reward-model:" in rec.label
 
 
-DPO_STAGE = """  - {{name: dpo, kind: dpo, from: sft, options: {{data: support-summary-prefs, n_train: 4, n_val: 2, beta: 0.2}},
-      train: {{max_steps: 2, batch_size: 2, lr: 1.0e-3}}}}
+DPO_STAGE = """  - {name: dpo, kind: dpo, from: sft, options: {data: support-summary-prefs, n_train: 4, n_val: 2, beta: 0.2},
+      train: {max_steps: 2, batch_size: 2, lr: 1.0e-3}}
 """
 
 
 def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, tmp_path):
-    text = RECIPE.format(model=tiny_dir).split("  - {name: ppo")[0] + DPO_STAGE.format()
+    text = recipe(tiny_dir, STAGES.split("  - {name: ppo")[0] + DPO_STAGE)
     out = tmp_path / "run"
     outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
     rec = outcomes["dpo"].record
@@ -105,7 +102,8 @@ def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, t
     html = (out / "report.html").read_text()
     assert "DPO (sigmoid, β=0.2) on support-summary-prefs from sft" in html
     split = rec.extra["vs_source"]["splits"]["test"]  # no PPO stage, so no reward to score with
-    assert rec.extra["vs_source"]["reward"] is None and "reward" not in {r["metric"] for r in split["rows"]}
+    assert rec.extra["vs_source"]["reward"] is None
+    assert not any(r["metric"].startswith("reward") for r in split["rows"])
     assert "KL to start (nats/token)" in html
     again = {o.name: o.status for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
     assert again == {"zero-shot": "reused", "sft": "reused", "dpo": "reused"}
@@ -124,18 +122,15 @@ def test_dpo_stage_options_are_checked(options, match):
     assert "stages[1]" in e.value.where
 
 
-DETOX = """
-name: detox
-model: {model}
-task: detox-prompts
-eval: {{n: 4, batch_size: 4, generation: {{max_new_tokens: 6}}}}
-n_train: 8
-train: {{max_steps: 2, batch_size: 2, lr: 1.0e-3, val_max_examples: 2, val_generate: 0, max_seq_len: 256}}
-stages:
-  - {{name: rude, kind: tune, method: lora, data: {data}, options: {{r: 4}}}}
+DETOX = """  - {{name: rude, kind: tune, method: lora, data: {data}, options: {{r: 4}}}}
   - {{name: ppo, kind: ppo, from: rude, options: {{reward: toxicity, steps: 1, batch_size: 2, mini_batch_size: 2,
       ppo_epochs: 1, max_new_tokens: 4, n_prompts: 2}}}}
 """
+
+
+def detox(model, data: str) -> str:
+    return tiny_recipe(model, DETOX.format(data=data), name="detox", task="detox-prompts", max_new_tokens=6,
+                       max_seq_len=256)
 
 
 def test_tune_stage_trains_on_its_own_data_and_is_scored_on_the_recipes_task(tiny_dir, tmp_path):
@@ -144,7 +139,7 @@ def test_tune_stage_trains_on_its_own_data_and_is_scored_on_the_recipes_task(tin
     from genlab.evaluation import EvalResult
 
     out = tmp_path / "run"
-    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(DETOX.format(model=tiny_dir, data="detox-rude"),
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(detox(tiny_dir, "detox-rude"),
                                                                "d.yaml"), out)}
     rude = outcomes["rude"].record
     assert set(rude.metrics) == {"toxic_fraction"} and outcomes["ppo"].status == "ran"
@@ -152,5 +147,5 @@ def test_tune_stage_trains_on_its_own_data_and_is_scored_on_the_recipes_task(tin
     scored = EvalResult.load(out / "stages" / "rude" / "eval")
     assert scored.config["task"] == "detox-prompts"
     with pytest.raises(ConfigError) as e:
-        recipe_from_yaml(DETOX.format(model=tiny_dir, data="no-such-task"), "d.yaml")
+        recipe_from_yaml(detox(tiny_dir, "no-such-task"), "d.yaml")
     assert e.value.where.endswith("stages[0].data")

@@ -8,6 +8,7 @@ import pytest
 
 from genlab.errors import ConfigError
 from genlab.lifecycle import load_recipe, recipe_from_yaml, run_recipe
+from genlab.testing import tiny_recipe
 from genlab.records import StageRecord
 
 
@@ -35,18 +36,10 @@ def test_quantize_and_export_stages_start_from_the_tuned_stage(tmp_path, monkeyp
 
     monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
     model = tiny_model_dir(tmp_path / "lm", "causal", max_position_embeddings=4096)
-    text = f"""
-name: tiny-deploy
-model: {model}
-task: support-summary
-eval: {{n: 4, batch_size: 4, generation: {{max_new_tokens: 8}}}}
-n_train: 8
-train: {{max_steps: 2, batch_size: 2, lr: 1e-3, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
-stages:
-  - {{name: lora, kind: tune, method: lora, options: {{r: 4}}}}
-  - {{name: int8, kind: quantize, from: lora}}
-  - {{name: gguf, kind: export, from: lora, options: {{type: f16}}}}
-"""
+    stages = ("  - {name: lora, kind: tune, method: lora, options: {r: 4}}\n"
+              "  - {name: int8, kind: quantize, from: lora}\n"
+              "  - {name: gguf, kind: export, from: lora, options: {type: f16}}\n")
+    text = tiny_recipe(model, stages, name="tiny-deploy", max_new_tokens=8)
     out = tmp_path / "run"
     outcomes = run_recipe(recipe_from_yaml(text, "r.yaml"), out)
     assert [o.status for o in outcomes] == ["ran", "ran", "ran"]

@@ -7,6 +7,7 @@ import pytest
 
 from genlab.errors import ConfigError
 from genlab.lifecycle import load_recipe, recipe_from_yaml, run_recipe
+from genlab.testing import tiny_recipe
 
 
 @pytest.fixture(scope="module")
@@ -17,19 +18,9 @@ def tiny_dir(tmp_path_factory):
 
 
 def recipe_text(model, lr="1e-3", extra_stage=""):
-    return f"""
-name: tiny
-model: {model}
-task: support-summary
-eval: {{n: 4, batch_size: 4}}
-n_train: 8
-train: {{max_steps: 2, batch_size: 2, lr: {lr}, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
-stages:
-  - zero-shot
-  - {{kind: few-shot, shots: [1]}}
-  - {{name: lora, kind: tune, method: lora, options: {{r: 4}}}}
-{extra_stage}
-"""
+    stages = ("  - zero-shot\n  - {kind: few-shot, shots: [1]}\n"
+              "  - {name: lora, kind: tune, method: lora, options: {r: 4}}\n")
+    return tiny_recipe(model, stages + extra_stage + "\n", lr=lr)
 
 
 BAD = [

@@ -8,6 +8,7 @@ import pytest
 from genlab.errors import ConfigError
 from genlab.lifecycle import kinds, recipe_from_yaml, run_recipe
 from genlab.lifecycle.recipe import Stage
+from genlab.testing import tiny_recipe
 
 
 def _parse(item, train_defaults, where):
@@ -61,18 +62,9 @@ def tiny_dir(tmp_path_factory):
 
 
 def _recipe(model, lr="1e-3"):
-    return recipe_from_yaml(f"""
-name: kinds
-model: {model}
-task: support-summary
-eval: {{n: 4, batch_size: 4}}
-n_train: 8
-train: {{max_steps: 2, batch_size: 2, lr: {lr}, val_max_examples: 2, val_generate: 0, max_seq_len: 384}}
-stages:
-  - zero-shot
-  - {{name: lora, kind: tune, method: lora, options: {{r: 4}}}}
-  - {{name: again, kind: rescore, from: lora, options: {{scale: 2}}}}
-""", source="kinds.yaml")
+    stages = ("  - zero-shot\n  - {name: lora, kind: tune, method: lora, options: {r: 4}}\n"
+              "  - {name: again, kind: rescore, from: lora, options: {scale: 2}}\n")
+    return recipe_from_yaml(tiny_recipe(model, stages, name="kinds", lr=lr), source="kinds.yaml")
 
 
 def test_from_must_name_an_earlier_stage_and_keys_are_the_kinds_own():
