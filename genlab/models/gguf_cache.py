@@ -3,9 +3,10 @@
 transformers reads GGUF but refuses to ``save_pretrained`` a GGUF-loaded model,
 so we save the state dict and the config ourselves (without
 ``quantization_config``, with the ``architectures`` a GGUF lacks, which
-`transformers serve`, vLLM and TRL read to pick the model class). The cache folder is built under a temporary name and
-renamed into place, under a file lock, so two processes racing to build it
-neither corrupt it nor both pay the ~20 s conversion.
+`transformers serve`, vLLM and TRL read to pick the model class). The cache
+folder is built under a temporary name and renamed into place, under a file
+lock, so two processes racing to build it neither corrupt it nor both pay the
+~20 s conversion.
 """
 
 from __future__ import annotations
