@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,5 +36,8 @@ def run_genlab(*args: str, cwd: str | Path | None = None, timeout: float = 120, 
 
 
 def popen_genlab(*args: str, cwd: str | Path | None = None, **env: str) -> subprocess.Popen:
+    """Start the console script as a terminal user would: with Ctrl-C (SIGINT) at its default, even when
+    the tests themselves run in a background job, which starts with SIGINT ignored."""
     return subprocess.Popen([str(console_script()), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=cwd, env=genlab_env(**env))
+                            text=True, cwd=cwd, env=genlab_env(**env),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
