@@ -18,7 +18,6 @@ The result goes into ``record.extra["vs_source"]``; the lifecycle report renders
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from genlab.alignment.textstats import distinct_n
-from genlab.evaluation.compare import compare_runs
+from genlab.evaluation.compare import compare_runs, from_stats_for
 from genlab.evaluation.metrics.bootstrap import mean_with_ci, paired_bootstrap
 
 
@@ -52,14 +51,14 @@ def compare_to_source(ctx, stage, sdir: Path, record, lm, reward=None) -> None:
 
 def split_comparison(start_dir: Path, stage_dir: Path, lm, start_lm, reward=None) -> dict:
     """One split: rows of (metric, start, stage, delta, interval, p), KL per token and distinct-2."""
-    a, b = _samples(start_dir), _samples(stage_dir)
+    cmp = compare_runs([start_dir, stage_dir], examples=0)  # loads both runs' samples once, for all rows below
+    a, b = ({r["doc_id"]: r for r in run.samples} for run in cmp.runs)
     shared = [d for d in a if d in b]
     prompts = [a[d]["prompt"] for d in shared]
     outs_a, outs_b = [_output(a[d]) for d in shared], [_output(b[d]) for d in shared]
     rows = []
     if reward is not None:
         rows.append(_paired(reward_label(reward), reward(prompts, outs_a), reward(prompts, outs_b)))
-    cmp = compare_runs([start_dir, stage_dir], examples=0)
     for r in cmp.rows:
         (low, high), = r["delta_cis"]
         rows.append({"metric": r["metric"], "start": r["values"][0], "stage": r["values"][1],
@@ -106,14 +105,9 @@ def reward_label(reward) -> str:
 def _paired(name: str, start: Sequence[float], stage: Sequence[float]) -> dict:
     a = np.column_stack([np.asarray(start, dtype=float), np.ones(len(start))])
     b = np.column_stack([np.asarray(stage, dtype=float), np.ones(len(stage))])
-    test = paired_bootstrap(a, b, lambda s: s[..., 0] / np.maximum(s[..., 1], 1))
+    test = paired_bootstrap(a, b, from_stats_for(name))  # a name outside the metric registry: the mean
     return {"metric": name, "start": float(np.mean(start)), "stage": float(np.mean(stage)), "delta": test["delta"],
             "ci_low": test["ci_low"], "ci_high": test["ci_high"], "p_value": test["p_value"]}
-
-
-def _samples(eval_dir: Path) -> dict:
-    rows = (json.loads(x) for x in (eval_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines() if x.strip())
-    return {r["doc_id"]: r for r in rows}
 
 
 def _output(row: dict) -> str:
