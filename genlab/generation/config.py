@@ -100,7 +100,9 @@ class GenerationConfig:
             eos_token_id=tokenizer.eos_token_id,
         )
         if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_k=self.top_k or None, top_p=self.top_p)
+            # top_k=0, not None: transformers fills an unset top_k with 50, which would truncate the
+            # distribution that top_k=0 promises whole (and that PPO's log-probs assume)
+            kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         else:
             kwargs.update(temperature=None, top_k=None, top_p=None)
         if self.stop:

@@ -62,3 +62,20 @@ def test_to_hf_round_trip():
     assert (hf.do_sample, hf.temperature, hf.top_k, hf.top_p, hf.stop_strings) == (True, 0.7, 5, 0.9, ["x"])
     greedy = GenerationConfig().to_hf(tok)
     assert greedy.do_sample is False and greedy.top_k is None
+
+
+@pytest.mark.parametrize("top_k", [0, 50])
+def test_top_k_zero_samples_from_the_whole_vocabulary(tiny_causal, top_k):
+    # transformers fills an unset top_k with 50; top_k=0 must reach it as "off", or samples never leave the top 50
+    import torch
+
+    hf = GenerationConfig(do_sample=True, top_k=top_k, max_new_tokens=1).to_hf(tiny_causal.tokenizer)
+    ids = torch.tensor([tiny_causal.tokenizer("The cat sat on the")["input_ids"]] * 64)
+    torch.manual_seed(0)
+    out = tiny_causal.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=hf,
+                                     output_logits=True, return_dict_in_generate=True)
+    logits, picked = out.logits[0], out.sequences[:, -1]
+    rank = (logits > logits.gather(1, picked[:, None])).sum(1)  # 0 = the most likely token
+    outside = int((rank >= 50).sum())
+    # near-uniform logits of a random tiny model (vocab ~500): ~90% of whole-vocabulary draws rank >= 50
+    assert outside > 16 if top_k == 0 else outside == 0
