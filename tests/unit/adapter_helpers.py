@@ -22,7 +22,8 @@ def nudged_adapter(model_dir, method: str, opts: dict, out, seed: int = 0, scale
     from genlab.tuning import methods
 
     lm = load(str(model_dir), precision="fp32")
-    lm.model = methods.apply(method, lm.model, opts, tokenizer=lm.tokenizer)
+    torch.manual_seed(seed)  # the method's own initialization (LoRA A, adapter weights) draws from the global RNG:
+    lm.model = methods.apply(method, lm.model, opts, tokenizer=lm.tokenizer)  # seeded, not left to earlier tests
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in lm.model.parameters():

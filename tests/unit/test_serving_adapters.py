@@ -27,7 +27,7 @@ def _offline(model_dir, adapter, n: int) -> str:
     from genlab.models import load
 
     lm = load(str(model_dir), precision="fp32", adapter=adapter)
-    return generate(lm, [PROMPT], GenerationConfig(max_new_tokens=n))[0].text
+    return generate(lm, [PROMPT], GenerationConfig(max_new_tokens=n), precision="fp32")[0].text  # as served
 
 
 def test_mixed_adapter_batch_equals_each_adapter_alone(tiny_causal_dir, adapters):

@@ -32,7 +32,7 @@ def test_greedy_completions_equal_offline_generate_fp32(server, tiny_causal):
     from genlab.generation import GenerationConfig, generate
 
     url, _ = server
-    offline = generate(tiny_causal, PROMPTS, GenerationConfig(max_new_tokens=12))
+    offline = generate(tiny_causal, PROMPTS, GenerationConfig(max_new_tokens=12), precision="fp32")
     got = client(url).completions.create(model="tiny", prompt=PROMPTS, max_tokens=12, temperature=0)
     assert [c.text for c in sorted(got.choices, key=lambda c: c.index)] == [g.text for g in offline]
     assert got.usage.completion_tokens == sum(g.new_tokens[0] for g in offline)
@@ -42,7 +42,8 @@ def test_greedy_chat_equals_offline_chat_generate_fp32(server, tiny_causal):
     from genlab.generation import GenerationConfig, generate
 
     url, _ = server
-    (offline,) = generate(tiny_causal, ["Why is the sky blue?"], GenerationConfig(max_new_tokens=10), chat=True)
+    (offline,) = generate(tiny_causal, ["Why is the sky blue?"], GenerationConfig(max_new_tokens=10), chat=True,
+                          precision="fp32")
     got = client(url).chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Why is the sky blue?"}],
                                                max_tokens=10, temperature=0)
     assert got.choices[0].message.content == offline.text and got.choices[0].message.role == "assistant"
