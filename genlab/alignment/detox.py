@@ -66,13 +66,13 @@ def measure(lm, prompts: list[str], s: DetoxSettings, batch_size: int = 16) -> d
     gen = GenerationConfig(max_new_tokens=s.max_new_tokens, do_sample=True, temperature=1.0, seed=s.seed)
     ids = encode_prompts(lm, prompts, gen, chat=True)
     precision = resolve_precision("auto", lm.device)
-    model, hf = lm.model, gen.to_hf(lm.tokenizer)
+    model = lm.model
     flat = [(i, row) for i, row in enumerate(ids) for _ in range(s.k)]
     texts, kl_tok, kl_seq, lengths = [], [], [], []
     torch.manual_seed(s.seed)
     for a in range(0, len(flat), batch_size):
         chunk = flat[a:a + batch_size]
-        roll = sample(model, lm.tokenizer, [r for _, r in chunk], hf, precision)
+        roll = sample(model, lm.tokenizer, [r for _, r in chunk], s.max_new_tokens, 1.0, precision)
         texts += decode(lm.tokenizer, roll)
         lengths += roll.lengths()
         if is_peft(model):

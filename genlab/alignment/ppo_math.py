@@ -90,17 +90,42 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
     return loss, {"value_clip_frac": float(vf_clip)}
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """H(softmax(z)) per position: logsumexp(z) − Σ p z. (B, T, V) -> (B, T)."""
+def entropy_from_logits(logits: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """H(softmax(z)) per position: logsumexp(z) − Σ p z, with p = exp(z − logsumexp(z)). (B, T, V) -> (B, T).
+    ``lse``: logsumexp(z) when the caller has it already."""
     logits = logits.float()
-    p = torch.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (p * logits).sum(-1)
+    lse = torch.logsumexp(logits, dim=-1) if lse is None else lse
+    return lse - (torch.exp(logits - lse.unsqueeze(-1)) * logits).sum(-1)
 
 
-def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log softmax(z)[y] per position, in fp32. (B, T, V), (B, T) -> (B, T)."""
+def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """log softmax(z)[y] per position, in fp32. (B, T, V), (B, T) -> (B, T). ``lse``: logsumexp(z) if known.
+
+    With a gradient, one autograd node whose backward writes dz = g·(onehot(y) − softmax(z)) in a single
+    pass over the vocabulary, where autograd's own graph (gather, logsumexp, the fp32 copy) zero-fills,
+    subtracts, exponentiates and adds (B, T, V) tensors several times: ~0.25 s of each PPO minibatch
+    step on the embedded model's 49k vocabulary. The forward is the same arithmetic either way."""
+    if torch.is_grad_enabled() and logits.requires_grad and lse is None:
+        return _TokenLogprob.apply(logits, tokens)
     logits = logits.float()
-    return torch.gather(logits, 2, tokens.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    lse = torch.logsumexp(logits, dim=-1) if lse is None else lse
+    return torch.gather(logits, 2, tokens.unsqueeze(-1)).squeeze(-1) - lse
+
+
+class _TokenLogprob(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits, tokens):
+        z = logits.float()
+        lse = torch.logsumexp(z, dim=-1)
+        ctx.save_for_backward(logits, tokens, lse)
+        return torch.gather(z, 2, tokens.unsqueeze(-1)).squeeze(-1) - lse
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, tokens, lse = ctx.saved_tensors
+        dz = (logits.float() - lse.unsqueeze(-1)).exp_().mul_(-g.unsqueeze(-1))  # −g·softmax(z), a new tensor
+        dz.scatter_add_(2, tokens.unsqueeze(-1), g.unsqueeze(-1))
+        return dz.to(logits.dtype), None
 
 
 @dataclass

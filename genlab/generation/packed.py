@@ -22,7 +22,7 @@ import torch
 
 def can_pack(model: torch.nn.Module) -> bool:
     """Packing applies to all-bf16 CPU models, with oneDNN bf16 kernels and room for a second copy."""
-    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+    if not _bf16_kernels():
         return False
     params = [p for p in model.parameters() if p.is_floating_point()]
     if not params or any(p.device.type != "cpu" or p.dtype != torch.bfloat16 for p in params):
@@ -47,10 +47,36 @@ def packed_linears(model: torch.nn.Module):
     if not can_pack(model):
         yield
         return
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and "forward" not in m.__dict__]
+    with _packed([m for m in model.modules() if isinstance(m, torch.nn.Linear)]):
+        yield
+
+
+@contextlib.contextmanager
+def packed_frozen_linears(model: torch.nn.Module, *, backward: bool = False):
+    """Within the block, the frozen bf16 ``nn.Linear`` layers of a partly trainable model run on packed weights
+    when they need no gradient (rollouts, reference and old-policy log-probs of PPO): the base layers under a
+    LoRA policy whose frozen weights ``tuning.loop.frozen_linears_in_bf16`` holds in bf16. An fp32 input under
+    bf16 autocast is cast as autocast would cast it. The weights must not change inside the block.
+
+    ``backward``: inputs that need a gradient (the layers above a trainable adapter, in a training step) run
+    packed too, with the input's gradient from a second packed copy holding the transposed weight."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16
+               and not m.weight.requires_grad and m.weight.device.type == "cpu"]
+    size = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+    if not (linears and _bf16_kernels() and (3 if backward else 2) * size < _available_memory()):
+        yield
+        return
+    with _packed(linears, backward):
+        yield
+
+
+@contextlib.contextmanager
+def _packed(linears: list, backward: bool = False):
+    linears = [m for m in linears if "forward" not in m.__dict__]  # not packed already
     with torch.no_grad():
         for m in linears:
-            m.forward = _packed_forward(m, torch.ops.mkldnn._reorder_linear_weight(m.weight.detach()))
+            w = m.weight.detach()
+            m.forward = _packed_forward(m, _pack(w), _pack(w.t().contiguous()) if backward else None)
     try:
         yield
     finally:
@@ -58,12 +84,42 @@ def packed_linears(model: torch.nn.Module):
             del m.forward
 
 
-def _packed_forward(m: torch.nn.Linear, packed: torch.Tensor):
+def _bf16_kernels() -> bool:
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def _pack(w: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._reorder_linear_weight(w)
+
+
+def _packed_forward(m: torch.nn.Linear, packed: torch.Tensor, packed_t: torch.Tensor | None = None):
     plain = type(m).forward.__get__(m)
+    bias = None if m.bias is None else m.bias.detach().to(torch.bfloat16)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != torch.bfloat16 or (torch.is_grad_enabled() and x.requires_grad):
+        grad = torch.is_grad_enabled() and x.requires_grad
+        if grad and packed_t is None:
             return plain(x)
-        return torch.ops.mkldnn._linear_pointwise(x, packed, m.bias, "none", [], "")
+        if x.dtype != torch.bfloat16:
+            if not (torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16):
+                return plain(x)
+            x = x.to(torch.bfloat16)  # what autocast does to a linear's input
+        if grad:
+            return _FrozenLinear.apply(x, packed, packed_t, bias)
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
     return forward
+
+
+class _FrozenLinear(torch.autograd.Function):
+    """y = x Wᵀ + b with W frozen: the only gradient is the input's, dy W (a linear with weight Wᵀ)."""
+
+    @staticmethod
+    def forward(ctx, x, packed, packed_t, bias):
+        ctx.packed_t = packed_t
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+    @staticmethod
+    def backward(ctx, dy):
+        dx = torch.ops.mkldnn._linear_pointwise(dy.contiguous().to(torch.bfloat16), ctx.packed_t, None, "none", [], "")
+        return dx, None, None, None

@@ -59,6 +59,23 @@ def test_clipped_losses_by_hand():
     assert vloss.item() == pytest.approx(0.5 * max((1 - 2) ** 2, (0.2 - 2) ** 2))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_token_logprobs_and_their_gradient_equal_autograd_of_the_formula(dtype):
+    from genlab.alignment.ppo_math import logprobs_from_logits
+
+    torch.manual_seed(0)
+    z = (torch.randn(3, 5, 50) * 3).to(dtype).requires_grad_()
+    y, g = torch.randint(0, 50, (3, 5)), torch.randn(3, 5)
+    fused = logprobs_from_logits(z, y)
+    (fused * g).sum().backward()
+    fused_grad, z.grad = z.grad.clone(), None
+    zf = z.float()
+    plain = zf.gather(2, y[..., None]).squeeze(-1) - zf.logsumexp(-1)
+    (plain * g).sum().backward()
+    assert torch.equal(fused, plain.detach())
+    torch.testing.assert_close(fused_grad, z.grad, atol=1e-6, rtol=0)
+
+
 def test_whiten_ignores_padding():
     x = torch.tensor([[1.0, 3.0, 100.0]])
     out = masked_whiten(x, torch.tensor([[1.0, 1.0, 0.0]]))
@@ -130,6 +147,40 @@ def test_first_step_kl_is_exactly_zero_with_a_fresh_lora(tiny_causal_dir, tmp_pa
     assert (tmp_path / "run" / "ppo_curves.png").is_file()
 
 
+# -- rollouts -----------------------------------------------------------------------------------------
+
+def test_draw_follows_the_softmax_and_never_picks_a_masked_token():
+    from genlab.alignment.rollout import draw
+
+    logits = torch.tensor([0.0, 1.0, -float("inf"), 2.0, -1.0])
+    torch.manual_seed(0)
+    picks = draw(logits.expand(40_000, -1).clone())
+    freq = torch.bincount(picks, minlength=5).float() / len(picks)
+    assert freq[2] == 0
+    assert torch.allclose(freq, torch.softmax(logits, -1), atol=0.01)  # sd of each frequency <= 0.0025
+
+
+def test_sampling_loop_sees_the_logits_of_a_full_forward(tiny_causal_dir, monkeypatch):
+    """The KV-cache loop, with left-padded prompts of different lengths, draws each token from the
+    distribution a full forward over [prompt | response so far] gives at that position."""
+    from genlab.alignment import rollout
+    from genlab.models import load
+
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    seen = []
+    real_draw = rollout.draw
+    monkeypatch.setattr(rollout, "draw", lambda z: seen.append(z.clone()) or real_draw(z))
+    ids = [lm.tokenizer(p)["input_ids"] for p in ["Hello, how are you today my friend", "The dog", "Customer: my"]]
+    torch.manual_seed(0)
+    roll = rollout.sample(lm.model, lm.tokenizer, ids, 8, 0.7, "fp32")
+    with torch.no_grad():
+        full = forward(lm.model, roll, "fp32", temperature=0.7)["logprobs"]
+    loop = torch.stack(seen, 1).log_softmax(-1).gather(2, roll.response[:, :len(seen), None]).squeeze(-1)
+    m = roll.response_mask[:, :len(seen)].bool()
+    assert len(seen) == roll.response.shape[1] and m.sum() > 10
+    assert torch.allclose(loop[m], full[:, :len(seen)][m], atol=1e-4)
+
+
 # -- whole runs ---------------------------------------------------------------------------------------
 
 def _toy_cfg(**kw) -> PPOConfig:
@@ -149,18 +200,27 @@ def test_ppo_raises_a_toy_reward_on_a_tiny_model(tiny_causal_dir, tmp_path):
     assert r.history[-1]["kl"] > r.history[0]["kl"]
 
 
+class Chars:
+    """reward = characters in the completion: a signal on every rollout, so six steps surely train."""
+
+    name = "chars"
+
+    def __call__(self, prompts, completions):
+        return [float(len(c)) for c in completions]
+
+
 def test_resume_gives_the_same_run(tiny_causal_dir, tmp_path):
     cfg = PPOConfig(steps=6, batch_size=4, mini_batch_size=2, ppo_epochs=2, lr=1e-2, max_new_tokens=6,
                     chat=False, save_every=4)
-    straight = ppo(str(tiny_causal_dir), PROMPTS, KeywordReward(["cat", "dog"]), cfg, tmp_path / "a")
+    straight = ppo(str(tiny_causal_dir), PROMPTS, Chars(), cfg, tmp_path / "a")
 
     def stop_at_3(row):
         if row["step"] == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        ppo(str(tiny_causal_dir), PROMPTS, KeywordReward(["cat", "dog"]), cfg, tmp_path / "b", on_step=stop_at_3)
-    resumed = ppo(str(tiny_causal_dir), PROMPTS, KeywordReward(["cat", "dog"]), cfg, tmp_path / "b", resume=True)
+        ppo(str(tiny_causal_dir), PROMPTS, Chars(), cfg, tmp_path / "b", on_step=stop_at_3)
+    resumed = ppo(str(tiny_causal_dir), PROMPTS, Chars(), cfg, tmp_path / "b", resume=True)
 
     def strip(rows):
         return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]

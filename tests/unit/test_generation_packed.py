@@ -64,3 +64,46 @@ def test_fp32_models_and_fp32_inputs_are_left_alone(tiny_causal, bf16_lm):
         assert lin(x.bfloat16()).dtype == torch.bfloat16
         with pytest.raises(RuntimeError):  # fp32 input takes the plain path, which refuses the dtype mix
             lin(x)
+
+
+def _lora_policy(tiny_causal_dir):
+    """A LoRA policy as PPO runs it: fp32 adapter, frozen base linears held in bf16, bf16 autocast."""
+    from genlab.models import load
+    from genlab.tuning import methods
+
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    torch.manual_seed(0)
+    policy = methods.apply("lora", lm.model, {"r": 4, "dropout": 0.0})
+    with torch.no_grad():
+        for n, p in policy.named_parameters():
+            if "lora_B" in n:
+                p.add_(torch.randn_like(p) * 0.5)
+    for m in policy.modules():
+        if isinstance(m, torch.nn.Linear) and not m.weight.requires_grad:
+            m.weight.data = m.weight.data.to(torch.bfloat16)
+    return lm, policy
+
+
+def _loss_and_grads(policy, enc):
+    policy.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = policy(**enc).logits
+    logits.float().logsumexp(-1).sum().backward()
+    return logits.detach(), {n: p.grad.clone() for n, p in policy.named_parameters() if p.requires_grad}
+
+
+def test_packed_frozen_linears_change_no_number_forward_or_backward(tiny_causal_dir):
+    from genlab.generation.packed import packed_frozen_linears
+
+    lm, policy = _lora_policy(tiny_causal_dir)
+    enc = lm.tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    plain_logits, plain_grads = _loss_and_grads(policy, enc)
+    n_frozen = sum(isinstance(m, torch.nn.Linear) and not m.weight.requires_grad for m in policy.modules())
+    with packed_frozen_linears(policy, backward=True):  # a training step: the input's gradient goes through Wᵀ
+        assert sum("forward" in m.__dict__ for m in policy.modules()) == n_frozen
+        logits, grads = _loss_and_grads(policy, enc)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            rollout_logits = policy(**enc).logits  # rollouts and old log-probs: no gradient
+    assert torch.equal(logits, plain_logits) and torch.equal(rollout_logits, plain_logits)
+    assert grads.keys() == plain_grads.keys() and all(torch.equal(grads[n], plain_grads[n]) for n in grads)
+    assert all("forward" not in m.__dict__ for m in policy.modules())  # unpacked after the blocks
