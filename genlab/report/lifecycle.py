@@ -131,12 +131,28 @@ def _eval_dir(stage: StageView, split: str, run: RunData) -> Path:
     return run.path / "stages" / stage.name / sub
 
 
+def _delta_text(delta: float, low: float, high: float, p: float | None = None) -> str:
+    text = f"{delta:+.4f} [{low:+.4f}, {high:+.4f}]"
+    return text if p is None else f"{text}, p={p:.3f}"
+
+
+def _paired_main_metric(run: RunData, a: StageView, b: StageView, split: str) -> tuple[float, str] | None:
+    """Stage ``b`` against ``a`` on the run's main metric over the same ``split`` examples (``genlab compare``'s
+    paired bootstrap): (delta, "delta [95% CI], p"), or None when the metric is missing."""
+    from genlab.evaluation.compare import compare_runs
+
+    cmp = compare_runs([_eval_dir(a, split, run), _eval_dir(b, split, run)], examples=0)
+    row = next((r for r in cmp.rows if r["metric"] == run.main_metric), None)
+    if row is None:
+        return None
+    (low, high), = row["delta_cis"]
+    return row["deltas"][0], _delta_text(row["deltas"][0], low, high, row["p_values"][0])
+
+
 def paired_vs_baseline(run: RunData) -> tuple[list[str], list[list[Any]]]:
     """Each later stage against the first on the main metric, per split: delta with a paired-bootstrap
     95% interval and p-value over the same examples (``genlab compare``'s test); with several splits,
     the share of the other split's gain that holds on the main split."""
-    from genlab.evaluation.compare import compare_runs
-
     base, splits = run.stages[0], [run.split, *run.other_splits]
     cols = ["stage"] + [f"Δ {run.main_metric} on {sp} vs {base.name} [95% CI], p" for sp in splits] + \
         [f"gain on {run.split} / gain on {sp}" for sp in run.other_splits]
@@ -144,14 +160,12 @@ def paired_vs_baseline(run: RunData) -> tuple[list[str], list[list[Any]]]:
     for stage in run.stages[1:]:
         deltas, cells = {}, []
         for sp in splits:
-            cmp = compare_runs([_eval_dir(base, sp, run), _eval_dir(stage, sp, run)], examples=0)
-            row = next((r for r in cmp.rows if r["metric"] == run.main_metric), None)
-            if row is None:
+            paired = _paired_main_metric(run, base, stage, sp)
+            if paired is None:
                 cells.append("-")
                 continue
-            (low, high), = row["delta_cis"]
-            deltas[sp] = row["deltas"][0]
-            cells.append(f"{deltas[sp]:+.4f} [{low:+.4f}, {high:+.4f}], p={row['p_values'][0]:.3f}")
+            deltas[sp], text = paired
+            cells.append(text)
         kept = [f"{deltas[run.split] / deltas[sp]:.0%}" if deltas.get(sp, 0) > 0 and run.split in deltas else "-"
                 for sp in run.other_splits]
         rows.append([stage.name, *cells, *kept])
@@ -259,14 +273,12 @@ def _charts_section(page: Page, run: RunData) -> None:
         page.h3("Forgetting (held-out tasks, before → after tuning)")
         page.table(["stage", "task", "metric", "before", "after", "delta [95% CI]"],
                    [[r["stage"], r["task"], r["metric"], round(r["before"], 4), round(r["after"], 4),
-                     f"{r['delta']:+.4f} [{r['delta_low']:+.4f}, {r['delta_high']:+.4f}]"] for r in forgetting])
+                     _delta_text(r["delta"], r["delta_low"], r["delta_high"])] for r in forgetting])
 
 
 def tradeoffs(run: RunData) -> tuple[list[str], list[list[Any]], list[dict]]:
     """Optimized stages (those with ``extra.tradeoff``) beside the model each came from: size, decode speed,
     perplexity, the main metric, and the paired-bootstrap change against the source stage."""
-    from genlab.evaluation.compare import compare_runs
-
     by_name = {s.name: s for s in run.stages}
     cols = ["stage", "from", "size MB", "decode tok/s (b1)", "perplexity", f"{run.main_metric} [95% CI]",
             f"Δ {run.main_metric} vs source [95% CI], p"]
@@ -286,13 +298,8 @@ def tradeoffs(run: RunData) -> tuple[list[str], list[list[Any]], list[dict]]:
                          _ci(m) if m else "-", "reference"])
             if m:
                 points.append({"name": src_name, "metric": m["value"], "source_of": True, **src_t})
-        delta = "-"
-        if source in by_name:
-            cmp = compare_runs([_eval_dir(by_name[source], run.split, run), _eval_dir(s, run.split, run)], examples=0)
-            row = next((r for r in cmp.rows if r["metric"] == run.main_metric), None)
-            if row:
-                (low, high), = row["delta_cis"]
-                delta = f"{row['deltas'][0]:+.4f} [{low:+.4f}, {high:+.4f}], p={row['p_values'][0]:.3f}"
+        paired = _paired_main_metric(run, by_name[source], s, run.split) if source in by_name else None
+        delta = paired[1] if paired else "-"
         m = s.metrics[run.main_metric]
         rows.append([s.name, src_name, t["size_mb"], t["decode_tok_s_b1"], t["perplexity"], _ci(m), delta])
         points.append({"name": s.name, "metric": m["value"], "source": src_name, **t})
@@ -325,8 +332,7 @@ def alignment_rows(run: RunData) -> tuple[list[str], list[list[Any]]]:
             head = [s.name, vs["source"], f"{split} (n={d['n']})"]
             for r in d["rows"]:
                 rows.append(head + [r["metric"], round(r["start"], 4), round(r["stage"], 4),
-                                    f"{r['delta']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]",
-                                    f"{r['p_value']:.3f}"])
+                                    _delta_text(r["delta"], r["ci_low"], r["ci_high"]), f"{r['p_value']:.3f}"])
             kl = d.get("kl_per_token")
             if kl:
                 rows.append(head + ["KL to start (nats/token)", 0, _ci(kl), "-", "-"])
