@@ -14,7 +14,11 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-def run(recipe: str = typer.Argument(..., help="Recipe .yaml, or a built-in recipe name (quickstart, quickstart-fast)."),
+# the built-in recipes' names, read from the package folder (importing genlab.lifecycle would load torch for --help)
+_BUILTIN = ", ".join(sorted(p.stem for p in (Path(__file__).parent.parent / "lifecycle" / "recipes").glob("*.yaml")))
+
+
+def run(recipe: str = typer.Argument(..., help=f"Recipe .yaml, or a built-in recipe name ({_BUILTIN})."),
         out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<recipe name>)."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this stage (repeatable)."),
         force: Optional[list[str]] = typer.Option(None, "--force", help="Re-run this stage even if unchanged (repeatable).")) -> None:
