@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from genlab.alignment.ppo_config import PPOConfig
+from genlab.evaluation.metrics.bootstrap import interval_text
 from genlab.io import atomic_write_json, atomic_write_text, read_json
 
 TASK = "detox-prompts"
@@ -63,8 +64,7 @@ def measure(lm, prompts: list[str], s: DetoxSettings, batch_size: int = 16) -> d
     from genlab.holistic.toxicity import default_scorer
     from genlab.runtime import resolve_precision
 
-    gen = GenerationConfig(max_new_tokens=s.max_new_tokens, do_sample=True, temperature=1.0, seed=s.seed)
-    ids = encode_prompts(lm, prompts, gen, chat=True)
+    ids = encode_prompts(lm, prompts, GenerationConfig(max_new_tokens=s.max_new_tokens), chat=True)  # window check
     precision = resolve_precision("auto", lm.device)
     model = lm.model
     flat = [(i, row) for i, row in enumerate(ids) for _ in range(s.k)]
@@ -185,7 +185,7 @@ def table(out: Path) -> str:
     for name, r in runs.items():
         tf = r["toxic_fraction"]
         kl = f"{r['kl_per_token']['value']:.3f}" if "kl_per_token" in r else "0"
-        lines.append(f"| {labels[name]} | {tf['value']:.3f} [{tf['ci_low']:.3f}, {tf['ci_high']:.3f}] | "
+        lines.append(f"| {labels[name]} | {interval_text(tf)} | "
                      f"{r['mean_toxicity']:.3f} | {r['distinct_2']:.3f} | {r['response_len']:.1f} | {kl} |")
     if "before" in runs and "after" in runs:
         b, a = runs["before"], runs["after"]

@@ -89,9 +89,8 @@ def ppo(model, prompts: Sequence[str], reward: Reward, cfg: PPOConfig | None = N
     if lm.kind != "causal":
         raise ConfigError(f"PPO needs a decoder-only model; {lm.name} is {lm.kind}", where="model")
     precision = resolve_precision(cfg.precision, lm.device)
-    gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature,
-                           seed=cfg.seed)
-    prompt_ids = encode_prompts(lm, prompts, gen, chat=cfg.chat)
+    # the rollouts sample with rollout.sample; the config only sizes the context-window check
+    prompt_ids = encode_prompts(lm, prompts, GenerationConfig(max_new_tokens=cfg.max_new_tokens), chat=cfg.chat)
     torch.manual_seed(cfg.seed)  # LoRA A and the value head start from the seed
     policy = methods.apply(cfg.method, lm.model, dict(cfg.options), tokenizer=lm.tokenizer)
     policy.eval()  # no dropout: the ratio π/π_old must be 1 before the first update

@@ -6,10 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from genlab.apps.agent_eval import AgentEval
-
-
-def _ci(m: dict) -> str:
-    return f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+from genlab.evaluation.metrics.bootstrap import interval_text as _ci
 
 
 def _transcript(run: dict) -> str:

@@ -68,7 +68,7 @@ def eval_cmd(model: str = ModelOpt, adapter: Optional[str] = AdapterOpt,
     lm = load_model(model, trust_remote_code, adapter=adapter)
     res = evaluate_orders(lm, rows, tools, index=index, encoder=encoder, cfg=AgentConfig(max_steps=max_steps),
                           reporter=RichReporter())
-    cell = lambda m: f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"  # noqa: E731
+    from genlab.evaluation.metrics.bootstrap import interval_text as cell
     p = res.paired
     console.print(table(f"orders-agent [{split}] n={res.n} · exact answer · 95% CIs",
                         ["system", "accuracy"], [("RAG only (base model)", cell(res.metrics["rag_only"])),

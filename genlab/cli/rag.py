@@ -186,7 +186,7 @@ def tune_cmd(out: Path = typer.Option(..., "--out", help="Run folder; the adapte
 def _print_kb(result, split: str, n_chunks: int) -> None:
     from genlab.ui import console, table
 
-    cell = lambda m: f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"  # noqa: E731
+    from genlab.evaluation.metrics.bootstrap import interval_text as cell
     r = result.metrics["retrieval"]
     console.print(f"retrieval over {n_chunks} chunks: recall@{result.k} {cell(r['recall_at_k'])} · "
                   f"MRR {cell(r['mrr'])}", highlight=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError
+from genlab.evaluation.metrics.bootstrap import interval_text
 from genlab.io import read_json
 from genlab.records import RunInfo, StageRecord
 from genlab.report import charts
@@ -96,7 +97,7 @@ def _jsonl(path: Path) -> list[dict]:
 # -- tables ------------------------------------------------------------------------
 
 def _ci(m: dict) -> str:
-    return f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]"
+    return interval_text(m, 4)
 
 
 def split_metric(record: StageRecord, split: str, metric: str) -> dict | None:

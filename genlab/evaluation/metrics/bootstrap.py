@@ -79,5 +79,10 @@ def mean_with_ci(values, *, n_resamples: int = 1000, seed: int = 0) -> dict[str,
     return {"value": float(_ratio(stats.sum(0))), "ci_low": low, "ci_high": high}
 
 
+def interval_text(m: dict, digits: int = 3) -> str:
+    """``value [low, high]`` of a ``{"value", "ci_low", "ci_high"}`` metric."""
+    return f"{m['value']:.{digits}f} [{m['ci_low']:.{digits}f}, {m['ci_high']:.{digits}f}]"
+
+
 def _ratio(s: np.ndarray) -> np.ndarray:
     return s[..., 0] / np.maximum(s[..., 1], 1)
