@@ -10,7 +10,7 @@ Each side runs in its own process so peak RSS is its own. Tokens: prompt + compl
 (+ EOS) of both rows of every pair trained on, as each side tokenized them.
 
     python bench/dpo.py              # both, N=64 pairs (the 256 do not fit ~8 minutes on 2 cores)
-    python bench/dpo.py --n 256      # the size (~30 minutes on 2 cores)
+    python bench/dpo.py --n 256      # the size (~37 minutes on 2 cores, scoring included)
 
 Prints tokens/s (reference pass + training), wall time, peak RSS, the mean training loss of the
 last 10% of steps (each side batches the pairs in its own order, so this compares different pairs)
