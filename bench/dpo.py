@@ -10,10 +10,12 @@ Each side runs in its own process so peak RSS is its own. Tokens: prompt + compl
 (+ EOS) of both rows of every pair trained on, as each side tokenized them.
 
     python bench/dpo.py              # both, N=64 pairs (the issue's 256 do not fit ~8 minutes on 2 cores)
-    python bench/dpo.py --n 256      # the issue's size (~30 minutes on 2 cores)
+    python bench/dpo.py --n 256      # the issue's size (~37 minutes on 2 cores, scoring included)
 
-Prints tokens/s (reference pass + training), wall time, peak RSS, final loss (mean of
-the last 10% of steps) for both, and the ratios.
+Prints tokens/s (reference pass + training), wall time, peak RSS, the mean training loss of the
+last 10% of steps (each side batches the pairs in its own order, so this compares different pairs)
+and the end loss: the DPO loss of each side's final adapter over all the pairs, scored afterwards in
+a third process by the same code on the same token ids (untimed), and the ratios.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def run_genlab(n: int, out: Path) -> dict:
     ref_s = time.perf_counter() - t0
     res = train(model, lm.tokenizer, "causal", ex, [], cfg, out, objective=DPOObjective(HP["beta"], "sigmoid"))
     wall = time.perf_counter() - t0
+    model.save_pretrained(out / "adapter")
     losses = [r["loss"] for r in res.history if "loss" in r]
     tokens = sum(len(e.chosen) + len(e.rejected) for e in ex)
     return _summary("genlab", tokens, wall, ref_s, losses, len(ex))
@@ -86,6 +89,7 @@ def run_trl(n: int, out: Path) -> dict:
     ref_s = time.perf_counter() - t0  # tokenization + the reference pass happen in __init__
     trainer.train()
     wall = time.perf_counter() - t0
+    trainer.model.save_pretrained(out / "adapter")
     ds = trainer.train_dataset
     tokens = sum(len(p) + len(c) + len(p) + len(r) for p, c, r in
                  zip(ds["prompt_ids"], ds["chosen_ids"], ds["rejected_ids"])) if "prompt_ids" in ds.column_names \
@@ -102,6 +106,42 @@ def _summary(name, tokens, wall, ref_s, losses, n) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def end_losses(n: int, out: Path, sides: list[str]) -> dict:
+    """The DPO loss of each side's final adapter over all n pairs: one reference pass (the base), one policy
+    pass per adapter, same token ids (genlab's encoding), bf16 autocast like training, eval mode."""
+    import torch
+    from peft import PeftModel
+
+    from genlab.alignment.dpo import dpo_loss, encode_pairs, precompute_reference, sequence_logps
+    from genlab.alignment.preferences import PreferencePair
+    from genlab.models import load
+    from genlab.runtime import autocast
+    from genlab.tuning.data import collate
+    from genlab.tuning.loss import CompletionHead
+
+    lm = load(precision="fp32")
+    ex = encode_pairs([PreferencePair(*p) for p in pairs(n, lm.tokenizer)], lm.tokenizer, 1024)
+    pad = lm.tokenizer.pad_token_id
+    precompute_reference(lm.model, ex, pad, batch_size=HP["batch_size"], precision="bf16", disable_adapter=False)
+    ref = torch.tensor([[e.ref_chosen, e.ref_rejected] for e in ex])
+    out_losses = {}
+    for side in sides:
+        model = PeftModel.from_pretrained(lm.model, str(out / side / "adapter")).eval()
+        head, logps = CompletionHead(model), []
+        with torch.no_grad():
+            for k in range(0, len(ex), HP["batch_size"]):
+                group = ex[k:k + HP["batch_size"]]
+                batch = collate([e.chosen for e in group] + [e.rejected for e in group], pad, "causal")
+                with autocast("bf16", torch.device("cpu")):
+                    lp, _ = sequence_logps(model, batch, head)
+                logps += list(zip(lp[:len(group)].tolist(), lp[len(group):].tolist()))
+        head.remove()
+        pol = torch.tensor(logps)
+        out_losses[side] = round(float(dpo_loss(pol[:, 0], pol[:, 1], ref[:, 0], ref[:, 1], HP["beta"]).mean()), 4)
+        lm.model = model.unload()
+    return out_losses
+
+
 def child(which: str, n: int, out: Path) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)],
                           capture_output=True, text=True)
@@ -115,15 +155,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=64, help="preference pairs (the issue asks 256: ~30 min here)")
     ap.add_argument("--which", choices=["both", "genlab", "trl"], default="both")
-    ap.add_argument("--child", choices=["genlab", "trl"])
+    ap.add_argument("--child", choices=["genlab", "trl", "score"])
     ap.add_argument("--out", type=Path, default=Path("runs/bench-dpo"))
     a = ap.parse_args()
+    if a.child == "score":
+        print(json.dumps(end_losses(a.n, a.out, [s for s in ("genlab", "trl") if (a.out / s / "adapter").is_dir()])))
+        return
     if a.child:
         res = run_genlab(a.n, a.out / "genlab") if a.child == "genlab" else run_trl(a.n, a.out / "trl")
         print(json.dumps(res))
         return
     sides = ["genlab", "trl"] if a.which == "both" else [a.which]
     results = {s: child(s, a.n, a.out) for s in sides}
+    for side, loss in child("score", a.n, a.out).items():
+        if side in results:
+            results[side]["end_loss"] = loss
     for r in results.values():
         print(json.dumps(r))
     if len(results) == 2:
@@ -132,6 +178,7 @@ def main() -> None:
             "speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2) if t["tokens_per_s"] else None,
             "speedup_wall": round(t["wall_s"] / g["wall_s"], 2),
             "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
+            "end_loss_rel_diff": round(abs(g["end_loss"] - t["end_loss"]) / t["end_loss"], 4),
             "peak_rss_ratio": round(g["peak_rss_mb"] / t["peak_rss_mb"], 2)}))
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "results.json").write_text(json.dumps(results, indent=2))

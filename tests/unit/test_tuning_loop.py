@@ -191,10 +191,30 @@ def test_compiled_blocks_train_like_uncompiled_only_during_the_loop(tmp_path):
             seen.append(model.config._attn_implementation != attention)
 
         res = train(model, tok, "causal", ex, [], cfg, tmp_path / str(compile_), on_step=during)
-        assert seen[0] == [compile_] * len(layers) and seen[1] == compile_
+        assert seen[0] == [compile_] * len(layers) and seen[1]  # recomputed eager attention on CPU, compiled or not
         assert all(getattr(block, "_compiled_call_impl", None) is None for block in layers)  # uncompiled after
         assert model.config._attn_implementation == attention
         return [r["loss"] for r in res.history if "loss" in r]
 
     plain, compiled = losses(False), losses(True)
     assert len(compiled) == 3 and compiled == pytest.approx(plain, rel=1e-4)
+
+
+def test_frozen_weights_run_in_bf16_and_come_back_bit_for_bit(tmp_path, monkeypatch):
+    from genlab.tuning.loop import frozen_linears_in_bf16
+
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path))
+    model, _ = tiny_model("causal", tie_word_embeddings=True)
+    model = methods.apply("lora", model, {"r": 4, "target_modules": ["q_proj", "v_proj"]})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad and p.dim() == 2]
+    with frozen_linears_in_bf16(model, "bf16"):
+        params = dict(model.named_parameters())
+        linear_frozen = [n for n in frozen if "embed" not in n]
+        assert linear_frozen and all(params[n].dtype == torch.bfloat16 for n in linear_frozen)
+        assert all(p.dtype == torch.float32 for p in params.values() if p.requires_grad)
+        assert len(list((tmp_path / "tmp").iterdir())) == 0  # the spill file has no name
+    after = model.state_dict()
+    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
+    with frozen_linears_in_bf16(model, "fp32"):
+        assert all(p.dtype == torch.float32 for p in model.parameters())
