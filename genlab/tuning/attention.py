@@ -1,8 +1,9 @@
-"""Attention for compiled training on CPU: the model's own eager attention, recomputed in the backward pass.
+"""Attention for training on CPU: the model's own eager attention, recomputed in the backward pass.
 
-On CPU, compiled blocks run faster with eager attention than with SDPA: inductor
-fuses the mask, softmax and their backward into neighbouring kernels, while
-SDPA's flash kernel (and especially its backward) is slow on CPU. But eager
+On CPU, training runs faster with eager attention than with SDPA, whose flash
+kernel (and especially its backward) is slow there: uncompiled, a 96x4 pre-training
+step took 108 vs 119 ms, a PPO minibatch of the embedded model 1.34 vs 1.66 s;
+compiled, inductor also fuses the mask, softmax and their backward into neighbouring kernels. But eager
 attention keeps the softmax probabilities for the backward pass in fp32 and in
 bf16, batch x heads x length² per layer (0.9 GB over the embedded model's 30
 layers for 4 x 402 tokens). Here the attention core runs under activation
