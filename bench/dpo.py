@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 LORA = dict(r=8, alpha=16, dropout=0.0, target_modules=["q_proj", "v_proj"])
-HP = dict(lr=5e-5, batch_size=4, epochs=1, warmup_ratio=0.03, seed=0, beta=0.1)
+HP = dict(lr=5e-5, batch_size=4, epochs=1, warmup_ratio=0.03, seed=0, beta=0.1, precision="bf16")
 
 
 def pairs(n: int, tokenizer) -> list[tuple[str, str, str]]:
@@ -50,9 +50,9 @@ def run_genlab(n: int, out: Path) -> dict:
     ex = encode_pairs([PreferencePair(*p) for p in pairs(n, lm.tokenizer)], lm.tokenizer, 1024)
     model = methods.apply("lora", lm.model, LORA)
     cfg = TrainConfig(lr=HP["lr"], epochs=HP["epochs"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"],
-                      seed=HP["seed"], precision="bf16", save_every=10_000, max_seq_len=1024)
+                      seed=HP["seed"], precision=HP["precision"], save_every=10_000, max_seq_len=1024)
     t0 = time.perf_counter()
-    precompute_reference(model, ex, lm.tokenizer.pad_token_id, batch_size=cfg.batch_size, precision="bf16")
+    precompute_reference(model, ex, lm.tokenizer.pad_token_id, batch_size=cfg.batch_size, precision=cfg.precision)
     ref_s = time.perf_counter() - t0
     res = train(model, lm.tokenizer, "causal", ex, [], cfg, out, objective=DPOObjective(HP["beta"], "sigmoid"))
     wall = time.perf_counter() - t0
@@ -79,7 +79,7 @@ def run_trl(n: int, out: Path) -> dict:
     args = DPOConfig(output_dir=str(out), per_device_train_batch_size=HP["batch_size"], num_train_epochs=HP["epochs"],
                      learning_rate=HP["lr"], lr_scheduler_type="cosine", seed=HP["seed"],
                      warmup_steps=int(HP["warmup_ratio"] * steps), beta=HP["beta"], loss_type=["sigmoid"],
-                     bf16=True, use_cpu=True, max_length=1024, logging_steps=1, save_strategy="no",
+                     bf16=HP["precision"] == "bf16", use_cpu=True, max_length=1024, logging_steps=1, save_strategy="no",
                      report_to="none", dataloader_num_workers=0, precompute_ref_log_probs=True,
                      precompute_ref_batch_size=HP["batch_size"])
     peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
@@ -140,8 +140,8 @@ def end_losses(n: int, out: Path, sides: list[str]) -> dict:
 
 
 def child(which: str, n: int, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out),
+                           "--precision", HP["precision"]], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{which} failed")
@@ -154,7 +154,10 @@ def main() -> None:
     ap.add_argument("--which", choices=["both", "genlab", "trl"], default="both")
     ap.add_argument("--child", choices=["genlab", "trl", "score"])
     ap.add_argument("--out", type=Path, default=Path("runs/bench-dpo"))
+    ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                    help="training and reference pass, both sides (fp32 where the CPU has no AMX/AVX512-BF16)")
     a = ap.parse_args()
+    HP["precision"] = a.precision
     if a.child == "score":
         print(json.dumps(end_losses(a.n, a.out, [s for s in ("genlab", "trl") if (a.out / s / "adapter").is_dir()])))
         return
@@ -162,6 +165,9 @@ def main() -> None:
         res = run_genlab(a.n, a.out / "genlab") if a.child == "genlab" else run_trl(a.n, a.out / "trl")
         print(json.dumps(res))
         return
+    from genlab.runtime import machine_line
+
+    print(machine_line(a.precision), file=sys.stderr)
     sides = ["genlab", "trl"] if a.which == "both" else [a.which]
     results = {s: child(s, a.n, a.out) for s in sides}
     for side, loss in child("score", a.n, a.out).items():

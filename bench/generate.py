@@ -18,6 +18,7 @@ import torch
 
 from genlab.generation import GenerationConfig, generate
 from genlab.models import load
+from genlab.runtime import machine_line
 from prompts import PROMPTS  # bench/prompts.py: the same prompts for every generation bench
 
 
@@ -66,6 +67,7 @@ def main() -> None:
     genlab_run(ours, PROMPTS[:2], 4, 2)  # warm-up every path once
     plain_transformers(lm, PROMPTS[:2], 4, 2)
     plain_transformers(ours, PROMPTS[:2], 4, 2)
+    print(machine_line())
     print(f"model={args.model} new_tokens={args.new_tokens} threads={torch.get_num_threads()} "
           f"genlab dtype={next(ours.model.parameters()).dtype}")
     print(f"{'batch':>5} {'prompts':>7} {'peer fp32':>10} {'peer bf16':>10} {'genlab':>8} {'vs fp32':>8} "

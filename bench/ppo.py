@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 BATCH, MINI, EPOCHS, NEW_TOKENS, LR, BETA = 16, 8, 2, 32, 1e-4, 0.05
+PRECISION = {"value": "bf16"}  # --precision
 LORA = dict(r=16, alpha=32, dropout=0.0, target_modules=["q_proj", "v_proj"])
 
 
@@ -45,7 +46,8 @@ def run_genlab(steps: int, warmup: int, out: Path) -> dict:
     from genlab.alignment import PPOConfig, ppo
 
     cfg = PPOConfig(steps=steps, batch_size=BATCH, mini_batch_size=MINI, ppo_epochs=EPOCHS, lr=LR, kl_coef=BETA,
-                    target_kl=None, max_new_tokens=NEW_TOKENS, options=LORA, precision="bf16", save_every=10_000)
+                    target_kl=None, max_new_tokens=NEW_TOKENS, options=LORA, precision=PRECISION["value"],
+                    save_every=10_000)
     r = ppo("smollm2-135m-instruct", prompts(), reward(), cfg, out, overwrite=True)
     rows = r.history[warmup:]
     parts = {"rollout": [x["generate_s"] + x["logprobs_s"] for x in rows],
@@ -94,7 +96,7 @@ def run_trl(steps: int, warmup: int, out: Path) -> dict:
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts()] * 8)
     args = RLOOConfig(output_dir=str(out), per_device_train_batch_size=MINI, gradient_accumulation_steps=BATCH // MINI,
                       num_generations=n_gen, num_iterations=EPOCHS, max_completion_length=NEW_TOKENS,
-                      learning_rate=LR, beta=BETA, temperature=1.0, bf16=True, use_cpu=True,
+                      learning_rate=LR, beta=BETA, temperature=1.0, bf16=PRECISION["value"] == "bf16", use_cpu=True,
                       max_steps=steps * EPOCHS, logging_steps=1, save_strategy="no", report_to=[],
                       model_init_kwargs={"dtype": torch.float32}, disable_dropout=True, seed=0)
     timer = _Timer()
@@ -118,16 +120,23 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--side", choices=["genlab", "trl"])
     p.add_argument("--out", default="/tmp/genlab-bench-ppo")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                   help="both sides (fp32 where the CPU has no AMX/AVX512-BF16)")
     args = p.parse_args()
+    PRECISION["value"] = args.precision
     out = Path(args.out)
     if args.side:
         fn = run_genlab if args.side == "genlab" else run_trl
         print(json.dumps(fn(args.steps, args.warmup, out / args.side)))
         return
+    from genlab.runtime import machine_line
+
+    print(machine_line(args.precision), file=sys.stderr)
     results = {}
     for side in ("genlab", "trl"):
         proc = subprocess.run([sys.executable, __file__, "--side", side, "--steps", str(args.steps),
-                               "--warmup", str(args.warmup), "--out", args.out], capture_output=True, text=True)
+                               "--warmup", str(args.warmup), "--out", args.out, "--precision", args.precision],
+                              capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
         results[side] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -138,7 +147,7 @@ def main() -> None:
 def report(results: dict) -> None:
     g, t = results["genlab"], results["trl"]
     print(f"PPO online step: {BATCH} completions x <= {NEW_TOKENS} new tokens, LoRA r={LORA['r']}, "
-          f"{EPOCHS} passes in micro-batches of {MINI}, bf16 autocast (median of {g['steps_timed']} / "
+          f"{EPOCHS} passes in micro-batches of {MINI}, {PRECISION['value']} (median of {g['steps_timed']} / "
           f"{t['steps_timed']} steps)")
     print(f"{'':24}{'genlab PPO':>14}{'TRL RLOO':>14}")
     print(f"{'step time (s)':24}{g['step_s']:>14.2f}{t['step_s']:>14.2f}")

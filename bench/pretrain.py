@@ -163,6 +163,9 @@ def main() -> None:
             else run_trainer(a.out, a.size, a.block, a.steps, a.precision, seeds[0])
         print(json.dumps(res))
         return
+    from genlab.runtime import machine_line
+
+    print(machine_line(a.precision), file=sys.stderr)
     a.out.mkdir(parents=True, exist_ok=True)
     info = make_data(a.out, a.size, a.block, a.docs)
     print(json.dumps({"data": info, "size": a.size, "block": a.block, "steps": a.steps, "precision": a.precision,

@@ -154,6 +154,9 @@ def main() -> None:
     from genlab.serving import ServeConfig, build_service, running
     from genlab.serving.server import free_port
 
+    from genlab.runtime import machine_line
+
+    print(machine_line())
     lm = load_model("smollm2-135m-instruct")  # genlab's default: bf16 weights where the CPU is fast at them
     pool = prompts(64)
     tmp = Path(tempfile.mkdtemp())

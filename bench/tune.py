@@ -3,18 +3,19 @@
 Same model (embedded SmolLM2-135M-Instruct), same data (support-summary train,
 first N examples, chat-templated prompts), same hyper-parameters (LoRA r=8,
 alpha 16, dropout 0.05 on q_proj,v_proj; batch 4; 1 epoch; lr 2e-4 cosine,
-3% warmup; bf16 autocast on CPU; completion-only loss). Each side runs in its
+3% warmup; bf16 autocast on CPU, or fp32 with --precision fp32; completion-only loss). Each side runs in its
 own process so peak RSS is its own. Tokens are counted the same way for both:
 prompt + completion + EOS tokens of every example trained on.
 
     python bench/tune.py                 # both, N=256 (~10-20 minutes on 2 cores)
     python bench/tune.py --n 32          # quick look
     python bench/tune.py --compile       # genlab with torch.compile'd blocks
+    python bench/tune.py --precision fp32  # on a CPU without AMX/AVX512-BF16 (bf16 is emulated there)
 
 Prints trained tokens/s, wall time, peak RSS, final training loss (mean of the
 last 10% of steps), the ratios, and model FLOPs utilization (4N + 2·trainable
-FLOPs per token, see ``mfu``) against the bf16 matmul peak measured by
-bench/tune_matmul_peak.py.
+FLOPs per token, see ``mfu``) against the matmul peak at that precision measured by
+bench/tune_matmul_peak.py. The first line on stderr names the machine (and warns when bf16 is emulated).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 LORA = dict(r=8, alpha=16, dropout=0.05, target_modules=["q_proj", "v_proj"])
-HP = dict(lr=2e-4, batch_size=4, epochs=1, warmup_ratio=0.03, seed=0)
+HP = dict(lr=2e-4, batch_size=4, epochs=1, warmup_ratio=0.03, seed=0, precision="bf16")
 
 
 def pairs(n: int, tokenizer) -> list[tuple[str, str]]:
@@ -47,7 +48,7 @@ def run_genlab(n: int, compile_: bool, out: Path) -> dict:
     ex = encode(pairs(n, lm.tokenizer), lm.tokenizer, "causal", 1024)
     model = methods.apply("lora", lm.model, LORA)
     cfg = TrainConfig(lr=HP["lr"], epochs=HP["epochs"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"],
-                      seed=HP["seed"], precision="bf16", save_every=10_000, compile=compile_)
+                      seed=HP["seed"], precision=HP["precision"], save_every=10_000, compile=compile_)
     t0 = time.perf_counter()
     res = train(model, lm.tokenizer, "causal", ex, [], cfg, out)
     wall = time.perf_counter() - t0
@@ -71,7 +72,8 @@ def run_trl(n: int, out: Path) -> dict:
     args = SFTConfig(output_dir=str(out), per_device_train_batch_size=HP["batch_size"], num_train_epochs=HP["epochs"],
                      learning_rate=HP["lr"], lr_scheduler_type="cosine", seed=HP["seed"],
                      warmup_steps=int(HP["warmup_ratio"] * -(-n // HP["batch_size"])),  # genlab's rounding
-                     bf16=True, use_cpu=True, completion_only_loss=True, max_length=1024, logging_steps=1,
+                     bf16=HP["precision"] == "bf16", use_cpu=True, completion_only_loss=True, max_length=1024,
+                     logging_steps=1,
                      save_strategy="no", report_to="none", dataloader_num_workers=0)
     peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
                       target_modules=LORA["target_modules"], task_type="CAUSAL_LM")
@@ -93,7 +95,8 @@ def _summary(name, tokens, wall, losses, n) -> dict:
 
 
 def child(which: str, n: int, compile_: bool, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out)] + (["--compile"] if compile_ else [])
+    cmd = [sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out),
+           "--precision", HP["precision"]] + (["--compile"] if compile_ else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-4000:])
@@ -103,7 +106,7 @@ def child(which: str, n: int, compile_: bool, out: Path) -> dict:
 
 def mfu(result: dict, peak_tflops: float | None, n_params: int = 134_515_008,
         n_trainable: int = 460_800) -> float | None:
-    """Model FLOPs utilization over the measured bf16 matmul peak.
+    """Model FLOPs utilization over the measured matmul peak of the run's precision.
 
     PaLM's 6·N FLOPs per token assume every weight gets a gradient; with LoRA the
     frozen weights only pass gradients to their inputs, so a token costs
@@ -119,20 +122,27 @@ def main() -> None:
     ap.add_argument("--which", choices=["both", "genlab", "trl"], default="both")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--child", choices=["genlab", "trl"])
-    ap.add_argument("--peak-tflops", type=float, default=None, help="bf16 matmul peak (default: measure it)")
+    ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                    help="both sides (bf16: autocast; fp32 where the CPU has no AMX/AVX512-BF16)")
+    ap.add_argument("--peak-tflops", type=float, default=None,
+                    help="matmul peak at --precision (default: measure it)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-tune"))
     a = ap.parse_args()
+    HP["precision"] = a.precision
     if a.child:
         res = run_genlab(a.n, a.compile, a.out / "genlab") if a.child == "genlab" else run_trl(a.n, a.out / "trl")
         print(json.dumps(res))
         return
+    from genlab.runtime import machine_line
+
+    print(machine_line(a.precision), file=sys.stderr)
     sides = ["genlab", "trl"] if a.which == "both" else [a.which]
     results = {s: child(s, a.n, a.compile, a.out) for s in sides}
     peak = a.peak_tflops
     if peak is None:
         from tune_matmul_peak import measure
 
-        peak = measure()["bf16_tflops"]
+        peak = measure()[f"{a.precision}_tflops"]
     for r in results.values():
         r["mfu"] = round(mfu(r, peak), 4)
         print(json.dumps(r))
@@ -141,7 +151,7 @@ def main() -> None:
         print(json.dumps({"speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2),
                           "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
                           "peak_rss_ratio": round(g["peak_rss_mb"] / t["peak_rss_mb"], 2),
-                          "bf16_peak_tflops": round(peak, 3)}))
+                          f"{a.precision}_peak_tflops": round(peak, 3)}))
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "results.json").write_text(json.dumps(results, indent=2))
 

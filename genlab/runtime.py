@@ -24,6 +24,36 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def device_name(device: torch.device | str | None = None) -> str:
+    """The GPU's name, or the CPU's model name from /proc/cpuinfo."""
+    device = torch.device(device or default_device())
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "cpu"
+
+
+def machine_line(precision: Precision | None = None) -> str:
+    """One line saying what a measurement ran on (device, threads, torch, whether bf16 is fast here), with a
+    warning when ``precision`` asks for bf16 on a CPU that only emulates it: such a figure is not the one a user
+    of this CPU gets (``auto`` runs fp32 there) and not comparable with figures from a CPU with AMX."""
+    device = default_device()
+    fast = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_fast_bf16()
+    line = (f"machine: {device_name(device)}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+            f"fast bf16: {'yes' if fast else 'no'} (auto = {resolve_precision('auto', device)})")
+    if precision == "bf16" and not fast:
+        line += ("; WARNING: bf16 is emulated on this CPU (no AMX/AVX512-BF16), so bf16 figures here are slow for "
+                 "both sides and not comparable with an AMX machine's; --precision fp32 measures what auto runs here")
+    return line
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

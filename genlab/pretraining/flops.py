@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import platform
 import time
 from dataclasses import asdict, dataclass
 
@@ -152,9 +151,10 @@ def matmul_peak_tflops(dtype: str = "bf16", device: str | None = None) -> float:
     (keyed by CPU/GPU, thread count, torch version): the denominator of MFU."""
     from genlab.io import atomic_write_json
     from genlab.paths import genlab_home
+    from genlab.runtime import device_name
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    key = f"{_device_name(device)}|threads={torch.get_num_threads()}|torch={torch.__version__}|{dtype}"
+    key = f"{device_name(device)}|threads={torch.get_num_threads()}|torch={torch.__version__}|{dtype}"
     path = genlab_home() / "matmul_peak.json"
     cache = json.loads(path.read_text()) if path.is_file() else {}
     if key not in cache:
@@ -163,18 +163,6 @@ def matmul_peak_tflops(dtype: str = "bf16", device: str | None = None) -> float:
         cache[key] = round(max(_matmul_tflops(dt, n, 1.0, device) for n in sizes), 3)
         atomic_write_json(path, cache)
     return float(cache[key])
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 # -- the report -----------------------------------------------------------------------------------

@@ -18,3 +18,14 @@ def test_reuse_freed_memory_applies_on_glibc_and_respects_user_malloc_settings(m
     assert runtime.reuse_freed_memory.__wrapped__() is True
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     assert runtime.reuse_freed_memory.__wrapped__() is False
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_machine_line_names_the_cpu_and_warns_only_for_emulated_bf16(monkeypatch, fast):
+    monkeypatch.setattr(runtime, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(runtime.torch.cuda, "is_available", lambda: False)
+    line = runtime.machine_line("bf16")
+    assert line.startswith(f"machine: {runtime.device_name('cpu')}, ")
+    assert f"fast bf16: {'yes' if fast else 'no'} (auto = {'bf16' if fast else 'fp32'})" in line
+    assert ("WARNING: bf16 is emulated" in line) is (not fast)
+    assert "WARNING" not in runtime.machine_line("fp32") and "WARNING" not in runtime.machine_line()
