@@ -103,7 +103,7 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     hf_config = config.to_hf(lm.tokenizer)
     torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
-    with packed_linears(lm.model):
+    with packed_linears(lm.model, rows=min(batch_size, len(order)) * config.num_return_sequences):
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             outs = _generate_batch(lm, [ids[i] for i in batch], hf_config, precision, streamer)

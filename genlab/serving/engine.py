@@ -119,7 +119,7 @@ class Engine:
 
         torch.set_num_threads(self.config.threads or _cores())
         outer = self.lm.adapter_state.peft if self.lm.adapter_state and self.lm.adapter_state.peft else self.lm.model
-        with torch.inference_mode(), packed_linears(outer):
+        with torch.inference_mode(), packed_linears(outer, rows=self.config.max_batch):
             while True:
                 self._take_inbox(block=not (self.waiting or self.batches))
                 if self._stopping and not (self.waiting or self.batches) and self.inbox.empty():

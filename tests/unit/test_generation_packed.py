@@ -1,4 +1,5 @@
-"""Packed bf16 linears: same numbers as plain bf16, only inside the block, never stale."""
+"""Packed linears: bf16 gives the same numbers as plain bf16, fp32 the same up to rounding on decode-sized calls
+only; only inside the block, never stale."""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from genlab.generation.packed import can_pack, packed_linears
 
 pytestmark = pytest.mark.skipif(
     not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-    reason="this CPU's oneDNN has no bf16 kernels")
+    reason="this CPU's oneDNN has no bf16 kernels")  # fp32 packing needs oneDNN only; bf16 is everywhere it is
 
 PROMPTS = ["The cat sat on the", "Hello, how are", "Customer: my order 12345 arrived late.", "abc"]
 
@@ -56,14 +57,53 @@ def test_weights_changed_in_place_are_packed_afresh(bf16_lm):
     assert not torch.equal(before, after)
 
 
-def test_fp32_models_and_fp32_inputs_are_left_alone(tiny_causal, bf16_lm):
-    assert not can_pack(tiny_causal.model)
+def test_fp32_input_into_a_bf16_model_takes_the_plain_path(bf16_lm):
     lin = next(m for m in bf16_lm.model.modules() if isinstance(m, torch.nn.Linear))
     x = torch.randn(2, lin.in_features)
     with packed_linears(bf16_lm.model):
         assert lin(x.bfloat16()).dtype == torch.bfloat16
         with pytest.raises(RuntimeError):  # fp32 input takes the plain path, which refuses the dtype mix
             lin(x)
+
+
+def test_fp32_model_runs_decode_sized_calls_packed_and_the_rest_plain(tiny_causal, monkeypatch):
+    from genlab.generation import packed
+
+    calls = []
+    real = packed._onednn_linear
+    monkeypatch.setattr(packed, "_onednn_linear", lambda *a: calls.append(a[0].shape) or real(*a))
+    model = tiny_causal.model
+    assert can_pack(model)
+    lin = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    lo, hi = packed.FP32_ROWS
+    with torch.no_grad(), packed_linears(model):
+        for rows in (lo, hi):
+            x = torch.randn(rows, lin.in_features)
+            torch.testing.assert_close(lin(x), torch.nn.functional.linear(x, lin.weight, lin.bias))
+        assert calls == [(lo, lin.in_features), (hi, lin.in_features)]
+        for rows in (lo - 1, hi + 1):  # outside the range: MKL's plain path, bit for bit
+            x = torch.randn(rows, lin.in_features)
+            assert torch.equal(lin(x), torch.nn.functional.linear(x, lin.weight, lin.bias))
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast's bf16, not fp32
+            assert lin(torch.randn(lo, lin.in_features)).dtype == torch.bfloat16
+    with packed_linears(model):
+        x = torch.randn(lo, lin.in_features, requires_grad=True)
+        lin(x).sum().backward()  # a gradient: the plain path
+        assert x.grad is not None
+    assert len(calls) == 2 and not any("forward" in m.__dict__ for m in model.modules())
+    with packed_linears(model, rows=lo - 1):  # too few sequences per step to pay for packing
+        assert not any("forward" in m.__dict__ for m in model.modules())
+
+
+def test_fp32_batch_decode_logits_match_plain_to_rounding(tiny_causal):
+    enc = tiny_causal.tokenizer(PROMPTS * 2, return_tensors="pt", padding=True)
+    step = {"input_ids": enc["input_ids"][:, -1:]}  # 8 rows of one token: a decode-sized call
+    with torch.inference_mode():
+        plain = tiny_causal.model(**enc).logits, tiny_causal.model(**step).logits
+        with packed_linears(tiny_causal.model):
+            packed = tiny_causal.model(**enc).logits, tiny_causal.model(**step).logits
+    assert torch.equal(plain[0], packed[0])  # 8 prompts x several tokens: more rows than FP32_ROWS, plain
+    torch.testing.assert_close(packed[1], plain[1], rtol=1e-4, atol=1e-5)
 
 
 def _lora_policy(tiny_causal_dir):
