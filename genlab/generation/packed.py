@@ -78,14 +78,20 @@ def packed_frozen_linears(model: torch.nn.Module, *, backward: bool = False):
     bf16 autocast is cast as autocast would cast it. The weights must not change inside the block.
 
     ``backward``: inputs that need a gradient (the layers above a trainable adapter, in a training step) run
-    packed too, with the input's gradient from a second packed copy holding the transposed weight."""
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.dtype == torch.bfloat16
-               and not m.weight.requires_grad and m.weight.device.type == "cpu"]
-    size = sum(m.weight.numel() * m.weight.element_size() for m in linears)
-    if not (linears and _bf16_kernels() and (3 if backward else 2) * size < _available_memory()):
+    packed too, with the input's gradient from a second packed copy holding the transposed weight.
+
+    Frozen fp32 layers (a run in fp32, where the CPU has no fast bf16) are packed for the decode-sized calls
+    without gradient that ``FP32_ROWS`` names (the sampling steps of a rollout); their other calls stay plain."""
+    frozen = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and not m.weight.requires_grad
+              and m.weight.device.type == "cpu"]
+    bf16 = [m for m in frozen if m.weight.dtype == torch.bfloat16] if _bf16_kernels() else []
+    fp32 = [m for m in frozen if m.weight.dtype == torch.float32] if torch.backends.mkldnn.is_available() else []
+    copies = {m: 3 if backward and m in bf16 else 2 for m in bf16 + fp32}  # the weight, packed (and transposed)
+    size = sum(m.weight.numel() * m.weight.element_size() * n for m, n in copies.items())
+    if not (bf16 or fp32) or size >= _available_memory():
         yield
         return
-    with _packed(linears, backward):
+    with _packed(bf16, backward), _packed(fp32):
         yield
 
 

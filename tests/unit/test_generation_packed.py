@@ -147,3 +147,40 @@ def test_packed_frozen_linears_change_no_number_forward_or_backward(tiny_causal_
     assert torch.equal(logits, plain_logits) and torch.equal(rollout_logits, plain_logits)
     assert grads.keys() == plain_grads.keys() and all(torch.equal(grads[n], plain_grads[n]) for n in grads)
     assert all("forward" not in m.__dict__ for m in policy.modules())  # unpacked after the blocks
+
+
+def test_packed_frozen_fp32_linears_pack_rollout_steps_and_leave_training_alone(tiny_causal_dir, monkeypatch):
+    """A LoRA policy run in fp32: sampling steps (few rows, no gradient) run packed, the training step plain."""
+    from genlab.generation import packed
+    from genlab.models import load
+    from genlab.tuning import methods
+
+    calls = []
+    real = packed._onednn_linear
+    monkeypatch.setattr(packed, "_onednn_linear", lambda *a: calls.append(a[0].shape) or real(*a))
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    torch.manual_seed(0)
+    policy = methods.apply("lora", lm.model, {"r": 4, "dropout": 0.0})
+    enc = lm.tokenizer(PROMPTS * 4, return_tensors="pt", padding=True)  # 16 rows x several tokens: plain
+    step = {"input_ids": enc["input_ids"][:, -1:]}  # 16 rows of one token: a sampling step
+
+    def loss_and_grads():
+        policy.zero_grad(set_to_none=True)
+        logits = policy(**enc).logits
+        logits.logsumexp(-1).sum().backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in policy.named_parameters() if p.requires_grad}
+
+    plain_logits, plain_grads = loss_and_grads()
+    with torch.no_grad():
+        plain_step = policy(**step).logits
+    n_frozen = sum(isinstance(m, torch.nn.Linear) and not m.weight.requires_grad for m in policy.modules())
+    with packed.packed_frozen_linears(policy, backward=True):
+        assert sum("forward" in m.__dict__ for m in policy.modules()) == n_frozen
+        logits, grads = loss_and_grads()
+        assert calls == []  # the training step and its rows: all plain
+        with torch.no_grad():
+            packed_step = policy(**step).logits
+        assert calls and all(shape[:-1].numel() == 16 for shape in calls)  # 16 rows a call
+    assert torch.equal(logits, plain_logits) and all(torch.equal(grads[n], plain_grads[n]) for n in grads)
+    torch.testing.assert_close(packed_step, plain_step, rtol=1e-4, atol=1e-5)
+    assert all("forward" not in m.__dict__ for m in policy.modules())
