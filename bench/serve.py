@@ -121,9 +121,10 @@ def offline_greedy(lm, texts: list[str], max_tokens: int) -> list[str]:
     return [g.text for g in generate(lm, texts, GenerationConfig(max_new_tokens=max_tokens), chat=True)]
 
 
-def start_transformers_serve(model_dir: Path, port: int):
+def start_transformers_serve(model_dir: Path, port: int, dtype: torch.dtype):
+    """The peer on genlab's dtype: bf16 where genlab chose it (fast bf16), fp32 where the CPU would emulate bf16."""
     exe = shutil.which("transformers") or str(Path(sys.executable).parent / "transformers")
-    cmd = [exe, "serve", str(model_dir), "--continuous-batching", "--dtype", "bfloat16", "--device", "cpu",
+    cmd = [exe, "serve", str(model_dir), "--continuous-batching", "--dtype", str(dtype).removeprefix("torch."), "--device", "cpu",
            "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -192,7 +193,7 @@ def main() -> None:
     if not args.skip_peer:
         port = free_port()
         peer_dir = Path(lm.path)  # its config.json names the architecture `transformers serve` loads
-        proc, why = start_transformers_serve(peer_dir, port)
+        proc, why = start_transformers_serve(peer_dir, port, next(lm.model.parameters()).dtype)
         if proc is None:
             print(f"transformers serve: not measured ({why})")
         else:

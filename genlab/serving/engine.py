@@ -5,9 +5,10 @@ Each turn of the loop (1) takes new sequences and control calls from the inbox,
 every running batch. A sequence joins at the next step after it arrives and
 leaves the step it finishes, so a long answer never holds up a short one.
 
-Adapters: LoRA adapters and the base share one batch; peft computes each row
-with its own adapter in one forward (``adapter_names=[...]``, ``"__base__"``
-for the base). Adapters peft cannot mix (IA3, prompt tuning, genlab's
+Adapters: LoRA adapters and the base share one batch; each row runs its own
+adapter in one forward, the adapters stacked per layer
+(``genlab.serving.lora_batch``; peft's ``adapter_names=[...]`` where they
+cannot be stacked). Adapters peft cannot mix (IA3, prompt tuning, genlab's
 bottleneck and weight adapters) get a batch of their own, activated with
 ``genlab.adapters.set_adapter`` before its step.
 
@@ -221,8 +222,11 @@ class Engine:
 
     # -- model ---------------------------------------------------------------------------------------------------
     def refresh_adapters(self) -> None:
-        """Note which loaded adapters are LoRA (mixable in one batch); call after loading one."""
+        """Note which loaded adapters are LoRA (mixable in one batch) and stack them; call after loading one."""
+        from genlab.serving.lora_batch import stack
+
         self.loras = {a for a in self.lm.adapters if _is_lora(self.lm, a)}
+        self.stacked = stack(self.lm.model, sorted(self.loras)) if self.loras else None
 
     def group_of(self, adapter: str | None) -> str:
         if adapter is None or adapter in self.loras:
@@ -240,8 +244,12 @@ class Engine:
                 set_adapter(self.lm, group)
             self.active_group = group
         if group == MIX and self.loras:
-            inputs["adapter_names"] = [s.adapter or PEFT_BASE for s in seqs]
-            self.most_adapters_in_a_step = max(self.most_adapters_in_a_step, len(set(inputs["adapter_names"])))
+            names = [s.adapter or PEFT_BASE for s in seqs]
+            self.most_adapters_in_a_step = max(self.most_adapters_in_a_step, len(set(names)))
+            if self.stacked:
+                with self.stacked.rows([s.adapter for s in seqs]):
+                    return self.lm.model(**inputs)
+            inputs["adapter_names"] = names
         return self.lm.model(**inputs)
 
     def _sample(self, seqs: list[Sequence], logits: torch.Tensor) -> torch.Tensor:

@@ -65,3 +65,48 @@ def test_runtime_adapter_loading_only_from_allowed_folders(tiny_causal_dir, adap
         assert [m.id for m in client(url).models.list().data] == ["tiny", "late"]
         got = client(url).completions.create(model="late", prompt=PROMPT, max_tokens=24, temperature=0)
         assert got.choices[0].text == _offline(tiny_causal_dir, adapters["a"], 24)
+
+
+def test_stacked_loras_run_each_row_on_its_own_adapter(tiny_causal_dir, adapters):
+    """One forward of rows on the base, a and b equals each row run alone with its adapter (fp32, to rounding)."""
+    import torch
+
+    from genlab.adapters import set_adapter
+    from genlab.models import load
+    from genlab.serving.app import load_named_adapter
+    from genlab.serving.lora_batch import stack
+
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    for name in ("a", "b"):
+        load_named_adapter(lm, adapters[name], name)
+    stacked = stack(lm.model, ["a", "b"])
+    ids = lm.tokenizer([PROMPT] * 4, return_tensors="pt")["input_ids"]
+    rows = [None, "a", "b", "a"]
+    with torch.no_grad():
+        with stacked.rows(rows):
+            mixed = lm.model(input_ids=ids).logits
+        alone = []
+        for i, name in enumerate(rows):
+            set_adapter(lm, name)
+            alone.append(lm.model(input_ids=ids[i:i + 1]).logits[0])
+    assert all("forward" not in m.__dict__ for m in lm.model.modules())  # peft's own forward back after the block
+    assert (alone[0] - alone[1]).abs().max() > 1e-2 and (alone[1] - alone[2]).abs().max() > 1e-2  # they differ
+    torch.testing.assert_close(mixed, torch.stack(alone), rtol=1e-5, atol=1e-5)
+
+
+def test_loras_that_cannot_be_stacked_keep_peft_mixed_batches(tiny_causal_dir, adapters, tmp_path):
+    from genlab.models import load
+    from genlab.serving.app import load_named_adapter
+    from genlab.serving.lora_batch import stack
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    dora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_causal_dir),
+                          LoraConfig(r=4, use_dora=True, target_modules=["q_proj", "v_proj"]))
+    dora.save_pretrained(tmp_path / "dora")
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    load_named_adapter(lm, tmp_path / "dora", "dora")
+    load_named_adapter(lm, adapters["a"], "a")
+    assert stack(lm.model, ["a"]) is not None
+    assert stack(lm.model, ["a", "dora"]) is None  # DoRA rescales the whole weight: not a stacked low-rank sum
