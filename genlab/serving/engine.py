@@ -18,12 +18,14 @@ the events each sequence emits (``genlab.serving.sequence``).
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import copy
 import logging
 import os
 import queue
 import threading
+import weakref
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Callable
@@ -76,6 +78,7 @@ class Engine:
     # -- handler side --------------------------------------------------------------------------------------------
     def start(self) -> "Engine":
         self._thread.start()
+        atexit.register(_stop_at_exit, weakref.ref(self))
         return self
 
     def submit(self, seqs: list[Sequence]) -> None:
@@ -285,6 +288,14 @@ class Engine:
 
     def _piece(self, token: int) -> str:
         return self.tokenizer.decode([token])
+
+
+def _stop_at_exit(ref: weakref.ref) -> None:
+    """An engine still running when the interpreter exits is stopped first: a daemon thread left inside torch
+    at interpreter shutdown aborts the process ("terminate called without an active exception")."""
+    engine = ref()
+    if engine is not None and engine.alive:
+        engine.stop(drain=False, timeout=10)
 
 
 def _finish(seq: Sequence, reason: str, stats: Counter | None = None) -> None:

@@ -167,3 +167,13 @@ def test_sigterm_lets_a_stream_in_flight_finish_then_exits(tiny_causal_dir, tmp_
         if proc.poll() is None:
             proc.kill()
     assert "serving tiny at http://127.0.0.1" in proc.stdout.read()
+
+
+def test_a_script_that_exits_with_the_engine_running_exits_cleanly(tiny_causal_dir):
+    """No stop() before the interpreter exits: the engine is stopped at exit instead of aborting the process."""
+    script = ("import sys\nfrom genlab.serving import build_service\n"
+              "service = build_service(sys.argv[1], precision='fp32')\nprint('built', service.engine.alive)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(tiny_causal_dir)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "built True"
