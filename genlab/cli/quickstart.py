@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     app.command("tour")(tour)
 
 
-def quickstart(fast: bool = typer.Option(False, "--fast", help="A smaller run for a first look (~4 minutes with fast bf16, ~7 in fp32)."),
+def quickstart(fast: bool = typer.Option(False, "--fast",
+                                         help="A smaller run for a first look (~4 minutes with fast bf16, ~7 in fp32)."),
                out: Path = typer.Option(None, "--out", help="Run folder (default runs/quickstart[-fast]).")) -> None:
     """The lifecycle on the embedded model: zero-shot, few-shot, LoRA and IA3 on support-summary, with a report."""
     from genlab.cli.run import run_and_report
