@@ -124,8 +124,8 @@ def offline_greedy(lm, texts: list[str], max_tokens: int) -> list[str]:
 def start_transformers_serve(model_dir: Path, port: int, dtype: torch.dtype):
     """The peer on genlab's dtype: bf16 where genlab chose it (fast bf16), fp32 where the CPU would emulate bf16."""
     exe = shutil.which("transformers") or str(Path(sys.executable).parent / "transformers")
-    cmd = [exe, "serve", str(model_dir), "--continuous-batching", "--dtype", str(dtype).removeprefix("torch."), "--device", "cpu",
-           "--port", str(port), "--host", "127.0.0.1"]
+    cmd = [exe, "serve", str(model_dir), "--continuous-batching", "--dtype", str(dtype).removeprefix("torch."),
+           "--device", "cpu", "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.monotonic() + 180

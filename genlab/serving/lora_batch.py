@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 
 class StackedLoras:
-    def __init__(self, names: list[str], layers: list[tuple[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]]):
+    def __init__(self, names: list[str], layers: list[tuple]):
         self.slot = {name: i + 1 for i, name in enumerate(names)}  # slot 0: the base
         self.layers = layers  # (peft LoRA layer, A (R, in), B (out, R), per-slot column scales (1 + n, R))
 
