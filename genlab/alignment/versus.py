@@ -86,7 +86,8 @@ def kl_per_token(lm, ref_lm, prompts: Sequence[str], completions: Sequence[str])
             continue
         ids = torch.tensor([p + c])
         logp, logq = _next_token_logprobs(lm, ids, len(c)), _next_token_logprobs(ref_lm, ids, len(c))
-        out.append(float((logp.exp() * (logp - logq)).sum(-1).mean()))
+        per_token = (logp.exp() * (logp - logq)).sum(-1)
+        out.append(float(per_token.clamp(min=0).mean()))  # ≥ 0 exactly; fp32 gives ~-1e-9 where π = π_ref
     return out
 
 
