@@ -86,8 +86,9 @@ def packed_frozen_linears(model: torch.nn.Module, *, backward: bool = False):
               and m.weight.device.type == "cpu"]
     bf16 = [m for m in frozen if m.weight.dtype == torch.bfloat16] if _bf16_kernels() else []
     fp32 = [m for m in frozen if m.weight.dtype == torch.float32] if torch.backends.mkldnn.is_available() else []
-    copies = {m: 3 if backward and m in bf16 else 2 for m in bf16 + fp32}  # the weight, packed (and transposed)
-    size = sum(m.weight.numel() * m.weight.element_size() * n for m, n in copies.items())
+    bf16_copies = 3 if backward else 2  # the weight, packed (and transposed); fp32: the weight and packed
+    size = sum(m.weight.numel() * m.weight.element_size() * (bf16_copies if m.weight.dtype == torch.bfloat16 else 2)
+               for m in bf16 + fp32)
     if not (bf16 or fp32) or size >= _available_memory():
         yield
         return

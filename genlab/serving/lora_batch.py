@@ -31,7 +31,7 @@ class StackedLoras:
     @contextlib.contextmanager
     def rows(self, adapters: list[str | None]):
         """Within the block, row ``i`` of every forward runs adapter ``adapters[i]`` (None: the base)."""
-        index = torch.tensor([self.slot.get(a, 0) if a else 0 for a in adapters])
+        index = torch.tensor([self.slot.get(a, 0) for a in adapters])  # None and unknown: slot 0
         for layer, a, b, scales in self.layers:
             layer.__dict__["forward"] = functools.partial(_forward, layer.base_layer, a, b, scales[index])
         try:
