@@ -67,10 +67,8 @@ def generate_cmd(
     kw = dict(chat=use_chat, batch_size=batch_size, precision=precision,
               on_overflow="truncate" if truncate else "error")
     if len(prompts) == 1 and not out and not as_json and cfg.num_return_sequences == 1:
-        from transformers import TextStreamer
-
-        outs = generate(lm, prompts, cfg, streamer=TextStreamer(lm.tokenizer, skip_prompt=True,
-                                                                 skip_special_tokens=True), **kw)
+        outs = generate(lm, prompts, cfg, on_text=lambda piece: print(piece, end="", flush=True), **kw)
+        print()
         _say_if_cut(outs, cfg)
         return
     outs = _generate_with_progress(lm, prompts, cfg, kw)

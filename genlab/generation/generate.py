@@ -20,6 +20,7 @@ from genlab.prompts.chat import wrap_chat
 from genlab.runtime import Precision, autocast, fit_threads_to_load, reuse_freed_memory
 
 Overflow = Literal["error", "truncate"]
+Backend = Literal["auto", "engine", "transformers"]
 apply_chat = wrap_chat  # genlab.generation.apply_chat: the one chat wrapper, under the name it is exported as
 
 
@@ -78,14 +79,20 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
 @torch.inference_mode()
 def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None, *, chat: bool = False,
              batch_size: int = 16, precision: Precision = "auto", on_overflow: Overflow = "error",
-             streamer=None, progress=None, on_batch=None) -> list[Generation]:
+             streamer=None, on_text=None, progress=None, on_batch=None,
+             backend: Backend = "auto") -> list[Generation]:
     """Generate ``config.num_return_sequences`` continuations for each prompt.
 
     ``lm`` is a model name or a model loaded with ``genlab.load`` (a name is loaded at ``precision``). ``streamer`` (a transformers
-    streamer) prints tokens as they come and needs a single prompt.
+    streamer) prints tokens as they come and needs a single prompt; ``on_text(piece)`` receives the text of a
+    single prompt's single answer as it is decoded (a tail that may begin a stop string is held back).
     ``progress`` is an optional callable(n_done) for progress bars;
     ``on_batch(indices, generations)`` receives each finished batch (indices into
     ``prompts``), so a caller can keep them before the next batch starts.
+
+    ``backend``: decoder-only models decode on the serving engine (``genlab.serving``: continuous batching,
+    the server's sampling; ``"auto"``), except with a ``streamer`` or a prompt-tuning/prefix adapter, which
+    go through transformers' ``model.generate`` as encoder-decoder models do (``"transformers"`` forces it).
     """
     from genlab.models import as_loaded
 
@@ -94,12 +101,22 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     if lm.kind == "encoder":
         raise GenlabError(f"{lm.name} is an encoder-only model and cannot generate text",
                           hint="use a decoder-only or encoder-decoder model")
-    if streamer is not None and len(prompts) != 1:
+    if (streamer is not None or on_text is not None) and len(prompts) != 1:
         raise GenlabError("streaming works for one prompt at a time")
+    if on_text is not None and (streamer is not None or config.num_return_sequences != 1):
+        raise GenlabError("on_text streams one answer: no streamer, num_return_sequences=1")
     reuse_freed_memory()
     fit_threads_to_load()
     ids = encode_prompts(lm, prompts, config, chat=chat, on_overflow=on_overflow)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
+    if _on_engine(lm, streamer, backend):
+        from genlab.serving.offline import generate_on_engine
+
+        with autocast("fp32" if _all_low_precision(lm.model) else precision, lm.device):
+            return generate_on_engine(lm, prompts, ids, config, batch_size=batch_size, progress=progress,
+                                      on_batch=on_batch, on_text=on_text)
+    if on_text is not None:
+        streamer = _text_streamer(lm.tokenizer, on_text)
     hf_config = config.to_hf(lm.tokenizer)
     torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
@@ -119,6 +136,46 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
             if progress:
                 progress(len(batch))
     return [results[i] for i in range(len(prompts))]
+
+
+def _text_streamer(tokenizer, on_text):
+    """A transformers streamer that hands each finished piece of text to ``on_text``."""
+    from transformers import TextStreamer
+
+    class Pieces(TextStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                on_text(text)
+
+    return Pieces(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def _on_engine(lm, streamer, backend: Backend) -> bool:
+    """Whether ``generate`` runs on the serving engine (see ``backend``); ``"engine"`` where it cannot is an error."""
+    if backend not in ("auto", "engine", "transformers"):
+        raise GenlabError(f"unknown generation backend {backend!r}", hint="one of auto, engine, transformers")
+    if backend == "transformers":
+        return False
+    why = _engine_cannot(lm, streamer)
+    if why and backend == "engine":
+        raise GenlabError(f"the serving engine cannot generate here: {why}", hint="use backend='transformers'")
+    return why is None
+
+
+def _engine_cannot(lm, streamer) -> str | None:
+    import inspect
+
+    if lm.kind != "causal":
+        return f"{lm.name} is not a decoder-only model"
+    if streamer is not None:
+        return "a streamer is given"
+    if any(getattr(c, "is_prompt_learning", False) for c in (getattr(lm.model, "peft_config", None) or {}).values()):
+        return "a prompt-tuning or prefix adapter is active"
+    base = lm.model.get_base_model() if hasattr(lm.model, "get_base_model") else lm.model
+    wanted = {"cache", "position_ids", "logits_to_keep"}
+    if not wanted <= set(inspect.signature(base.forward).parameters):
+        return f"{type(base).__name__}.forward does not take {', '.join(sorted(wanted))}"
+    return None
 
 
 def _generate_batch(lm, rows: list[list[int]], hf_config, precision, streamer) -> list[tuple[str, int, bool]]:

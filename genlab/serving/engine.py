@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import copy
 import logging
 import os
@@ -34,7 +35,7 @@ import torch
 
 from genlab.serving.batch import Batch, prefill_inputs
 from genlab.serving.sequence import (Failed, Finished, PromptLogprobs, Sequence, TokenLogprob, advance, pick_token,
-                                     token_logprob)
+                                     repetition_penalized, token_logprob)
 
 log = logging.getLogger("genlab.serving")
 MIX = "__mix__"  # the batch of the base and every LoRA adapter
@@ -46,6 +47,7 @@ class EngineConfig:
     max_batch: int = 16  # sequences decoding at once (over all batches)
     max_queue: int = 64  # sequences waiting for a slot; more get "busy" (HTTP 429)
     threads: int | None = None  # torch threads; None: every core this process may use
+    per_request_adapters: bool = True  # False: every sequence runs on lm.model as it is (offline generate)
 
 
 class QueueFull(Exception):
@@ -60,7 +62,7 @@ class Engine:
     def __init__(self, lm, config: EngineConfig | None = None):
         self.lm = lm
         self.config = config or EngineConfig()
-        self.tokenizer = copy.deepcopy(lm.tokenizer)  # handlers tokenize with lm.tokenizer on another thread
+        self.tokenizer = lm.tokenizer
         self.eos_ids = _eos_ids(lm)
         self.pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
         self.inbox: queue.Queue = queue.Queue()
@@ -77,6 +79,7 @@ class Engine:
 
     # -- handler side --------------------------------------------------------------------------------------------
     def start(self) -> "Engine":
+        self.tokenizer = copy.deepcopy(self.lm.tokenizer)  # handlers tokenize with lm.tokenizer on their threads
         self._thread.start()
         atexit.register(_stop_at_exit, weakref.ref(self))
         return self
@@ -117,22 +120,40 @@ class Engine:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def run_here(self, seqs: list[Sequence]) -> None:
+        """Offline: run ``seqs`` to their end in the calling thread, by the same turns as the engine thread
+        (for ``genlab generate`` and ``genlab eval``; an engine used this way is never ``start``ed)."""
+        self.waiting.extend(seqs)
+        with self._decoding():
+            while self.waiting or self.batches:
+                self._turn()
+
     # -- engine thread -------------------------------------------------------------------------------------------
     def _run(self) -> None:
-        from genlab.generation.packed import packed_linears
-
         torch.set_num_threads(self.config.threads or _cores())
-        outer = self.lm.adapter_state.peft if self.lm.adapter_state and self.lm.adapter_state.peft else self.lm.model
-        with torch.inference_mode(), packed_linears(outer, rows=self.config.max_batch):
+        with self._decoding():
             while True:
                 self._take_inbox(block=not (self.waiting or self.batches))
                 if self._stopping and not (self.waiting or self.batches) and self.inbox.empty():
                     return
-                self._admit()
-                for group, batch in list(self.batches.items()):
-                    self._decode(group, batch)
-                    if not batch:
-                        del self.batches[group]
+                self._turn()
+
+    @contextlib.contextmanager
+    def _decoding(self):
+        from genlab.generation.packed import packed_linears
+
+        state = self.lm.adapter_state
+        outer = state.peft if self.config.per_request_adapters and state and state.peft else self.lm.model
+        with torch.inference_mode(), packed_linears(outer, rows=self.config.max_batch):
+            yield
+
+    def _turn(self) -> None:
+        """Prefill what waits into free slots, then one decode step for every running batch."""
+        self._admit()
+        for group, batch in list(self.batches.items()):
+            self._decode(group, batch)
+            if not batch:
+                del self.batches[group]
 
     def _take_inbox(self, block: bool) -> None:
         try:
@@ -228,7 +249,8 @@ class Engine:
         """Note which loaded adapters are LoRA (mixable in one batch) and stack them; call after loading one."""
         from genlab.serving.lora_batch import stack
 
-        self.loras = {a for a in self.lm.adapters if _is_lora(self.lm, a)}
+        per_request = self.config.per_request_adapters
+        self.loras = {a for a in self.lm.adapters if per_request and _is_lora(self.lm, a)}
         self.stacked = stack(self.lm.model, sorted(self.loras)) if self.loras else None
 
     def group_of(self, adapter: str | None) -> str:
@@ -239,7 +261,7 @@ class Engine:
     def _forward(self, group: str, seqs: list[Sequence], inputs: dict):
         from genlab.adapters import set_adapter
 
-        if group != self.active_group:
+        if group != self.active_group and self.config.per_request_adapters:
             if group == MIX:
                 if self.lm.adapters:
                     set_adapter(self.lm, next((a for a in self.lm.adapters if a in self.loras), None))
@@ -258,13 +280,19 @@ class Engine:
     def _sample(self, seqs: list[Sequence], logits: torch.Tensor) -> torch.Tensor:
         """Pick each row's next token with its own settings and generator; returns (B, 1)."""
         logits = logits.float()
+        raw = logits
+        penalized = [row for row, s in enumerate(seqs) if s.config.repetition_penalty != 1]
+        if penalized:
+            logits = logits.clone()
+            for row in penalized:
+                logits[row] = repetition_penalized(logits[row], seqs[row])
         greedy = logits.argmax(-1).tolist()
         chosen = []
         for row, seq in enumerate(seqs):
             tok = pick_token(logits[row], seq.config, seq.generator) if seq.config.do_sample else greedy[row]
             info = None
             if seq.logprobs is not None:
-                info = token_logprob(logits[row].log_softmax(-1), tok, seq.logprobs, self._piece)
+                info = token_logprob(raw[row].log_softmax(-1), tok, seq.logprobs, self._piece)
             seq.n_sampled += 1
             if seq.prompt_only:
                 seq.finish = "length"

@@ -80,8 +80,6 @@ def refuse_unsupported(body: dict) -> None:
     for name in ("presence_penalty", "frequency_penalty"):
         if body.get(name) not in (None, 0, 0.0):
             raise bad(f"'{name}' is not supported by this server; leave it out or set 0", name, "unsupported_parameter")
-    if body.get("repetition_penalty") not in (None, 1, 1.0):
-        raise bad("'repetition_penalty' is not supported by this server", "repetition_penalty", "unsupported_parameter")
     if body.get("logit_bias"):
         raise bad("'logit_bias' is not supported by this server", "logit_bias", "unsupported_parameter")
     if body.get("tools") or body.get("functions"):
@@ -103,6 +101,7 @@ def sampling(body: dict, limits: Limits, max_tokens: int, n_prompt_max: int) -> 
     top_p = float(_field(body, "top_p", (int, float), 1.0))
     top_k = _field(body, "top_k", int, 0)
     top_k = 0 if top_k == -1 else top_k  # vLLM spells "off" as -1
+    repetition_penalty = float(_field(body, "repetition_penalty", (int, float), 1.0))  # extension, as vLLM's
     n = _field(body, "n", int, 1)
     if not 1 <= n <= limits.max_n:
         raise bad(f"'n' must be between 1 and {limits.max_n}, got {n}", "n")
@@ -112,7 +111,7 @@ def sampling(body: dict, limits: Limits, max_tokens: int, n_prompt_max: int) -> 
     try:
         cfg = GenerationConfig(max_new_tokens=max(1, max_tokens), do_sample=temperature > 0,
                                temperature=temperature if temperature > 0 else 1.0, top_k=top_k, top_p=top_p,
-                               stop=stop, seed=seed)
+                               repetition_penalty=repetition_penalty, stop=stop, seed=seed)
     except ConfigError as e:
         param = e.message.split(":")[0]
         raise bad(e.message, {"max_new_tokens": "max_tokens"}.get(param, param)) from None

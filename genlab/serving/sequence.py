@@ -102,6 +102,17 @@ def pick_token(logits: torch.Tensor, config: GenerationConfig, generator: torch.
     return int(torch.multinomial(z.softmax(-1), 1, generator=generator))
 
 
+def repetition_penalized(logits: torch.Tensor, seq: Sequence) -> torch.Tensor:
+    """transformers' ``RepetitionPenaltyLogitsProcessor`` on one row (V,): the logit of every token already in
+    the prompt or the output is divided by the penalty where positive and multiplied where negative."""
+    penalty = seq.config.repetition_penalty
+    ids = torch.tensor(sorted(set(seq.prompt_ids) | set(seq.out_ids)), dtype=torch.long, device=logits.device)
+    score = logits[ids]
+    out = logits.clone()
+    out[ids] = torch.where(score < 0, score * penalty, score / penalty)
+    return out
+
+
 def token_logprob(logprobs: torch.Tensor, token: int, k: int, decode: Callable[[int], str]) -> TokenLogprob:
     """``logprobs``: log-softmax of one row of raw logits (V,), in fp32."""
     top = []

@@ -133,3 +133,86 @@ def test_single_prompt_streams_to_stdout(tiny_causal_dir, capsys):
     expected = generate(lm, ["The cat"], GenerationConfig(max_new_tokens=6), precision="fp32")[0].text
     assert main(["generate", "-m", str(tiny_causal_dir), "The cat", "--max-new-tokens", "6", "--no-chat", "--fp32"]) == 0
     assert capsys.readouterr().out.strip() == expected.strip()
+
+
+MORE = PROMPTS + ["Once upon a time", "Refund request for order 777:", "The weather today is", "Q: 2+2? A:"]
+
+
+def test_engine_and_transformers_agree_on_text_counts_and_reasons(tiny_causal):
+    """Offline generate decodes on the serving engine; transformers' generate is the reference (fp32, greedy).
+    batch_size=3 over 8 prompts: rows that finish are refilled mid-decode (continuous batching)."""
+    from genlab.generation.generate import _engine_cannot
+
+    assert _engine_cannot(tiny_causal, None) is None  # "auto" takes the engine for this model
+    free = generate(tiny_causal, MORE, GenerationConfig(max_new_tokens=14), batch_size=3, precision="fp32",
+                    backend="transformers")
+    # a stop string that cuts at least one answer, made of characters no prompt has: transformers' stop_strings
+    # also match across the end of the prompt, the engine's (OpenAI's) only inside the answer
+    stop = [next(s for o in free for k in range(1, len(o.text) - 1) for s in [o.text[k:k + 2]]
+                 if s.strip() and not set(s) & set("".join(MORE)))]
+    cfg = GenerationConfig(max_new_tokens=14, stop=stop)
+    want = generate(tiny_causal, MORE, cfg, batch_size=3, precision="fp32", backend="transformers")
+    got = generate(tiny_causal, MORE, cfg, batch_size=3, precision="fp32", backend="engine")
+    assert [g.text for g in got] == [w.text for w in want]
+    assert [g.finish_reasons for g in got] == [w.finish_reasons for w in want]
+    assert [g.new_tokens for g in got] == [w.new_tokens for w in want]
+    assert [g.prompt_tokens for g in got] == [w.prompt_tokens for w in want]
+    assert "stop" in {r for g in got for r in g.finish_reasons} and "length" in {r for g in got for r in g.finish_reasons}
+
+
+def test_engine_repetition_penalty_equals_transformers(tiny_causal):
+    margins: list[float] = []
+    enc = tiny_causal.tokenizer(MORE[4], return_tensors="pt")
+    with torch.inference_mode():
+        out = tiny_causal.model.generate(**enc, max_new_tokens=12, do_sample=False, repetition_penalty=1.5,
+                                         pad_token_id=tiny_causal.tokenizer.pad_token_id, output_scores=True,
+                                         return_dict_in_generate=True)
+    margins = [float(t[0] - t[1]) for s in out.scores for t in [s[0].topk(2).values]]
+    assert min(margins) > 1e-4, f"near-tie ({min(margins):.2e}): exact match would be luck"
+    want = tiny_causal.tokenizer.decode(out.sequences[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    cfg = GenerationConfig(max_new_tokens=12, repetition_penalty=1.5)
+    plain = generate(tiny_causal, [MORE[4]], cfg.replace(repetition_penalty=1.0), precision="fp32")[0].text
+    got = generate(tiny_causal, [MORE[4]], cfg, precision="fp32", backend="engine")[0].text
+    assert got == want and got != plain  # the penalty changed the answer, the same way in both
+
+
+def test_engine_sampling_gives_each_choice_its_own_seed(tiny_causal):
+    cfg = GenerationConfig(max_new_tokens=10, do_sample=True, temperature=1.5, seed=3, num_return_sequences=3)
+    a = generate(tiny_causal, ["abc", "abc"], cfg, precision="fp32", backend="engine")
+    assert len({*a[0].texts, *a[1].texts}) == 6  # same prompt twice, three choices each: six different draws
+    assert [o.texts for o in generate(tiny_causal, ["abc", "abc"], cfg, precision="fp32")] == [o.texts for o in a]
+
+
+def test_engine_hands_finished_prompts_over_batch_by_batch(tiny_causal):
+    seen, ticks = [], []
+    outs = generate(tiny_causal, MORE[:5], GenerationConfig(max_new_tokens=6), batch_size=2, precision="fp32",
+                    on_batch=lambda idx, gens: seen.append((list(idx), [g.prompt for g in gens])),
+                    progress=ticks.append)
+    assert [len(idx) for idx, _ in seen] == [2, 2, 1] and sorted(i for idx, _ in seen for i in idx) == [0, 1, 2, 3, 4]
+    assert all(MORE[i] == p for idx, ps in seen for i, p in zip(idx, ps))
+    assert sum(ticks) == 5 and [o.prompt for o in outs] == MORE[:5]
+
+
+def test_backend_choice_is_checked(tiny_causal, tiny_seq2seq):
+    with pytest.raises(GenlabError, match="not a decoder-only model"):
+        generate(tiny_seq2seq, ["hi"], backend="engine")
+    with pytest.raises(GenlabError, match="unknown generation backend"):
+        generate(tiny_causal, ["hi"], backend="vllm")
+    assert generate(tiny_seq2seq, ["hi"], GenerationConfig(max_new_tokens=3))[0].new_tokens  # auto: transformers
+
+
+@pytest.mark.parametrize("backend", ["engine", "transformers"])
+def test_on_text_streams_the_answer_in_pieces(tiny_causal, backend):
+    cfg = GenerationConfig(max_new_tokens=16, repetition_penalty=1.5)  # varied text from the tiny model
+    free = generate(tiny_causal, [MORE[4]], cfg, precision="fp32")[0].text
+    stop = free[len(free) // 2:len(free) // 2 + 2]
+    pieces: list[str] = []
+    out = generate(tiny_causal, [MORE[4]], cfg.replace(stop=[stop]), precision="fp32", on_text=pieces.append,
+                   backend=backend)[0]
+    assert stop not in out.text and pieces
+    if backend == "engine":  # a piece a token; a tail that may begin a stop string is held back
+        assert len(pieces) > 1 and "".join(pieces) == out.text
+    else:  # transformers' streamer lets out whole words, and the stop string it generated
+        assert "".join(pieces).startswith(out.text)
+    with pytest.raises(GenlabError, match="one prompt"):
+        generate(tiny_causal, ["a", "b"], on_text=print)

@@ -27,7 +27,8 @@ def _offline(model_dir, adapter, n: int) -> str:
     from genlab.models import load
 
     lm = load(str(model_dir), precision="fp32", adapter=adapter)
-    return generate(lm, [PROMPT], GenerationConfig(max_new_tokens=n), precision="fp32")[0].text  # as served
+    return generate(lm, [PROMPT], GenerationConfig(max_new_tokens=n), precision="fp32",
+                    backend="transformers")[0].text  # the reference the server is checked against
 
 
 def test_mixed_adapter_batch_equals_each_adapter_alone(tiny_causal_dir, adapters):

@@ -7,6 +7,7 @@ import math
 
 import httpx
 import pytest
+import torch
 
 from serving_helpers import async_client, client, settles, tiny_server
 
@@ -32,10 +33,29 @@ def test_greedy_completions_equal_offline_generate_fp32(server, tiny_causal):
     from genlab.generation import GenerationConfig, generate
 
     url, _ = server
-    offline = generate(tiny_causal, PROMPTS, GenerationConfig(max_new_tokens=12), precision="fp32")
+    offline = generate(tiny_causal, PROMPTS, GenerationConfig(max_new_tokens=12), precision="fp32",
+                       backend="transformers")  # the reference the engine is checked against
     got = client(url).completions.create(model="tiny", prompt=PROMPTS, max_tokens=12, temperature=0)
     assert [c.text for c in sorted(got.choices, key=lambda c: c.index)] == [g.text for g in offline]
     assert got.usage.completion_tokens == sum(g.new_tokens[0] for g in offline)
+
+
+def test_repetition_penalty_is_honoured_as_transformers_applies_it(server, tiny_causal):
+    from genlab.generation import GenerationConfig, generate
+
+    url, _ = server
+    prompt = "Once upon a time"  # the tiny model's answer changes under the penalty
+    cfg = GenerationConfig(max_new_tokens=12, repetition_penalty=1.5)
+    (want,) = generate(tiny_causal, [prompt], cfg, precision="fp32", backend="transformers")
+    (plain,) = generate(tiny_causal, [prompt], cfg.replace(repetition_penalty=1.0), precision="fp32")
+    enc = tiny_causal.tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        scores = tiny_causal.model.generate(**enc, max_new_tokens=12, do_sample=False, repetition_penalty=1.5,
+                                            output_scores=True, return_dict_in_generate=True).scores
+    assert min(float(t[0] - t[1]) for s in scores for t in [s[0].topk(2).values]) > 1e-4  # no near-tie
+    got = client(url).completions.create(model="tiny", prompt=prompt, max_tokens=12, temperature=0,
+                                         extra_body={"repetition_penalty": 1.5})
+    assert got.choices[0].text == want.text != plain.text
 
 
 def test_greedy_chat_equals_offline_chat_generate_fp32(server, tiny_causal):
@@ -43,7 +63,7 @@ def test_greedy_chat_equals_offline_chat_generate_fp32(server, tiny_causal):
 
     url, _ = server
     (offline,) = generate(tiny_causal, ["Why is the sky blue?"], GenerationConfig(max_new_tokens=10), chat=True,
-                          precision="fp32")
+                          precision="fp32", backend="transformers")
     got = client(url).chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Why is the sky blue?"}],
                                                max_tokens=10, temperature=0)
     assert got.choices[0].message.content == offline.text and got.choices[0].message.role == "assistant"

@@ -39,6 +39,7 @@ def _error(url, body, path="/v1/completions", **kw):
     ({"model": "tiny", "prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
     ({"model": "tiny", "prompt": "x", "presence_penalty": 0.5}, 400, "presence_penalty"),
     ({"model": "tiny", "prompt": "x", "logit_bias": {"5": 10}}, 400, "logit_bias"),
+    ({"model": "tiny", "prompt": "x", "repetition_penalty": 0}, 400, "repetition_penalty"),
     ({"model": "tiny", "prompt": [1, 2, 10**9]}, 400, "prompt"),
     ({"model": "tiny", "prompt": ""}, 400, "prompt"),
     ({"model": "tiny", "prompt": "x", "echo": True, "stream": True}, 400, "echo"),
