@@ -45,7 +45,7 @@ def generate_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help=f"Sampling seed [default: {_D.seed}]."),
     num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences",
                                                        help="Texts per prompt (needs --sample) [default: 1]."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts decoding at once."),
     precision: str = PrecisionOpt,
     fp32: bool = Fp32Opt,
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
