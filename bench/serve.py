@@ -6,8 +6,9 @@ Each of N async ``openai`` clients sends ``--rounds`` chat requests one after th
 and leave a running batch), prompts from ``support-summary`` (test split), greedy. Reported per run:
 aggregate completion tokens/s over the wall time, p50/p95 time to first token (TTFT) and inter-token
 latency (ITL, gaps between streamed chunks). Peers in the same run: `transformers serve
---continuous-batching` on the embedded model's cached folder (same bf16 weights), and genlab's own
-single stream (N=1). Then 16 streams spread over 4 LoRA adapters vs 16 streams on one adapter.
+--continuous-batching` on the embedded model's cached folder (same weights and dtype), and genlab's own
+single stream (N=1). Each server runs in its own process (`genlab serve`, `transformers serve`), the
+clients in this one. Then 16 streams spread over 4 LoRA adapters vs 16 streams on one adapter.
 """
 
 from __future__ import annotations
@@ -113,11 +114,9 @@ def served_greedy(url: str, texts: list[str], max_tokens: int) -> list[str]:
 
 
 def offline_greedy(lm, texts: list[str], max_tokens: int) -> list[str]:
-    """The same prompts through offline ``genlab.generate`` on the base (run after the engine stopped)."""
-    from genlab.adapters import set_adapter
+    """The same prompts through offline ``genlab.generate`` on the base."""
     from genlab.generation import GenerationConfig, generate
 
-    set_adapter(lm, None)
     return [g.text for g in generate(lm, texts, GenerationConfig(max_new_tokens=max_tokens), chat=True)]
 
 
@@ -126,6 +125,11 @@ def start_transformers_serve(model_dir: Path, port: int, dtype: torch.dtype):
     exe = shutil.which("transformers") or str(Path(sys.executable).parent / "transformers")
     cmd = [exe, "serve", str(model_dir), "--continuous-batching", "--dtype", str(dtype).removeprefix("torch."),
            "--device", "cpu", "--port", str(port), "--host", "127.0.0.1"]
+    return start_server(cmd, port)
+
+
+def start_server(cmd: list[str], port: int):
+    """``cmd`` in its own process, once it answers ``/health`` (or why it did not)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.monotonic() + 180
@@ -152,7 +156,6 @@ def main() -> None:
     streams = [int(s) for s in args.streams.split(",")]
 
     from genlab.models import load as load_model
-    from genlab.serving import ServeConfig, build_service, running
     from genlab.serving.server import free_port
 
     from genlab.runtime import machine_line
@@ -162,14 +165,20 @@ def main() -> None:
     pool = prompts(64)
     tmp = Path(tempfile.mkdtemp())
     adapters = random_loras(lm.path, tmp, 4)
-    service = build_service(lm, adapters, ServeConfig(max_batch=16), name="smollm2")
     print(f"model smollm2-135m-instruct ({next(lm.model.parameters()).dtype}) · prompts support-summary test · "
           f"greedy · max_tokens {args.max_tokens} · {args.rounds} requests per stream · torch threads "
-          f"{service.engine.config.threads or len(os.sched_getaffinity(0))}")
+          f"{len(os.sched_getaffinity(0))} · each server in its own process, the clients in this one")
     head = f"{'server':<26}{'N':>4}{'tokens':>7}{'wall s':>8}{'tok/s':>9}{'TTFT50':>9}{'TTFT95':>9}{'ITL50':>8}{'ITL95':>8}"
     print("times in ms\n" + head)
     ours = {}
-    with running(service) as url:
+    port = free_port()
+    cmd = [sys.executable, "-m", "genlab", "serve", "-m", "smollm2-135m-instruct", "--served-model-name", "smollm2",
+           "--port", str(port), "--max-batch", "16"] + [a for k, v in adapters.items() for a in ("--adapter", f"{k}={v}")]
+    proc, why = start_server(cmd, port)
+    if proc is None:
+        raise SystemExit(f"genlab serve did not start: {why}")
+    url = f"http://127.0.0.1:{port}"
+    try:
         asyncio.run(load(url, ["smollm2"], 1, 1, 4, pool))  # warm-up
         for n in streams:
             ours[n] = asyncio.run(load(url, ["smollm2"], n, args.rounds, args.max_tokens, pool))
@@ -179,7 +188,9 @@ def main() -> None:
         four = asyncio.run(load(url, list(adapters), 16, args.rounds, args.max_tokens, pool))
         print(row("genlab, 4 adapters", 16, four), flush=True)
         served = served_greedy(url, pool[:16], args.max_tokens)
-    service.engine.stop(drain=False, timeout=10)
+    finally:
+        proc.terminate()
+        proc.wait(30)
     same = sum(a == b for a, b in zip(served, offline_greedy(lm, pool[:16], args.max_tokens)))
     top = max(streams)
     rate = {n: s["tokens"] / s["wall"] for n, s in ours.items()}

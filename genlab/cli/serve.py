@@ -45,7 +45,7 @@ def serve_cmd(
                          allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads)
     with err_console.status(f"loading {model}..."):
         service = build_service(model, adapters, config, precision=precision_of(precision),
-                                trust_remote_code=trust_remote_code, name=served_name)
+                                trust_remote_code=trust_remote_code, name=served_name, start_engine=False)
     url = f"http://{host}:{port}"
     err_console.print(f"serving [bold]{service.base_name}[/]"
                       + (f" with adapters {', '.join(adapters)}" if adapters else "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import socket
 import threading
 import time
@@ -39,8 +40,10 @@ def _loopback(host: str) -> bool:
 
 
 def build_service(model, adapters: dict[str, str | Path] | None = None, config: ServeConfig | None = None, *,
-                  precision: str = "auto", trust_remote_code: bool = False, name: str | None = None) -> Service:
-    """Load ``model`` (a name or a loaded model) and its adapters, start the engine thread.
+                  precision: str = "auto", trust_remote_code: bool = False, name: str | None = None,
+                  start_engine: bool = True) -> Service:
+    """Load ``model`` (a name or a loaded model) and its adapters, start the engine thread (``start_engine``;
+    else ``serve`` runs the engine on its own thread).
 
     ``name``: the base model's id in the API (default: the name it was loaded by)."""
     from genlab.models import as_loaded
@@ -57,21 +60,58 @@ def build_service(model, adapters: dict[str, str | Path] | None = None, config: 
                               hint="pick another name: --adapter NAME=PATH")
         load_named_adapter(lm, path, adapter_name)
     engine = Engine(lm, EngineConfig(max_batch=config.max_batch, max_queue=config.max_queue,
-                                     threads=config.threads)).start()
+                                     threads=config.threads))
+    if start_engine:
+        engine.start()
     return Service(engine, config, base_name=name or lm.name)
 
 
 def serve(service: Service) -> None:
-    """Run until SIGTERM/SIGINT; requests in flight finish (up to ``drain_s``) before it returns."""
+    """Run until SIGTERM/SIGINT; requests in flight finish (up to ``drain_s``) before it returns.
+
+    A service built with ``start_engine=False`` (``genlab serve``) runs its engine here, on this (main)
+    thread, and uvicorn on another; the signals then stop uvicorn, whose end stops the engine."""
     import uvicorn
 
     cfg = service.config
     server = uvicorn.Server(uvicorn.Config(build_app(service), host=cfg.host, port=cfg.port, log_level="warning",
                                            timeout_graceful_shutdown=int(cfg.drain_s) + 5, access_log=False))
+    engine = service.engine
+    if engine.alive:
+        try:
+            server.run()
+        finally:
+            engine.stop(drain=False, timeout=10)
+        return
+
+    failed: list[BaseException] = []
+    caught: list[int] = []
+
+    def http() -> None:
+        try:
+            server.run()
+        except BaseException as e:  # noqa: BLE001 - e.g. uvicorn's SystemExit when the port is taken: re-raised below
+            failed.append(e)
+        finally:
+            engine.stop(drain=False)
+
+    def on_signal(signum, frame) -> None:
+        caught.append(signum)
+        if server.should_exit:  # a second Ctrl-C: stop now, as uvicorn's own handler would
+            server.force_exit = True
+        server.should_exit = True  # uvicorn stops taking requests, lets those in flight finish, then ends
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        threading.Thread(target=http, name="genlab-uvicorn", daemon=True).start()
+        engine.run_in_this_thread()
     finally:
-        service.engine.stop(drain=False, timeout=10)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        raise failed[0]
+    for sig in caught[:1]:  # drained: end as the signal asked (uvicorn does the same)
+        signal.raise_signal(sig)
 
 
 @contextlib.contextmanager
