@@ -104,10 +104,10 @@ def served_greedy(url: str, texts: list[str], max_tokens: int) -> list[str]:
     import openai
 
     async def ask():
-        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=600)
-        outs = await asyncio.gather(*(client.chat.completions.create(
-            model="smollm2", messages=[{"role": "user", "content": t}], max_tokens=max_tokens, temperature=0)
-            for t in texts))
+        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=600) as client:
+            outs = await asyncio.gather(*(client.chat.completions.create(
+                model="smollm2", messages=[{"role": "user", "content": t}], max_tokens=max_tokens, temperature=0)
+                for t in texts))
         return [o.choices[0].message.content for o in outs]
 
     return asyncio.run(ask())

@@ -85,7 +85,8 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
 
     ``lm`` is a model name or a model loaded with ``genlab.load`` (a name is loaded at ``precision``). ``streamer`` (a transformers
     streamer) prints tokens as they come and needs a single prompt; ``on_text(piece)`` receives the text of a
-    single prompt's single answer as it is decoded (a tail that may begin a stop string is held back).
+    single prompt's single answer as it is decoded (on the engine a token at a time, holding back a tail
+    that may begin a stop string).
     ``progress`` is an optional callable(n_done) for progress bars;
     ``on_batch(indices, generations)`` receives each finished batch (indices into
     ``prompts``), so a caller can keep them before the next batch starts.

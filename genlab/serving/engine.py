@@ -41,7 +41,8 @@ log = logging.getLogger("genlab.serving")
 MIX = "__mix__"  # the batch of the base and every LoRA adapter
 PEFT_BASE = "__base__"  # peft's name for "no adapter" in adapter_names
 # tokens (rows x longest prompt) per prefill forward. One padded forward over 16 support-summary prompts
-# (~200 tokens each) took 6.0-7.4 s on the embedded model (fp32, 2-core Xeon); sorted runs of 2, 4 or 8 4.7-4.8 s
+# (155-268 tokens) took 5.5-7.4 s on the embedded model (fp32, 2-core Xeon, 9 runs); length-sorted runs of
+# 2, 4 or 8 prompts 4.2-5.9 s; the 16 at one length without padding 3.7-4.8 s
 PREFILL_TOKENS = 1024
 
 
