@@ -42,8 +42,8 @@ def _loopback(host: str) -> bool:
 def build_service(model, adapters: dict[str, str | Path] | None = None, config: ServeConfig | None = None, *,
                   precision: str = "auto", trust_remote_code: bool = False, name: str | None = None,
                   start_engine: bool = True) -> Service:
-    """Load ``model`` (a name or a loaded model) and its adapters, start the engine thread (``start_engine``;
-    else ``serve`` runs the engine on its own thread).
+    """Load ``model`` (a name or a loaded model) and its adapters; start the engine thread (``start_engine``),
+    or leave the engine for ``serve`` to run in the thread that calls it.
 
     ``name``: the base model's id in the API (default: the name it was loaded by)."""
     from genlab.models import as_loaded

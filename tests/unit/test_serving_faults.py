@@ -163,7 +163,7 @@ def test_sigterm_lets_a_stream_in_flight_finish_then_exits(tiny_causal_dir, tmp_
                 proc.send_signal(signal.SIGTERM)
             chunks.append(chunk)
         assert chunks[-1].usage.completion_tokens == 240 and chunks[-2].choices[0].finish_reason == "length"
-        assert proc.wait(timeout=30) == -signal.SIGTERM  # drained, then uvicorn re-raises the signal it caught
+        assert proc.wait(timeout=30) == -signal.SIGTERM  # drained, then the signal it caught is re-raised
     finally:
         if proc.poll() is None:
             proc.kill()
