@@ -109,7 +109,6 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     reuse_freed_memory()
     fit_threads_to_load()
     ids = encode_prompts(lm, prompts, config, chat=chat, on_overflow=on_overflow)
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
     if _on_engine(lm, streamer, backend):
         from genlab.serving.offline import generate_on_engine
 
@@ -118,6 +117,7 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
                                       on_batch=on_batch, on_text=on_text)
     if on_text is not None:
         streamer = _text_streamer(lm.tokenizer, on_text)
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
     hf_config = config.to_hf(lm.tokenizer)
     torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
