@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 
 from genlab.alignment.ppo_math import entropy_from_logits, logprobs_from_logits
+from genlab.generation.kv_room import with_room
 from genlab.runtime import autocast
 
 
@@ -131,7 +132,7 @@ def sample(model, tokenizer, prompt_ids: Sequence[Sequence[int]], max_new_tokens
     with autocast(precision, device):
         for t in range(max_new_tokens):
             out = model(**inputs, cache=cache, use_cache=True, logits_to_keep=1)
-            cache = out.cache
+            cache = out.cache if cache is not None else with_room(out.cache)  # steps write in place
             token = draw(out.logits[:, -1].float() / temperature).masked_fill(ended, pad)
             tokens.append(token)
             if eos is not None:

@@ -8,13 +8,16 @@ much padding sits in front of it:
 
     mask      (B, L)     1 = a real token in the cache
     next_ids  (B, 1)     the token each row feeds next (sampled, not yet in the cache)
-    cache     per layer keys/values (B, kv_heads, L, head_dim)
+    cache     per layer keys/values (B, kv_heads, L, head_dim), written in place by a decode step
+              (``genlab.generation.kv_room``)
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from genlab.generation.kv_room import RoomyLayer, with_room
 
 
 class Batch:
@@ -30,7 +33,7 @@ class Batch:
     def add(self, seqs: list, cache, mask: torch.Tensor, next_ids: torch.Tensor) -> None:
         """Join rows whose prefill made ``cache`` (padded on the left, like ``mask``)."""
         if not self.seqs:
-            self.seqs, self.cache, self.mask, self.next_ids = list(seqs), cache, mask, next_ids
+            self.seqs, self.cache, self.mask, self.next_ids = list(seqs), with_room(cache), mask, next_ids
             return
         width = max(self.mask.shape[1], mask.shape[1])
         for old, new in zip(self.cache.layers, cache.layers):
@@ -56,8 +59,9 @@ class Batch:
     def kv_bytes(self) -> int:
         if self.cache is None:
             return 0
-        return sum(t.numel() * t.element_size() for layer in self.cache.layers for t in (layer.keys, layer.values)
-                   if t is not None)
+        return sum(layer.allocated_bytes() if isinstance(layer, RoomyLayer)
+                   else sum(t.numel() * t.element_size() for t in (layer.keys, layer.values) if t is not None)
+                   for layer in self.cache.layers)
 
     def step_inputs(self) -> dict:
         """Model inputs for one decode step: the pending token of every row at its own position."""
