@@ -32,6 +32,9 @@ def serve_cmd(
                                                    help="Allow POST /v1/load_lora_adapter from this folder (repeatable)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads for the engine "
                                                                          "[default: every core]."),
+    prefix_caching: bool = typer.Option(True, "--prefix-caching/--no-prefix-caching",
+                                        help="Reuse the keys/values of prompt beginnings seen before (a shared "
+                                             "system prompt is prefilled once)."),
     precision: str = PrecisionOpt,
     trust_remote_code: bool = TrustOpt,
 ) -> None:
@@ -42,7 +45,8 @@ def serve_cmd(
     adapters = parse_adapters(adapter or [])
     config = ServeConfig(host=host, port=port, api_key=api_key, max_batch=max_batch, max_queue=max_queue,
                          max_tokens_cap=max_tokens, timeout_s=timeout,
-                         allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads)
+                         allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads,
+                         prefix_caching=prefix_caching)
     with err_console.status(f"loading {model}..."):
         service = build_service(model, adapters, config, precision=precision_of(precision),
                                 trust_remote_code=trust_remote_code, name=served_name, start_engine=False)

@@ -37,6 +37,7 @@ class ServeConfig:
     drain_s: float = 60.0  # on SIGTERM: how long requests in flight may still run
     allow_adapter_dirs: list[str] = field(default_factory=list)  # runtime adapter loading only from these
     threads: int | None = None
+    prefix_caching: bool = True  # reuse the KV of prompt beginnings seen before (genlab.serving.prefix)
 
     def limits(self) -> Limits:
         return Limits(max_tokens_cap=self.max_tokens_cap, max_n=self.max_n)

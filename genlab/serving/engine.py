@@ -4,6 +4,8 @@ Each turn of the loop (1) takes new sequences and control calls from the inbox,
 (2) prefills waiting sequences into free slots, (3) runs one decode step for
 every running batch. A sequence joins at the next step after it arrives and
 leaves the step it finishes, so a long answer never holds up a short one.
+Prompts that begin alike (a system prompt) are fed from the keys and values
+already computed for that beginning (``genlab.serving.prefix``).
 
 Adapters: LoRA adapters and the base share one batch; each row runs its own
 adapter in one forward, the adapters stacked per layer
@@ -34,6 +36,7 @@ from typing import Callable
 import torch
 
 from genlab.serving.batch import Batch, prefill_inputs
+from genlab.serving.prefix import PrefixStore, plain_layers, rows_cache, shared_beginning
 from genlab.serving.sequence import (Failed, Finished, PromptLogprobs, Sequence, TokenLogprob, advance, pick_token,
                                      repetition_penalized, token_logprob)
 
@@ -52,6 +55,7 @@ class EngineConfig:
     max_queue: int = 64  # sequences waiting for a slot; more get "busy" (HTTP 429)
     threads: int | None = None  # torch threads; None: every core this process may use
     per_request_adapters: bool = True  # False: every sequence runs on lm.model as it is (offline generate)
+    prefix_caching: bool = True  # reuse the KV of prompt beginnings seen before (genlab.serving.prefix)
 
 
 class QueueFull(Exception):
@@ -77,6 +81,7 @@ class Engine:
         self.finished: Counter[str] = Counter()  # finish reasons so far (stop, length, cancelled)
         self.most_adapters_in_a_step = 0  # distinct adapters (base included) in one forward, the most seen
         self.loras: set[str] = set()
+        self.prefixes = PrefixStore() if self.config.prefix_caching else None
         self.refresh_adapters()
         self._stopping = False
         self._looping = False  # running in a caller's thread (run_in_this_thread)
@@ -200,7 +205,7 @@ class Engine:
                 fut.set_result(fn())
             except Exception as e:  # noqa: BLE001 - the caller gets it through the future
                 fut.set_exception(e)
-            self.active_group = "unset"  # fn may have switched adapters
+            self.active_group = "unset"  # fn may have switched adapters (or changed weights: forget prefixes)
             self.refresh_adapters()
         elif item[0] == "cancel-all":
             for s in list(self.waiting) + [s for b in self.batches.values() for s in b.seqs]:
@@ -223,15 +228,47 @@ class Engine:
 
     def _prefill(self, group: str, seqs: list[Sequence]) -> None:
         inputs = prefill_inputs([s.prompt_ids for s in seqs], self.pad_id, self.lm.device)
-        echo = any(s.echo for s in seqs)
-        out = self._forward(group, seqs, {**inputs, "logits_to_keep": 0 if echo else 1})
-        if echo:
+        if any(s.echo for s in seqs):
+            out = self._forward(group, seqs, {**inputs, "logits_to_keep": 0})
             self._emit_prompt_logprobs(seqs, out.logits, inputs["attention_mask"])
+        else:
+            out = self._prefill_reusing(group, seqs, inputs)
         new = Batch()
         new.add(seqs, out.cache, inputs["attention_mask"], self._sample(seqs, out.logits[:, -1]))
         self._keep_unfinished(new)
         if new:
             self.batches.setdefault(group, Batch()).add(new.seqs, new.cache, new.mask, new.next_ids)
+
+    def _prefill_reusing(self, group: str, seqs: list[Sequence], inputs: dict):
+        """The run's prefill forward, fed only what follows a stored or shared beginning where the prompts
+        have one (``genlab.serving.prefix``); a plain prefill stores its first prompt for later runs."""
+        store, adapters = self.prefixes, {s.adapter for s in seqs}
+        if store is None or len(adapters) != 1:
+            return self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
+        adapter, prompts = adapters.pop(), [s.prompt_ids for s in seqs]
+        hit = store.match(adapter, prompts)
+        shared = shared_beginning(prompts)
+        if hit is None and len(seqs) > 1 and shared >= store.min_tokens:
+            first = self._forward(group, seqs[:1], {**prefill_inputs([prompts[0][:shared]], self.pad_id,
+                                                                     self.lm.device), "logits_to_keep": 1})
+            if plain_layers(first.cache):
+                hit = shared, [(layer.keys, layer.values) for layer in first.cache.layers]
+                store.add(adapter, prompts[0][:shared], hit[1])
+        if hit is None:
+            out = self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
+            if not plain_layers(out.cache):
+                self.prefixes = None  # sliding-window or quantized layers: this model's caches are not cut
+                return out
+            first = len(prompts[0])
+            store.add(adapter, prompts[0], [(layer.keys[:1, :, -first:], layer.values[:1, :, -first:])
+                                            for layer in out.cache.layers])
+            return out
+        n, kv = hit
+        store.reused_tokens += n * len(seqs)
+        mask = inputs["attention_mask"]
+        return self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
+                                               position_ids=inputs["position_ids"][:, n:],
+                                               cache=rows_cache(kv, mask, n), use_cache=True, logits_to_keep=1))
 
     def _decode(self, group: str, batch: Batch) -> None:
         for i, s in enumerate(batch.seqs):
@@ -274,6 +311,8 @@ class Engine:
         """Note which loaded adapters are LoRA (mixable in one batch) and stack them; call after loading one."""
         from genlab.serving.lora_batch import stack
 
+        if self.prefixes is not None:
+            self.prefixes.clear()
         per_request = self.config.per_request_adapters
         self.loras = {a for a in self.lm.adapters if per_request and _is_lora(self.lm, a)}
         self.stacked = stack(self.lm.model, sorted(self.loras)) if self.loras else None

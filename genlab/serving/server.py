@@ -60,7 +60,7 @@ def build_service(model, adapters: dict[str, str | Path] | None = None, config: 
                               hint="pick another name: --adapter NAME=PATH")
         load_named_adapter(lm, path, adapter_name)
     engine = Engine(lm, EngineConfig(max_batch=config.max_batch, max_queue=config.max_queue,
-                                     threads=config.threads))
+                                     threads=config.threads, prefix_caching=config.prefix_caching))
     if start_engine:
         engine.start()
     return Service(engine, config, base_name=name or lm.name)

@@ -111,3 +111,29 @@ def test_loras_that_cannot_be_stacked_keep_peft_mixed_batches(tiny_causal_dir, a
     load_named_adapter(lm, adapters["a"], "a")
     assert stack(lm.model, ["a"]) is not None
     assert stack(lm.model, ["a", "dora"]) is None  # DoRA rescales the whole weight: not a stacked low-rank sum
+
+
+def test_prefix_store_serves_each_adapter_its_own_beginnings(tiny_causal_dir, adapters):
+    """Requests one after another: the second on an adapter is fed from the store (the first's prompt),
+    and never from another adapter's keys and values; loading an adapter empties the store."""
+    from genlab.generation import GenerationConfig, generate
+    from genlab.models import load
+
+    prompt = "Support chat log, order 12345, shipped late. " + PROMPT
+    names = [None, "a", "bn", None, "a", "bn"]
+    want = {}
+    for name in set(names):
+        lm = load(str(tiny_causal_dir), precision="fp32", adapter=adapters[name] if name else None)
+        want[name] = generate(lm, [prompt], GenerationConfig(max_new_tokens=16), precision="fp32",
+                              backend="transformers")[0].text
+    assert len(set(want.values())) == 3
+    with tiny_server(tiny_causal_dir, adapters) as (url, service):
+        c = client(url)
+        got = [c.completions.create(model=name or "tiny", prompt=prompt, max_tokens=16, temperature=0).choices[0].text
+               for name in names]
+        store = service.engine.prefixes
+        assert got == [want[name] for name in names]
+        assert {adapter for adapter, _ in store.entries} == {None, "a", "bn"}
+        assert store.reused_tokens >= 3 * (len(service.engine.tokenizer(prompt)["input_ids"]) - 1)
+        service.engine.call(lambda: None).result(timeout=10)  # what loading an adapter at runtime goes through
+        assert not store.entries

@@ -1,0 +1,118 @@
+"""Prefix caching: prompts that begin alike reuse the keys and values already computed for that beginning.
+
+A chat template's system prompt, a task's instruction, few-shot examples: requests to one server often
+share their first tokens (33 of the ~200 in each support-summary chat prompt). Like vLLM's automatic
+prefix caching, the engine keeps the KV of recent prompts (``PrefixStore``: per adapter, least recently
+used first out, bounded in bytes) and a prefill run whose prompts all begin with ``P >= MIN_TOKENS`` tokens
+of a stored prompt computes only what follows. A run of two or more prompts sharing such a beginning that
+nothing stored matches computes it once (one row) and stores it.
+
+The run's rows are left-padded to end together (width ``W``, as in a plain prefill) and cut at column
+``P``: columns before ``P`` come from the stored KV, columns from ``P`` on are fed to the model. A row
+with ``a`` pads holds ``prefix[:P-a]`` in the cache part and ``prefix[P-a:] + rest`` in the fed part
+(all pads in the cache part when ``a >= P``):
+
+    row with a pads:  [pad]*a + prefix[:P-a] | prefix[P-a:] + rest
+                      <------ cache: P ----->  <---- fed: W - P ---->
+
+Keys and values at a position depend only on the tokens up to it, so this is the same computation as
+prefilling whole prompts; only the rounding differs (another batch shape).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+MIN_TOKENS = 16  # shorter shared beginnings are prefilled with the rest
+BUDGET_BYTES = 256 * 2**20  # stored KV, over all adapters
+MAX_TOKENS = 1024  # tokens of one prompt kept
+
+
+class PrefixStore:
+    def __init__(self, budget_bytes: int = BUDGET_BYTES, min_tokens: int = MIN_TOKENS) -> None:
+        self.budget, self.min_tokens = budget_bytes, min_tokens
+        self.entries: OrderedDict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self.reused_tokens = 0  # prompt tokens not prefilled thanks to the store (or a shared run)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def nbytes(self) -> int:
+        return sum(_nbytes(kv) for kv in self.entries.values())
+
+    def match(self, adapter: str | None, prompts: list[list[int]]) -> tuple[int, list] | None:
+        """The longest stored beginning every prompt shares (at least ``min_tokens``, and leaving each prompt
+        one token to feed): ``(P, per-layer (keys, values) of 1 row and >= P positions)``, or None."""
+        cap = min(map(len, prompts)) - 1
+        best, hit = 0, None
+        for key in self.entries:
+            adapter_of, ids = key
+            if adapter_of != adapter:
+                continue
+            p = min(min(common_length(ids, t) for t in prompts), cap)
+            if p > best:
+                best, hit = p, key
+        if hit is None or best < self.min_tokens:
+            return None
+        self.entries.move_to_end(hit)
+        return best, self.entries[hit]
+
+    def add(self, adapter: str | None, ids: list[int], kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Keep the KV of ``ids`` (1 row, ``len(ids)`` positions; at most ``MAX_TOKENS`` are kept)."""
+        n = min(len(ids), MAX_TOKENS)
+        if n < self.min_tokens:
+            return
+        kv = [(k[:1, :, :n].clone(), v[:1, :, :n].clone()) for k, v in kv]
+        if _nbytes(kv) > self.budget:
+            return
+        key = (adapter, tuple(ids[:n]))
+        self.entries.pop(key, None)
+        self.entries[key] = kv
+        while self.nbytes() > self.budget:
+            self.entries.popitem(last=False)
+
+
+def common_length(a, b) -> int:
+    """How many tokens ``a`` and ``b`` share from the start."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def shared_beginning(prompts: list[list[int]]) -> int:
+    """Tokens every prompt shares from the start, leaving each at least one."""
+    first = prompts[0]
+    return min(min(common_length(first, t) for t in prompts), min(map(len, prompts)) - 1)
+
+
+def rows_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, length: int):
+    """A transformers cache holding the first ``length`` columns of each left-padded row of ``mask``
+    (B, W): row ``i``'s real tokens there are the prefix's first ``length - pads_i``, right-aligned. Pad
+    columns copy the prefix's first position (finite values under a zero mask)."""
+    from transformers.cache_utils import DynamicCache
+
+    pads = (mask.shape[1] - mask.sum(1)).clamp(max=length)  # (B,)
+    src = (torch.arange(length, device=mask.device)[None, :] - pads[:, None]).clamp(min=0)  # (B, length)
+    layers = []
+    for k, v in kv:
+        b, h, d = mask.shape[0], k.shape[1], k.shape[3]
+        idx = src[:, None, :, None].expand(b, h, length, d)
+        layers.append((k[:, :, :length].expand(b, h, length, d).gather(2, idx),
+                       v[:, :, :length].expand(b, h, length, d).gather(2, idx)))
+    return DynamicCache(ddp_cache_data=layers)
+
+
+def plain_layers(cache) -> bool:
+    """Whether every layer of ``cache`` is a plain full-attention one (no sliding window, no quantization)."""
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer and layer.is_initialized for layer in cache.layers)
+
+
+def _nbytes(kv) -> int:
+    return sum(t.numel() * t.element_size() for pair in kv for t in pair)

@@ -1,0 +1,86 @@
+"""Prefix caching: a beginning prompts share is prefilled once, and the answers stay what they were."""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.generation import GenerationConfig, generate
+from genlab.serving import engine
+from genlab.serving.prefix import MIN_TOKENS, PrefixStore, shared_beginning
+
+PREFIX = ("System: you are the support agent of a small shop. Answer briefly and politely, name the order "
+          "number, and never promise a refund you cannot give. ")
+ENDINGS = ["Hi", "Customer: my order 12345 arrived late and the box was open, the charger inside is missing, "
+                 "and nobody answered my two emails last week. What can you do about it now?",
+           "Q: where is order 777?", "Customer: thanks!"]
+
+
+def _hf_greedy(lm, prompt: str, n: int, margins: list[float]) -> str:
+    enc = lm.tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = lm.model.generate(**enc, max_new_tokens=n, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id,
+                                output_scores=True, return_dict_in_generate=True)
+    margins += [float(t[0] - t[1]) for s in out.scores for t in [s[0].topk(2).values]]
+    return lm.tokenizer.decode(out.sequences[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_a_shared_beginning_is_prefilled_once_and_the_answers_do_not_change(tiny_causal, monkeypatch):
+    calls = []
+    real = engine.rows_cache
+    monkeypatch.setattr(engine, "rows_cache", lambda kv, mask, n: calls.append((mask, n)) or real(kv, mask, n))
+    prompts = [PREFIX + e for e in ENDINGS]
+    outs = generate(tiny_causal, prompts, GenerationConfig(max_new_tokens=12), precision="fp32", backend="engine")
+    margins: list[float] = []
+    want = [_hf_greedy(tiny_causal, p, 12, margins) for p in prompts]
+    # another batch shape moves fp32 logits by ~1e-6; exact text equality is only meaningful above that noise
+    assert min(margins) > 1e-4, f"the fixture has a near-tie ({min(margins):.2e}); exact match would be luck"
+    assert [o.text for o in outs] == want
+    assert len(calls) == 1  # one run, fed from its shared beginning
+    mask, n = calls[0]
+    ids = [tiny_causal.tokenizer(p)["input_ids"] for p in prompts]
+    assert n == shared_beginning(ids) >= MIN_TOKENS
+    assert ((mask.shape[1] - mask.sum(1)) >= n).any()  # a row whose padding covers the whole reused part
+
+
+def test_fed_rows_get_the_logits_and_cache_of_a_whole_prefill(tiny_causal):
+    """Every row, however much padding it has, ends with what prefilling its whole prompt gives."""
+    from genlab.serving.batch import prefill_inputs
+    from genlab.serving.prefix import rows_cache
+
+    model, tok = tiny_causal.model, tiny_causal.tokenizer
+    ids = [tok(PREFIX + e)["input_ids"] for e in ENDINGS]
+    n = shared_beginning(ids)
+    inputs = prefill_inputs(ids, tok.pad_token_id, "cpu")
+    mask = inputs["attention_mask"]
+    with torch.inference_mode():
+        whole = model(**inputs)
+        first = model(**prefill_inputs([ids[0][:n]], tok.pad_token_id, "cpu"))
+        kv = [(layer.keys, layer.values) for layer in first.cache.layers]
+        fed = model(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
+                    position_ids=inputs["position_ids"][:, n:], cache=rows_cache(kv, mask, n), use_cache=True)
+    torch.testing.assert_close(fed.logits[:, -1], whole.logits[:, -1], rtol=1e-5, atol=1e-5)
+    real = mask[:, None, :, None].bool()
+    for a, b in zip(fed.cache.layers, whole.cache.layers):
+        torch.testing.assert_close(a.keys * real, b.keys * real, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.values * real, b.values * real, rtol=1e-5, atol=1e-5)
+
+
+def _kv(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(torch.zeros(1, 2, n, 4), torch.zeros(1, 2, n, 4))]  # 64 bytes a position
+
+
+def test_the_store_matches_per_adapter_and_keeps_recent_beginnings_within_its_budget():
+    store = PrefixStore(budget_bytes=64 * 50, min_tokens=4)
+    store.add(None, list(range(20)), _kv(20))
+    store.add("a", list(range(20)), _kv(20))
+    length, kv = store.match("a", [list(range(10)) + [99], list(range(15))])
+    assert length == 10 and kv[0][0].shape[2] == 20  # the shortest shared part, the stored KV whole
+    assert store.match("b", [list(range(10))]) is None  # another adapter's keys/values never serve
+    assert store.match(None, [[0, 1, 2, 50]]) is None  # 3 shared tokens: under min_tokens
+    assert store.match(None, [list(range(5))]) == (4, store.entries[(None, tuple(range(20)))])  # one token is fed
+    store.add("a", [1, 2], _kv(2))  # too short to keep
+    store.add(None, list(range(100, 130)), _kv(30))  # over the budget: the least recently matched goes
+    assert list(store.entries) == [(None, tuple(range(20))), (None, tuple(range(100, 130)))]
+    assert store.nbytes() == 64 * 50
+    store.clear()
+    assert not store.entries
