@@ -240,35 +240,48 @@ class Engine:
             self.batches.setdefault(group, Batch()).add(new.seqs, new.cache, new.mask, new.next_ids)
 
     def _prefill_reusing(self, group: str, seqs: list[Sequence], inputs: dict):
-        """The run's prefill forward, fed only what follows a stored or shared beginning where the prompts
-        have one (``genlab.serving.prefix``); a plain prefill stores its first prompt for later runs."""
-        store, adapters = self.prefixes, {s.adapter for s in seqs}
-        if store is None or len(adapters) != 1:
+        """The run's prefill forward, fed only what follows a beginning each adapter's rows share with a stored
+        prompt or with each other (``genlab.serving.prefix``); a plain prefill stores each adapter's first prompt
+        for later runs."""
+        store = self.prefixes
+        if store is None:
             return self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
-        adapter, prompts = adapters.pop(), [s.prompt_ids for s in seqs]
-        hit = store.match(adapter, prompts)
+        rows_of: dict[str | None, list[int]] = {}
+        for row, s in enumerate(seqs):
+            rows_of.setdefault(s.adapter, []).append(row)
+        hits = {adapter: self._beginning(group, [seqs[r] for r in rows]) for adapter, rows in rows_of.items()}
+        if any(hit is None for hit in hits.values()):
+            out = self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
+            if not plain_layers(out.cache):
+                self.prefixes = None  # sliding-window or quantized layers: this model's caches are not cut
+                return out
+            for adapter, rows in rows_of.items():
+                if hits[adapter] is None:
+                    r, n = rows[0], len(seqs[rows[0]].prompt_ids)
+                    store.add(adapter, seqs[r].prompt_ids, [(layer.keys[r:r + 1, :, -n:], layer.values[r:r + 1, :, -n:])
+                                                             for layer in out.cache.layers])
+            return out
+        n = min(length for length, _ in hits.values())
+        store.reused_tokens += n * len(seqs)
+        mask = inputs["attention_mask"]
+        cache = rows_cache([hits[s.adapter][1] for s in seqs], mask, n)
+        return self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
+                                               position_ids=inputs["position_ids"][:, n:], cache=cache,
+                                               use_cache=True, logits_to_keep=1))
+
+    def _beginning(self, group: str, seqs: list[Sequence]):
+        """``(P, per-layer KV)`` of a beginning these rows (one adapter) share: stored, or computed here (one row)
+        and stored when two or more share one nothing stored matches; None when there is none."""
+        store, prompts = self.prefixes, [s.prompt_ids for s in seqs]
+        hit = store.match(seqs[0].adapter, prompts)
         shared = shared_beginning(prompts)
         if hit is None and len(seqs) > 1 and shared >= store.min_tokens:
             first = self._forward(group, seqs[:1], {**prefill_inputs([prompts[0][:shared]], self.pad_id,
                                                                      self.lm.device), "logits_to_keep": 1})
             if plain_layers(first.cache):
                 hit = shared, [(layer.keys, layer.values) for layer in first.cache.layers]
-                store.add(adapter, prompts[0][:shared], hit[1])
-        if hit is None:
-            out = self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
-            if not plain_layers(out.cache):
-                self.prefixes = None  # sliding-window or quantized layers: this model's caches are not cut
-                return out
-            first = len(prompts[0])
-            store.add(adapter, prompts[0], [(layer.keys[:1, :, -first:], layer.values[:1, :, -first:])
-                                            for layer in out.cache.layers])
-            return out
-        n, kv = hit
-        store.reused_tokens += n * len(seqs)
-        mask = inputs["attention_mask"]
-        return self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
-                                               position_ids=inputs["position_ids"][:, n:],
-                                               cache=rows_cache(kv, mask, n), use_cache=True, logits_to_keep=1))
+                store.add(seqs[0].adapter, prompts[0][:shared], hit[1])
+        return hit
 
     def _decode(self, group: str, batch: Batch) -> None:
         for i, s in enumerate(batch.seqs):

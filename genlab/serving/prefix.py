@@ -3,9 +3,9 @@
 A chat template's system prompt, a task's instruction, few-shot examples: requests to one server often
 share their first tokens (33 of the ~200 in each support-summary chat prompt). Like vLLM's automatic
 prefix caching, the engine keeps the KV of recent prompts (``PrefixStore``: per adapter, least recently
-used first out, bounded in bytes) and a prefill run whose prompts all begin with ``P >= MIN_TOKENS`` tokens
-of a stored prompt computes only what follows. A run of two or more prompts sharing such a beginning that
-nothing stored matches computes it once (one row) and stores it.
+used first out, bounded in bytes) and a prefill run computes only what follows the first ``P`` tokens when
+each adapter's rows in it begin with ``P >= MIN_TOKENS`` tokens of a prompt stored for that adapter. Two
+or more rows sharing such a beginning that nothing stored matches compute it once (one row) and store it.
 
 The run's rows are left-padded to end together (width ``W``, as in a plain prefill) and cut at column
 ``P``: columns before ``P`` come from the stored KV, columns from ``P`` on are fed to the model. A row
@@ -90,20 +90,25 @@ def shared_beginning(prompts: list[list[int]]) -> int:
     return min(min(common_length(first, t) for t in prompts), min(map(len, prompts)) - 1)
 
 
-def rows_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, length: int):
-    """A transformers cache holding the first ``length`` columns of each left-padded row of ``mask``
-    (B, W): row ``i``'s real tokens there are the prefix's first ``length - pads_i``, right-aligned. Pad
-    columns copy the prefix's first position (finite values under a zero mask)."""
+def rows_cache(kv_rows: list[list[tuple[torch.Tensor, torch.Tensor]]], mask: torch.Tensor, length: int):
+    """A transformers cache holding the first ``length`` columns of each left-padded row of ``mask`` (B, W):
+    row ``i``'s real tokens there are the first ``length - pads_i`` positions of ``kv_rows[i]`` (its adapter's
+    beginning; per layer (keys, values) of 1 row), right-aligned. Pad columns copy the beginning's first
+    position (finite values under a zero mask)."""
     from transformers.cache_utils import DynamicCache
 
+    b = mask.shape[0]
     pads = (mask.shape[1] - mask.sum(1)).clamp(max=length)  # (B,)
     src = (torch.arange(length, device=mask.device)[None, :] - pads[:, None]).clamp(min=0)  # (B, length)
+    distinct = {id(kv): kv for kv in kv_rows}
     layers = []
-    for k, v in kv:
-        b, h, d = mask.shape[0], k.shape[1], k.shape[3]
-        idx = src[:, None, :, None].expand(b, h, length, d)
-        layers.append((k[:, :, :length].expand(b, h, length, d).gather(2, idx),
-                       v[:, :, :length].expand(b, h, length, d).gather(2, idx)))
+    for i in range(len(kv_rows[0])):
+        if len(distinct) == 1:
+            k, v = (t[:, :, :length].expand(b, -1, -1, -1) for t in kv_rows[0][i])
+        else:
+            k, v = (torch.cat([kv[i][j][:, :, :length] for kv in kv_rows]) for j in (0, 1))
+        idx = src[:, None, :, None].expand(b, k.shape[1], length, k.shape[3])
+        layers.append((k.gather(2, idx), v.gather(2, idx)))
     return DynamicCache(ddp_cache_data=layers)
 
 

@@ -113,27 +113,68 @@ def test_loras_that_cannot_be_stacked_keep_peft_mixed_batches(tiny_causal_dir, a
     assert stack(lm.model, ["a", "dora"]) is None  # DoRA rescales the whole weight: not a stacked low-rank sum
 
 
-def test_prefix_store_serves_each_adapter_its_own_beginnings(tiny_causal_dir, adapters):
-    """Requests one after another: the second on an adapter is fed from the store (the first's prompt),
-    and never from another adapter's keys and values; loading an adapter empties the store."""
+LONG_PROMPT = "Support chat log, order 12345, shipped late. " + PROMPT
+
+
+def _greedy_per_adapter(model_dir, adapters, names, n: int = 16) -> dict:
+    """Each adapter's greedy answer to LONG_PROMPT through transformers' generate, loaded alone."""
     from genlab.generation import GenerationConfig, generate
     from genlab.models import load
 
-    prompt = "Support chat log, order 12345, shipped late. " + PROMPT
-    names = [None, "a", "bn", None, "a", "bn"]
     want = {}
     for name in set(names):
-        lm = load(str(tiny_causal_dir), precision="fp32", adapter=adapters[name] if name else None)
-        want[name] = generate(lm, [prompt], GenerationConfig(max_new_tokens=16), precision="fp32",
+        lm = load(str(model_dir), precision="fp32", adapter=adapters[name] if name else None)
+        want[name] = generate(lm, [LONG_PROMPT], GenerationConfig(max_new_tokens=n), precision="fp32",
                               backend="transformers")[0].text
-    assert len(set(want.values())) == 3
+    assert len(set(want.values())) == len(set(names))  # the adapters really change the answer
+    return want
+
+
+def test_prefix_store_serves_each_adapter_its_own_beginnings(tiny_causal_dir, adapters):
+    """Requests one after another: the second on an adapter is fed from the store (the first's prompt),
+    and never from another adapter's keys and values; loading an adapter empties the store."""
+    names = [None, "a", "bn", None, "a", "bn"]
+    want = _greedy_per_adapter(tiny_causal_dir, adapters, names)
     with tiny_server(tiny_causal_dir, adapters) as (url, service):
         c = client(url)
-        got = [c.completions.create(model=name or "tiny", prompt=prompt, max_tokens=16, temperature=0).choices[0].text
-               for name in names]
+        got = [c.completions.create(model=name or "tiny", prompt=LONG_PROMPT, max_tokens=16,
+                                    temperature=0).choices[0].text for name in names]
         store = service.engine.prefixes
         assert got == [want[name] for name in names]
         assert {adapter for adapter, _ in store.entries} == {None, "a", "bn"}
-        assert store.reused_tokens >= 3 * (len(service.engine.tokenizer(prompt)["input_ids"]) - 1)
+        assert store.reused_tokens >= 3 * (len(service.engine.tokenizer(LONG_PROMPT)["input_ids"]) - 1)
         service.engine.call(lambda: None).result(timeout=10)  # what loading an adapter at runtime goes through
         assert not store.entries
+
+
+def test_one_run_over_several_adapters_feeds_each_row_from_its_own_adapter(tiny_causal_dir, adapters, monkeypatch):
+    from genlab.generation import GenerationConfig
+    from genlab.models import load
+    from genlab.serving import engine
+    from genlab.serving.app import load_named_adapter
+    from genlab.serving.sequence import Sequence
+
+    sources = []
+    real = engine.rows_cache
+
+    def spy(kv_rows, mask, n):
+        sources.append(len({id(kv) for kv in kv_rows}))
+        return real(kv_rows, mask, n)
+
+    monkeypatch.setattr(engine, "rows_cache", spy)
+    names = [None, "a", "b"]
+    want = _greedy_per_adapter(tiny_causal_dir, adapters, names)
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    for name in ("a", "b"):
+        load_named_adapter(lm, adapters[name], name)
+    e = engine.Engine(lm)
+    ids = lm.tokenizer(LONG_PROMPT)["input_ids"]
+
+    def run(rows):
+        seqs = [Sequence(ids, GenerationConfig(max_new_tokens=16), name, lambda event: None) for name in rows]
+        e.run_here(seqs)
+        return [lm.tokenizer.decode(s.out_ids, skip_special_tokens=True) for s in seqs]
+
+    assert run(names) == [want[n] for n in names] and sources == []  # nothing stored yet: a plain prefill
+    assert run(names + [None]) == [want[n] for n in names + [None]]  # one run, every row from the store
+    assert sources == [3]

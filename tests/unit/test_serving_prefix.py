@@ -57,7 +57,7 @@ def test_fed_rows_get_the_logits_and_cache_of_a_whole_prefill(tiny_causal):
         first = model(**prefill_inputs([ids[0][:n]], tok.pad_token_id, "cpu"))
         kv = [(layer.keys, layer.values) for layer in first.cache.layers]
         fed = model(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
-                    position_ids=inputs["position_ids"][:, n:], cache=rows_cache(kv, mask, n), use_cache=True)
+                    position_ids=inputs["position_ids"][:, n:], cache=rows_cache([kv] * len(ids), mask, n), use_cache=True)
     torch.testing.assert_close(fed.logits[:, -1], whole.logits[:, -1], rtol=1e-5, atol=1e-5)
     real = mask[:, None, :, None].bool()
     for a, b in zip(fed.cache.layers, whole.cache.layers):
