@@ -80,7 +80,7 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
 def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None, *, chat: bool = False,
              batch_size: int = 16, precision: Precision = "auto", on_overflow: Overflow = "error",
              streamer=None, on_text=None, progress=None, on_batch=None,
-             backend: Backend = "auto") -> list[Generation]:
+             backend: Backend = "auto", prefix_caching: bool = True) -> list[Generation]:
     """Generate ``config.num_return_sequences`` continuations for each prompt.
 
     ``lm`` is a model name or a model loaded with ``genlab.load`` (a name is loaded at ``precision``). ``streamer`` (a transformers
@@ -94,6 +94,8 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     ``backend``: decoder-only models decode on the serving engine (``genlab.serving``: continuous batching,
     the server's sampling; ``"auto"``), except with a ``streamer`` or a prompt-tuning/prefix adapter, which
     go through transformers' ``model.generate`` as encoder-decoder models do (``"transformers"`` forces it).
+    On the engine, prompts that begin alike prefill their shared beginning once (``prefix_caching``,
+    ``genlab.serving.prefix``).
     """
     from genlab.models import as_loaded
 
@@ -114,7 +116,7 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
 
         with autocast("fp32" if _all_low_precision(lm.model) else precision, lm.device):
             return generate_on_engine(lm, prompts, ids, config, batch_size=batch_size, progress=progress,
-                                      on_batch=on_batch, on_text=on_text)
+                                      on_batch=on_batch, on_text=on_text, prefix_caching=prefix_caching)
     if on_text is not None:
         streamer = _text_streamer(lm.tokenizer, on_text)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early

@@ -40,6 +40,9 @@ def test_a_shared_beginning_is_prefilled_once_and_the_answers_do_not_change(tiny
     ids = [tiny_causal.tokenizer(p)["input_ids"] for p in prompts]
     assert n == shared_beginning(ids) >= MIN_TOKENS
     assert ((mask.shape[1] - mask.sum(1)) >= n).any()  # a row whose padding covers the whole reused part
+    off = generate(tiny_causal, prompts, GenerationConfig(max_new_tokens=12), precision="fp32", backend="engine",
+                   prefix_caching=False)
+    assert len(calls) == 1 and [o.text for o in off] == want  # turned off: whole prompts prefilled
 
 
 def test_fed_rows_get_the_logits_and_cache_of_a_whole_prefill(tiny_causal):
@@ -57,7 +60,8 @@ def test_fed_rows_get_the_logits_and_cache_of_a_whole_prefill(tiny_causal):
         first = model(**prefill_inputs([ids[0][:n]], tok.pad_token_id, "cpu"))
         kv = [(layer.keys, layer.values) for layer in first.cache.layers]
         fed = model(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
-                    position_ids=inputs["position_ids"][:, n:], cache=rows_cache([kv] * len(ids), mask, n), use_cache=True)
+                    position_ids=inputs["position_ids"][:, n:], cache=rows_cache([kv] * len(ids), mask, n),
+                    use_cache=True)
     torch.testing.assert_close(fed.logits[:, -1], whole.logits[:, -1], rtol=1e-5, atol=1e-5)
     real = mask[:, None, :, None].bool()
     for a, b in zip(fed.cache.layers, whole.cache.layers):
