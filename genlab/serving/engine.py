@@ -262,8 +262,10 @@ class Engine:
                                                              for layer in out.cache.layers])
             return out
         n = min(length for length, _ in hits.values())
-        store.reused_tokens += n * len(seqs)
         mask = inputs["attention_mask"]
+        for s, real in zip(seqs, mask.sum(1).tolist()):
+            s.cached_tokens = max(0, n - (mask.shape[1] - real))  # the row's tokens left of the cut
+            store.reused_tokens += s.cached_tokens
         cache = rows_cache([hits[s.adapter][1] for s in seqs], mask, n)
         return self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
                                                position_ids=inputs["position_ids"][:, n:], cache=cache,
@@ -421,7 +423,8 @@ def _finish(seq: Sequence, reason: str, stats: Counter | None = None) -> None:
     seq.finish = reason
     if stats is not None:
         stats[reason] += 1
-    seq.emit(Finished(seq.index, reason, len(seq.prompt_ids), 0 if seq.prompt_only else seq.n_sampled))
+    seq.emit(Finished(seq.index, reason, len(seq.prompt_ids), 0 if seq.prompt_only else seq.n_sampled,
+                      seq.cached_tokens))
 
 
 def _is_lora(lm, name: str) -> bool:

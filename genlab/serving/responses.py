@@ -24,9 +24,15 @@ def _adapter_path(lm, name: str) -> str | None:
     return next((a.path for a in loaded_adapters(lm) if a.name == name), None)
 
 
-def usage(job: Job, completion_tokens: int) -> dict:
+def usage(job: Job, completion_tokens: int, cached: dict[int, int] | None = None) -> dict:
+    """OpenAI's usage; ``cached`` maps a choice index to its prompt tokens read from the prefix store (a prompt's
+    choices share one count, as they share its ``prompt_tokens``)."""
     prompt = sum(len(p) for p in job.prompts)
-    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
+    per_prompt: dict[int, int] = {}
+    for index, tokens in (cached or {}).items():
+        per_prompt[index // job.n] = max(per_prompt.get(index // job.n, 0), tokens)
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": sum(per_prompt.values())}}
 
 
 async def collect(service, job: Job, rid: str, events) -> dict:
@@ -34,7 +40,7 @@ async def collect(service, job: Job, rid: str, events) -> dict:
     n = len(job.prompts) * job.n
     texts, tokens, reasons = [""] * n, [[] for _ in range(n)], [None] * n
     prompt_lp: dict[int, list] = {}
-    used = 0
+    used, cached = 0, {}
     async for ev in events:
         if isinstance(ev, Delta):
             texts[ev.index] += ev.text
@@ -42,13 +48,13 @@ async def collect(service, job: Job, rid: str, events) -> dict:
         elif isinstance(ev, PromptLogprobs):
             prompt_lp[ev.index] = ev.tokens
         elif isinstance(ev, Finished):
-            reasons[ev.index], used = ev.reason, used + ev.completion_tokens
+            reasons[ev.index], used, cached[ev.index] = ev.reason, used + ev.completion_tokens, ev.cached_tokens
     head = {"id": rid, "created": int(time.time()), "model": job.model, "system_fingerprint": None}
     if job.kind == "chat":
         choices = [{"index": i, "message": {"role": "assistant", "content": texts[i]},
                     "logprobs": chat_logprobs(tokens[i]) if job.logprobs is not None else None,
                     "finish_reason": reasons[i]} for i in range(n)]
-        return {**head, "object": "chat.completion", "choices": choices, "usage": usage(job, used)}
+        return {**head, "object": "chat.completion", "choices": choices, "usage": usage(job, used, cached)}
     choices = []
     for i in range(n):
         prompt_ids = job.prompts[i // job.n]
@@ -57,7 +63,7 @@ async def collect(service, job: Job, rid: str, events) -> dict:
         if job.logprobs is not None:
             lp = completion_logprobs((prompt_lp.get(i) or []) + tokens[i])
         choices.append({"index": i, "text": prefix + texts[i], "logprobs": lp, "finish_reason": reasons[i]})
-    return {**head, "object": "text_completion", "choices": choices, "usage": usage(job, used)}
+    return {**head, "object": "text_completion", "choices": choices, "usage": usage(job, used, cached)}
 
 
 def chat_logprobs(tokens: list[TokenLogprob]) -> dict:
@@ -103,7 +109,7 @@ async def _chunks(job: Job, rid: str, events):
             choice = {"index": index, "text": text or "", "logprobs": lp, "finish_reason": reason}
         return {"data": json.dumps({**head, "choices": [choice]})}
 
-    used = 0
+    used, cached = 0, {}
     try:
         if chat:
             for i in range(n):
@@ -115,13 +121,13 @@ async def _chunks(job: Job, rid: str, events):
                     lp = chat_logprobs(ev.tokens) if chat else completion_logprobs(ev.tokens)
                 yield chunk(ev.index, ev.text, lp=lp)
             elif isinstance(ev, Finished):
-                used += ev.completion_tokens
+                used, cached[ev.index] = used + ev.completion_tokens, ev.cached_tokens
                 yield chunk(ev.index, None if chat else "", reason=ev.reason)
     except APIError as e:
         yield {"data": json.dumps(e.body())}
     else:
         if job.include_usage:
-            yield {"data": json.dumps({**head, "choices": [], "usage": usage(job, used)})}
+            yield {"data": json.dumps({**head, "choices": [], "usage": usage(job, used, cached)})}
     yield {"data": "[DONE]"}
 
 

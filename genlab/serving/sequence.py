@@ -53,6 +53,7 @@ class Finished:
     reason: str  # "stop" | "length" | "cancelled"
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # prompt tokens whose keys/values came from the prefix store
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Sequence:
     out_ids: list[int] = field(default_factory=list)
     n_sampled: int = 0  # tokens drawn, the end-of-sequence token included
     sent_chars: int = 0
+    cached_tokens: int = 0  # prompt tokens not prefilled: their keys/values came from a stored beginning
     pending: list[TokenLogprob] = field(default_factory=list)  # chosen tokens not yet sent
     finish: str | None = None
     created: float = field(default_factory=time.monotonic)

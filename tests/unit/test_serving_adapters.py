@@ -137,12 +137,18 @@ def test_prefix_store_serves_each_adapter_its_own_beginnings(tiny_causal_dir, ad
     want = _greedy_per_adapter(tiny_causal_dir, adapters, names)
     with tiny_server(tiny_causal_dir, adapters) as (url, service):
         c = client(url)
-        got = [c.completions.create(model=name or "tiny", prompt=LONG_PROMPT, max_tokens=16,
-                                    temperature=0).choices[0].text for name in names]
+        outs = [c.completions.create(model=name or "tiny", prompt=LONG_PROMPT, max_tokens=16, temperature=0)
+                for name in names]
         store = service.engine.prefixes
-        assert got == [want[name] for name in names]
+        assert [o.choices[0].text for o in outs] == [want[name] for name in names]
+        n = len(service.engine.tokenizer(LONG_PROMPT)["input_ids"])
+        # OpenAI's usage.prompt_tokens_details.cached_tokens: nothing the first time, all but the fed token after
+        assert [o.usage.prompt_tokens_details.cached_tokens for o in outs] == [0, 0, 0, n - 1, n - 1, n - 1]
+        stream = c.completions.create(model="a", prompt=LONG_PROMPT, max_tokens=4, temperature=0, stream=True,
+                                      stream_options={"include_usage": True})
+        assert [ch.usage for ch in stream][-1].prompt_tokens_details.cached_tokens == n - 1
         assert {adapter for adapter, _ in store.entries} == {None, "a", "bn"}
-        assert store.reused_tokens >= 3 * (len(service.engine.tokenizer(LONG_PROMPT)["input_ids"]) - 1)
+        assert store.reused_tokens == 4 * (n - 1)
         service.engine.call(lambda: None).result(timeout=10)  # what loading an adapter at runtime goes through
         assert not store.entries
 
