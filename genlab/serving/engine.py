@@ -241,8 +241,8 @@ class Engine:
 
     def _prefill_reusing(self, group: str, seqs: list[Sequence], inputs: dict):
         """The run's prefill forward, fed only what follows a beginning each adapter's rows share with a stored
-        prompt or with each other (``genlab.serving.prefix``); a plain prefill stores each adapter's first prompt
-        for later runs."""
+        prompt or with each other (``genlab.serving.prefix``); then each adapter's first prompt is stored when
+        it reaches past what was reused (a conversation's next turn extends the stored one)."""
         store = self.prefixes
         if store is None:
             return self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
@@ -255,21 +255,23 @@ class Engine:
             if not plain_layers(out.cache):
                 self.prefixes = None  # sliding-window or quantized layers: this model's caches are not cut
                 return out
-            for adapter, rows in rows_of.items():
-                if hits[adapter] is None:
-                    r, n = rows[0], len(seqs[rows[0]].prompt_ids)
-                    store.add(adapter, seqs[r].prompt_ids, [(layer.keys[r:r + 1, :, -n:], layer.values[r:r + 1, :, -n:])
-                                                             for layer in out.cache.layers])
-            return out
-        n = min(length for length, _ in hits.values())
-        mask = inputs["attention_mask"]
-        for s, real in zip(seqs, mask.sum(1).tolist()):
-            s.cached_tokens = max(0, n - (mask.shape[1] - real))  # the row's tokens left of the cut
-            store.reused_tokens += s.cached_tokens
-        cache = rows_cache([hits[s.adapter][1] for s in seqs], mask, n)
-        return self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
-                                               position_ids=inputs["position_ids"][:, n:], cache=cache,
-                                               use_cache=True, logits_to_keep=1))
+        else:
+            n = min(length for length, _ in hits.values())
+            mask = inputs["attention_mask"]
+            for s, real in zip(seqs, mask.sum(1).tolist()):
+                s.cached_tokens = max(0, n - (mask.shape[1] - real))  # the row's tokens left of the cut
+                store.reused_tokens += s.cached_tokens
+            cache = rows_cache([hits[s.adapter][1] for s in seqs], mask, n)
+            out = self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
+                                                  position_ids=inputs["position_ids"][:, n:], cache=cache,
+                                                  use_cache=True, logits_to_keep=1))
+        for adapter, rows in rows_of.items():
+            r = rows[0]
+            ids, reused = seqs[r].prompt_ids, hits[adapter][0] if hits[adapter] else 0
+            if len(ids) - reused >= store.min_tokens:  # row r's real tokens are the cache's last len(ids) columns
+                store.add(adapter, ids, [(layer.keys[r:r + 1, :, -len(ids):], layer.values[r:r + 1, :, -len(ids):])
+                                         for layer in out.cache.layers])
+        return out
 
     def _beginning(self, group: str, seqs: list[Sequence]):
         """``(P, per-layer KV)`` of a beginning these rows (one adapter) share: stored, or computed here (one row)

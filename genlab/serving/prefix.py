@@ -68,7 +68,8 @@ class PrefixStore:
         if _nbytes(kv) > self.budget:
             return
         key = (adapter, tuple(ids[:n]))
-        self.entries.pop(key, None)
+        for old in [k for k in self.entries if k[0] == adapter and len(k[1]) <= n and key[1][:len(k[1])] == k[1]]:
+            del self.entries[old]  # the new prompt extends it (a conversation's next turn): one entry covers both
         self.entries[key] = kv
         while self.nbytes() > self.budget:
             self.entries.popitem(last=False)

@@ -88,3 +88,28 @@ def test_the_store_matches_per_adapter_and_keeps_recent_beginnings_within_its_bu
     assert store.nbytes() == 64 * 50
     store.clear()
     assert not store.entries
+
+
+def test_each_turn_of_a_conversation_is_fed_from_the_turn_before(tiny_causal):
+    """A chat's next prompt extends the last one: it reuses all of it, and its entry replaces the one it extends."""
+    from genlab.serving.engine import Engine, EngineConfig
+    from genlab.serving.sequence import Sequence
+
+    tok = tiny_causal.tokenizer
+    turns = [PREFIX + "Customer: hi, order 777 is late.",
+             " Agent: sorry, let me check the tracking for you. Customer: it says delivered but nothing came.",
+             " Agent: I will open a claim with the carrier today. Customer: thanks, how long will that take?"]
+    prompts = ["".join(turns[:k + 1]) for k in range(len(turns))]
+    ids = [tok(p)["input_ids"] for p in prompts]
+    assert all(ids[k + 1][:len(ids[k])] == ids[k] for k in range(len(ids) - 1))  # each extends the last
+    e = Engine(tiny_causal, EngineConfig(per_request_adapters=False))
+    seqs = []
+    for prompt_ids in ids:
+        seqs.append(Sequence(prompt_ids, GenerationConfig(max_new_tokens=8), None, lambda event: None))
+        e.run_here(seqs[-1:])
+    assert [s.cached_tokens for s in seqs] == [0, len(ids[0]), len(ids[1])]
+    assert list(e.prefixes.entries) == [(None, tuple(ids[2]))]
+    margins: list[float] = []
+    want = [_hf_greedy(tiny_causal, p, 8, margins) for p in prompts]
+    assert min(margins) > 1e-4, f"the fixture has a near-tie ({min(margins):.2e}); exact match would be luck"
+    assert [tok.decode(s.out_ids, skip_special_tokens=True) for s in seqs] == want
