@@ -278,8 +278,7 @@ class Engine:
         and stored when two or more share one nothing stored matches; None when there is none."""
         store, prompts = self.prefixes, [s.prompt_ids for s in seqs]
         hit = store.match(seqs[0].adapter, prompts)
-        shared = shared_beginning(prompts)
-        if hit is None and len(seqs) > 1 and shared >= store.min_tokens:
+        if hit is None and len(seqs) > 1 and (shared := shared_beginning(prompts)) >= store.min_tokens:
             first = self._forward(group, seqs[:1], {**prefill_inputs([prompts[0][:shared]], self.pad_id,
                                                                      self.lm.device), "logits_to_keep": 1})
             if plain_layers(first.cache):
