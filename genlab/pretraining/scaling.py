@@ -9,11 +9,18 @@ in ``runs/scaling/<size>-<tokens>/results.json``. Finished runs are reused; an
 interrupted one resumes from its checkpoint. The corpus, split and tokenizer are
 built once (``grid.json``, ``tokenizer/``) and shared, so runs differ only in N and D.
 
+Learning rate by width: ``lr`` is the peak rate of a model ``lr_width`` wide
+(96, the widest default size); a model of width w trains at ``lr · lr_width / w``,
+Adam's µP rule for hidden layers (Yang et al. 2022). One rate for every size
+favours some of them: on the default grid (fp32, mean of 2 seeds) 32x1 on 1M tokens
+ended at 2.356 with 3e-3 and 2.089 with 9e-3, while 96x4 ended at 1.106 with 3e-3,
+1.118 with 2e-3 and 1.275 with 6e-3. ``lr_width=0``: one rate for all sizes.
+
 ``seeds`` > 1 trains each point again with other initialisations and data orders
 (``<size>-<tokens>-s1``, …; same split and tokenizer) and the fit uses each point's
-mean: at this scale one run's held-out loss moves with the seed by up to ~6% (the
-default grid, seeds 0 and 1: 0.1-5.8%, most at 250k tokens), as much as the
-prediction target.
+mean: at this scale one run's held-out loss moves with the seed by up to ~14% at
+250k tokens and ≤ 2.3% at 1M (the default grid, seeds 0-2, spread over the mean),
+more than the prediction target.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from genlab.io import atomic_write_json
 from genlab.pretraining.config import PretrainConfig
 from genlab.progress import Reporter, or_quiet
 
-# the demo grid: 4 sizes × 3 budgets (× 2 seeds from the CLI): ~15 minutes on 2 CPU cores
+# the demo grid: 4 sizes × 3 budgets (× 3 seeds from the CLI): ~20 minutes on 2 CPU cores
 DEFAULT_SIZES = ("32x1", "48x2", "64x3", "96x4")
 DEFAULT_TOKENS = (250_000, 500_000, 1_000_000)
 
@@ -45,6 +52,7 @@ class GridSettings:
     heldout: float = 0.05
     val_blocks: int = 128
     lr: float = 3e-3
+    lr_width: int = 96  # lr is the peak rate at this width; width w trains at lr * lr_width / w (0: lr for all)
     batch_size: int = 4  # small batches: more steps per token (at 16, 250k-token runs stay in the transient)
     warmup_ratio: float = 0.05
     precision: str = "auto"
@@ -55,10 +63,15 @@ class GridSettings:
                               heldout=self.heldout, block_size=self.block_size, tokenizer=self.tokenizer,
                               tokens=tokens, val_blocks=self.val_blocks, seed=self.seed)
 
-    def train_config(self):
+    def lr_for(self, size: str) -> float:
+        from genlab.pretraining.models import parse_size
+
+        return self.lr * self.lr_width / parse_size(size).d_model if self.lr_width else self.lr
+
+    def train_config(self, size: str):
         from genlab.tuning import TrainConfig
 
-        return TrainConfig(lr=self.lr, batch_size=self.batch_size, warmup_ratio=self.warmup_ratio,
+        return TrainConfig(lr=self.lr_for(size), batch_size=self.batch_size, warmup_ratio=self.warmup_ratio,
                            precision=self.precision, seed=self.seed, schedule="cosine")
 
     def to_dict(self) -> dict:
@@ -117,7 +130,7 @@ def run_grid(sizes: Sequence[str], tokens: Sequence[int], out_dir: str | Path, s
                         + (" (resuming)" if resume else ""))
         model = build_model("causal", parse_size(size), len(data.tokenizer), cfg.block_size, data.tokenizer,
                             seed=settings.seed + replica)
-        tcfg = settings.train_config()
+        tcfg = settings.train_config(size)
         tcfg.seed = settings.seed + replica
         run_training(cfg, tcfg, run_dir, model, data, resume=resume, reporter=reporter)
     return collect(out)
@@ -126,7 +139,7 @@ def run_grid(sizes: Sequence[str], tokens: Sequence[int], out_dir: str | Path, s
 def _check_settings(out: Path, settings: GridSettings) -> None:
     path = out / "grid.json"
     if path.is_file():
-        saved = json.loads(path.read_text())
+        saved = {"lr_width": 0, **json.loads(path.read_text())}  # grids from before lr_width ran one lr
         if saved != settings.to_dict():
             diff = {k: (saved.get(k), v) for k, v in settings.to_dict().items() if saved.get(k) != v}
             raise GenlabError(f"{out} holds a grid trained with other settings: {diff} (saved, asked)",
@@ -145,8 +158,10 @@ def collect(out_dir: str | Path) -> list[dict]:
     points: dict[tuple[str, int, int], list[dict]] = {}  # (point name, N, D) -> its replicas
     for res in sorted(out.glob("*/results.json")):
         r = json.loads(res.read_text())
-        cfg = json.loads((res.parent / "config.json").read_text())["pretrain_config"]
-        run = {"size": cfg["size"], "N": r["params"]["total"], "N_nonemb": r["params"]["non_embedding"],
+        saved = json.loads((res.parent / "config.json").read_text())
+        cfg = saved["pretrain_config"]
+        run = {"size": cfg["size"], "lr": saved.get("train_config", {}).get("lr"), "N": r["params"]["total"],
+               "N_nonemb": r["params"]["non_embedding"],
                "D": r["train"]["tokens"], "C": r["after"]["flops_6nd"], "loss": r["heldout_loss"],
                "seconds": r["train"]["wall_s"], "tok_s": r["train"]["tokens_per_s"], "mfu": r["after"]["mfu"]}
         run["run"] = re.sub(r"-s\d+$", "", res.parent.name)  # a replica belongs to its point

@@ -178,8 +178,28 @@ def test_grid_replicas_share_the_split_and_average_into_one_point(tmp_path):
         assert a != b and r["loss"] == pytest.approx((a + b) / 2)
     cfgs = [json.loads((tmp_path / n / "config.json").read_text()) for n in ("16x1-2048", "16x1-2048-s1")]
     assert cfgs[0]["train_config"]["seed"] == 0 and cfgs[1]["train_config"]["seed"] == 1
+    lrs = {n: json.loads((tmp_path / n / "config.json").read_text())["train_config"]["lr"]
+           for n in ("16x1-2048", "16x1-2048-s1", "32x1-2048")}  # lr·96/width: the narrower model a higher rate
+    assert lrs == pytest.approx({"16x1-2048": 3e-3 * 6, "16x1-2048-s1": 3e-3 * 6, "32x1-2048": 3e-3 * 3})
     again = run_grid(["16x1", "32x1"], [2048], tmp_path, settings, seeds=2)
     assert [r["losses"] for r in again] == [r["losses"] for r in rows] and collect(tmp_path) == again
+
+
+def test_grid_lr_by_width_and_grids_from_before_it(tmp_path):
+    """lr holds at lr_width; other widths scale by lr_width/w; lr_width=0 is one rate. A grid folder saved
+    before lr_width existed ran one rate: it is extended with lr_width=0 and refused with the default."""
+    from genlab.errors import GenlabError
+    from genlab.pretraining.scaling import GridSettings, _check_settings
+
+    s = GridSettings(lr=2e-3, lr_width=64)
+    assert (s.lr_for("64x2"), s.lr_for("32x1"), s.lr_for("128x4")) == pytest.approx((2e-3, 4e-3, 1e-3))
+    assert GridSettings(lr=2e-3, lr_width=0).lr_for("32x1") == 2e-3
+    old = GridSettings(lr_width=0).to_dict()
+    del old["lr_width"]
+    (tmp_path / "grid.json").write_text(json.dumps(old))
+    _check_settings(tmp_path, GridSettings(lr_width=0))
+    with pytest.raises(GenlabError, match="lr_width"):
+        _check_settings(tmp_path, GridSettings())
 
 
 def test_scaling_fit_cli_on_a_grid_from_a_known_law(tmp_path, capsys):
