@@ -119,6 +119,13 @@ def print_fit(report: dict) -> None:
         else:
             console.print(f"prediction check (N = {n_count}): the fit without {h['run']} did not converge "
                           f"({h['reason']})")
+    for key, n_count in (("all", "all parameters"), ("non_embedding", "non-embedding")):
+        loo = report.get("leave_one_out", {}).get(key)
+        if loo and loo["worst_run"]:
+            failed = f"; {len(loo['not_converged'])} refit(s) did not converge" if loo["not_converged"] else ""
+            console.print(f"leave-one-out (N = {n_count}): refitted without each run in turn, every run predicted "
+                          f"within {100 * abs(loo['worst_error']):.1f}% (worst {loo['worst_run']}: "
+                          f"{100 * loo['worst_error']:+.1f}%){failed}")
     o = report.get("optimal")
     if o:
         console.print(f"compute-optimal for C = {o['C']:.3g} FLOPs: N ≈ {o['N']:,.0f} parameters, D ≈ {o['D']:,.0f} "

@@ -193,6 +193,8 @@ def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool 
         report["holdout"] = {"run": rows[largest]["run"], **holdout_check(N, D, L, largest, n_bootstrap=0)}
         report["holdout_nonembedding"] = {"run": rows[largest]["run"], **holdout_check(
             [r["N_nonemb"] for r in rows], D, L, largest, n_bootstrap=0)}
+        report["leave_one_out"] = {key: _leave_one_out(rows, NN, D, L) for key, NN in
+                                   (("all", N), ("non_embedding", [r["N_nonemb"] for r in rows]))}
     if fit.converged:
         C = budget or max(r["C"] for r in rows) * 10
         n_opt, d_opt = fit.law.optimal(C)
@@ -204,3 +206,15 @@ def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool 
         report["plots"] = [str(p) for p in draw_all(rows, fit, report.get("holdout"), out)]
     atomic_write_json(out / "fit.json", report)
     return report
+
+
+def _leave_one_out(rows: list[dict], N, D, L) -> dict:
+    """Refit without each run in turn and predict it: the relative errors (None where a refit did not
+    converge) and the worst one."""
+    from genlab.pretraining.scaling_fit import holdout_check
+
+    errors = {r["run"]: holdout_check(N, D, L, i, n_bootstrap=0).get("error") for i, r in enumerate(rows)}
+    known = {k: e for k, e in errors.items() if e is not None}
+    worst = max(known, key=lambda k: abs(known[k])) if known else None
+    return {"errors": errors, "worst_run": worst, "worst_error": known.get(worst),
+            "not_converged": sorted(set(errors) - set(known))}

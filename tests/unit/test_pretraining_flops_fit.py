@@ -221,4 +221,7 @@ def test_scaling_fit_cli_on_a_grid_from_a_known_law(tmp_path, capsys):
     assert "prediction check (N = all parameters)" in out and "prediction check (N = non-embedding)" in out
     report = json.loads((tmp_path / "fit.json").read_text())
     assert abs(report["holdout"]["error"]) < 0.01 and abs(report["holdout_nonembedding"]["error"]) < 0.01
+    loo = report["leave_one_out"]["all"]
+    assert len(loo["errors"]) == 12 and not loo["not_converged"] and abs(loo["worst_error"]) < 0.01
+    assert "leave-one-out (N = all parameters)" in out
     assert all((tmp_path / f).is_file() for f in ("loss_vs_tokens.png", "isoflop.png", "fitted_vs_observed.png"))
