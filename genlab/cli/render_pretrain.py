@@ -71,7 +71,8 @@ def print_grid(rows: list[dict]) -> None:
                         ["run", "N (all)", "N (non-emb)", "D tokens", "C = 6ND", "lr", "loss", "per seed", "s",
                          "tok/s", "MFU"],
                         [[r["run"], f"{r['N']:,}", f"{r['N_nonemb']:,}", f"{r['D']:,}", f"{r['C']:.3g}",
-                          "-" if r.get("lr") is None else f"{r['lr']:.2g}", f"{r['loss']:.4f}", " ".join(f"{x:.3f}" for x in r.get("losses", [r["loss"]])),
+                          "-" if r.get("lr") is None else f"{r['lr']:.2g}", f"{r['loss']:.4f}",
+                          " ".join(f"{x:.3f}" for x in r.get("losses", [r["loss"]])),
                           r["seconds"], f"{r['tok_s']:,.0f}",
                           "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"] for r in rows]))
 

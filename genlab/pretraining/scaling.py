@@ -142,8 +142,10 @@ def _check_settings(out: Path, settings: GridSettings) -> None:
         saved = {"lr_width": 0, **json.loads(path.read_text())}  # grids from before lr_width ran one lr
         if saved != settings.to_dict():
             diff = {k: (saved.get(k), v) for k, v in settings.to_dict().items() if saved.get(k) != v}
-            raise GenlabError(f"{out} holds a grid trained with other settings: {diff} (saved, asked)",
-                              hint="use the same settings to extend it, or another --out for a new grid")
+            hint = "use the same settings to extend it, or another --out for a new grid"
+            if diff.get("lr_width", (None,))[0] == 0:
+                hint = "this grid trained every size at one rate: add --lr-width 0 to extend it, or use another --out"
+            raise GenlabError(f"{out} holds a grid trained with other settings: {diff} (saved, asked)", hint=hint)
         return
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, settings.to_dict())

@@ -198,8 +198,9 @@ def test_grid_lr_by_width_and_grids_from_before_it(tmp_path):
     del old["lr_width"]
     (tmp_path / "grid.json").write_text(json.dumps(old))
     _check_settings(tmp_path, GridSettings(lr_width=0))
-    with pytest.raises(GenlabError, match="lr_width"):
+    with pytest.raises(GenlabError, match="lr_width") as refused:
         _check_settings(tmp_path, GridSettings())
+    assert "--lr-width 0" in refused.value.hint
 
 
 def test_scaling_fit_cli_on_a_grid_from_a_known_law(tmp_path, capsys):
