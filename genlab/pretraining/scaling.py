@@ -185,18 +185,19 @@ def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool 
     out = Path(out_dir)
     rows = collect(out)
     N, D, L = [r["N"] for r in rows], [r["D"] for r in rows], [r["loss"] for r in rows]
+    N_nonemb = [r["N_nonemb"] for r in rows]
     report: dict = {"runs": rows, "anchors": {"chinchilla": CHINCHILLA, "replication": REPLICATION}}
     fit = fit_law(N, D, L, n_bootstrap=n_bootstrap, seed=seed)
     report["fit"] = fit.to_dict()
-    nonemb = fit_law([r["N_nonemb"] for r in rows], D, L, n_bootstrap=n_bootstrap, seed=seed, n_count="non-embedding")
+    nonemb = fit_law(N_nonemb, D, L, n_bootstrap=n_bootstrap, seed=seed, n_count="non-embedding")
     report["fit_nonembedding"] = nonemb.to_dict()
-    if holdout:
-        largest = max(range(len(rows)), key=lambda i: rows[i]["C"])  # the largest-compute run
-        report["holdout"] = {"run": rows[largest]["run"], **holdout_check(N, D, L, largest, n_bootstrap=0)}
-        report["holdout_nonembedding"] = {"run": rows[largest]["run"], **holdout_check(
-            [r["N_nonemb"] for r in rows], D, L, largest, n_bootstrap=0)}
-        report["leave_one_out"] = {key: _leave_one_out(rows, NN, D, L) for key, NN in
-                                   (("all", N), ("non_embedding", [r["N_nonemb"] for r in rows]))}
+    if holdout:  # every run refitted-out once; the largest-compute one is the headline prediction check
+        largest = max(range(len(rows)), key=lambda i: rows[i]["C"])
+        report["leave_one_out"] = {}
+        for key, loo_key, NN in (("holdout", "all", N), ("holdout_nonembedding", "non_embedding", N_nonemb)):
+            checks = [holdout_check(NN, D, L, i, n_bootstrap=0) for i in range(len(rows))]
+            report[key] = {"run": rows[largest]["run"], **checks[largest]}
+            report["leave_one_out"][loo_key] = _leave_one_out(rows, checks)
     if fit.converged:
         C = budget or max(r["C"] for r in rows) * 10
         n_opt, d_opt = fit.law.optimal(C)
@@ -210,12 +211,9 @@ def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool 
     return report
 
 
-def _leave_one_out(rows: list[dict], N, D, L) -> dict:
-    """Refit without each run in turn and predict it: the relative errors (None where a refit did not
-    converge) and the worst one."""
-    from genlab.pretraining.scaling_fit import holdout_check
-
-    errors = {r["run"]: holdout_check(N, D, L, i, n_bootstrap=0).get("error") for i, r in enumerate(rows)}
+def _leave_one_out(rows: list[dict], checks: list[dict]) -> dict:
+    """The relative errors of the refits without each run (None where one did not converge), and the worst."""
+    errors = {r["run"]: c.get("error") for r, c in zip(rows, checks)}
     known = {k: e for k, e in errors.items() if e is not None}
     worst = max(known, key=lambda k: abs(known[k])) if known else None
     return {"errors": errors, "worst_run": worst, "worst_error": known.get(worst),
