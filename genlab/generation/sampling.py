@@ -43,6 +43,15 @@ def top_p_mask(logits: torch.Tensor, p: float) -> torch.Tensor:
     return ~remove
 
 
+def min_p_mask(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Boolean mask of tokens at least ``min_p`` times as likely as the most likely one (Nguyen et al. 2024;
+    transformers' ``MinPLogitsWarper``, vLLM's ``min_p``); 0 keeps all."""
+    if min_p <= 0:
+        return torch.ones_like(logits, dtype=torch.bool)
+    probs = logits.softmax(dim=-1)
+    return probs >= min_p * probs.amax(dim=-1, keepdim=True)
+
+
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
     """Apply temperature, then top-k, then top-p. Returns (filtered logits, kept-by-k, kept-by-p)."""
     z = apply_temperature(logits.float(), temperature)

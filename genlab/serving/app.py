@@ -89,7 +89,9 @@ class Service:
         param = "messages" if kind == "chat" else "prompt"
         fitted = min(P.check_context(len(p), max_tokens, self.context, limits, param) for p in prompts)
         cfg, n, seeds = P.sampling(body, limits, fitted, len(prompts))
-        return Job(kind, body["model"], adapter, prompts, cfg, n, logprobs, echo, fitted == 0, stream, usage, seeds)
+        rules = P.logit_rules(body, len(self.tokenizer), fitted)
+        return Job(kind, body["model"], adapter, prompts, cfg, n, logprobs, echo, fitted == 0, stream, usage, seeds,
+                   rules)
 
     def _chat_ids(self, messages: list[dict]) -> list[int]:
         if not getattr(self.tokenizer, "chat_template", None):
@@ -106,7 +108,7 @@ class Service:
                 cfg = job.config.replace(seed=job.seeds[index])
                 seqs.append(Sequence(ids, cfg, job.adapter, emit, index=index, logprobs=job.logprobs,
                                      echo=job.echo and job.logprobs is not None, prompt_only=job.prompt_only,
-                                     context_window=self.context))
+                                     context_window=self.context, rules=job.rules))
         return seqs
 
     def run(self, job: Job, is_disconnected=None):
@@ -209,6 +211,11 @@ def build_app(service: Service):
     @app.get("/v1/models")
     async def models():
         return R.model_list(service)
+
+    @app.get("/v1/models/{model:path}")
+    async def model(model: str):
+        service.adapter_for(model)  # 404 listing the models when unknown
+        return next(m for m in R.model_list(service)["data"] if m["id"] == model)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

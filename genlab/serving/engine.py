@@ -37,8 +37,8 @@ import torch
 
 from genlab.serving.batch import Batch, prefill_inputs
 from genlab.serving.prefix import PrefixStore, plain_layers, rows_cache, shared_beginning
-from genlab.serving.sequence import (Failed, Finished, PromptLogprobs, Sequence, TokenLogprob, advance, pick_token,
-                                     repetition_penalized, token_logprob)
+from genlab.serving.sequence import (Failed, Finished, PromptLogprobs, Sequence, TokenLogprob, advance,
+                                     edited_logits, needs_edit, pick_token, token_logprob)
 
 log = logging.getLogger("genlab.serving")
 MIX = "__mix__"  # the batch of the base and every LoRA adapter
@@ -361,15 +361,16 @@ class Engine:
         """Pick each row's next token with its own settings and generator; returns (B, 1)."""
         logits = logits.float()
         raw = logits
-        penalized = [row for row, s in enumerate(seqs) if s.config.repetition_penalty != 1]
-        if penalized:
+        edited = [row for row, s in enumerate(seqs) if needs_edit(s)]
+        if edited:
             logits = logits.clone()
-            for row in penalized:
-                logits[row] = repetition_penalized(logits[row], seqs[row])
+            for row in edited:
+                logits[row] = edited_logits(logits[row], seqs[row], self.eos_ids)
         greedy = logits.argmax(-1).tolist()
         chosen = []
         for row, seq in enumerate(seqs):
-            tok = pick_token(logits[row], seq.config, seq.generator) if seq.config.do_sample else greedy[row]
+            tok = pick_token(logits[row], seq.config, seq.generator, seq.rules.min_p) if seq.config.do_sample \
+                else greedy[row]
             info = None
             if seq.logprobs is not None:
                 info = token_logprob(raw[row].log_softmax(-1), tok, seq.logprobs, self._piece)

@@ -1,7 +1,7 @@
 """OpenAI request bodies -> a typed ``Job``; every mistake -> an ``APIError`` in OpenAI's shape.
 
 Unknown fields are ignored (clients send many); fields genlab cannot honour
-(penalties, logit_bias, tools, best_of, suffix) give a 400 rather than a
+(tools, best_of > 1, suffix, structured output) give a 400 rather than a
 silently different answer.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from genlab.errors import ConfigError
 from genlab.generation import GenerationConfig
+from genlab.serving.sequence import NO_RULES, LogitRules
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
@@ -53,6 +54,7 @@ class Job:
     stream: bool = False
     include_usage: bool = False
     seeds: list[int] = field(default_factory=list)
+    rules: LogitRules = NO_RULES
 
 
 def bad(message: str, param: str | None = None, code: str | None = None) -> APIError:
@@ -77,11 +79,6 @@ def _name(types) -> str:
 
 
 def refuse_unsupported(body: dict) -> None:
-    for name in ("presence_penalty", "frequency_penalty"):
-        if body.get(name) not in (None, 0, 0.0):
-            raise bad(f"'{name}' is not supported by this server; leave it out or set 0", name, "unsupported_parameter")
-    if body.get("logit_bias"):
-        raise bad("'logit_bias' is not supported by this server", "logit_bias", "unsupported_parameter")
     if body.get("tools") or body.get("functions"):
         raise bad("tools and function calling are not supported by this server", "tools", "unsupported_parameter")
     if body.get("best_of") not in (None, 1):
@@ -116,6 +113,32 @@ def sampling(body: dict, limits: Limits, max_tokens: int, n_prompt_max: int) -> 
         param = e.message.split(":")[0]
         raise bad(e.message, {"max_new_tokens": "max_tokens"}.get(param, param)) from None
     return cfg, n, [seed + i for i in range(n * n_prompt_max)]
+
+
+def logit_rules(body: dict, vocab: int, max_tokens: int) -> LogitRules:
+    """OpenAI's penalties and ``logit_bias``, vLLM's ``min_p``, ``min_tokens`` and ``ignore_eos``, checked."""
+    def number(name: str, low: float, high: float) -> float:
+        value = float(_field(body, name, (int, float), 0.0))
+        if not low <= value <= high:
+            raise bad(f"'{name}' must be between {low:g} and {high:g}, got {value:g}", name)
+        return value
+
+    bias = _field(body, "logit_bias", dict, {}) or {}
+    pairs = []
+    for key, value in bias.items():
+        token = int(key) if isinstance(key, str) and key.strip().lstrip("-").isdigit() else None
+        if token is None or not 0 <= token < vocab:
+            raise bad(f"'logit_bias' keys must be token ids between 0 and {vocab - 1} (as strings), got {key!r}",
+                      "logit_bias")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -100 <= value <= 100:
+            raise bad(f"'logit_bias' values must be numbers between -100 and 100, got {value!r} for token {key}",
+                      "logit_bias")
+        pairs.append((token, float(value)))
+    min_tokens = _field(body, "min_tokens", int, 0)
+    if not 0 <= min_tokens <= max_tokens:
+        raise bad(f"'min_tokens' must be between 0 and max_tokens ({max_tokens}), got {min_tokens}", "min_tokens")
+    return LogitRules(tuple(pairs), number("presence_penalty", -2, 2), number("frequency_penalty", -2, 2),
+                      number("min_p", 0, 1), min_tokens, _field(body, "ignore_eos", bool, False))
 
 
 def _stops(stop, limits: Limits) -> list[str]:
@@ -163,7 +186,10 @@ def chat_messages(body: dict) -> list[dict]:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise bad(f"messages[{i}]: 'role' must be one of {', '.join(ROLES)}", f"messages[{i}].role")
-        out.append({"role": ROLES[m["role"]], "content": _content(m.get("content"), i)})
+        content = m.get("content")
+        if content is None and m["role"] == "assistant":
+            content = ""  # OpenAI allows a null assistant turn (it had only tool calls)
+        out.append({"role": ROLES[m["role"]], "content": _content(content, i)})
     return out
 
 

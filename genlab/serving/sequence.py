@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 from genlab.generation import GenerationConfig
-from genlab.generation.sampling import filter_logits
+from genlab.generation.sampling import apply_temperature, filter_logits, min_p_mask
 
 _ids = itertools.count()
 
@@ -62,6 +62,32 @@ class Failed:
     message: str
 
 
+@dataclass(frozen=True)
+class LogitRules:
+    """A request's edits of the next-token logits beyond ``GenerationConfig``, as OpenAI and vLLM define them.
+
+    In vLLM's order: ``min_tokens`` (end-of-sequence masked until this many tokens), ``logit_bias`` (added to the
+    raw logits), then the penalties on the tokens this choice has generated (OpenAI's
+    ``z -= frequency·count + presence·[count > 0]``), then, when sampling, ``min_p`` after the temperature (drop
+    tokens less likely than ``min_p`` × the most likely one). ``ignore_eos``: the end-of-sequence token does not
+    end the choice (it runs to ``max_tokens``; its text is empty).
+    """
+
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    min_p: float = 0.0
+    min_tokens: int = 0
+    ignore_eos: bool = False
+
+    @property
+    def edits_logits(self) -> bool:
+        return bool(self.logit_bias or self.presence_penalty or self.frequency_penalty or self.min_tokens)
+
+
+NO_RULES = LogitRules()
+
+
 @dataclass
 class Sequence:
     """What a sequence asks for and how far it has come."""
@@ -75,6 +101,7 @@ class Sequence:
     echo: bool = False  # prompt-token log-probs (needs logprobs)
     prompt_only: bool = False  # max_tokens=0 with echo: score the prompt, generate nothing
     context_window: int = 1 << 30
+    rules: LogitRules = NO_RULES
     id: int = field(default_factory=lambda: next(_ids))
     cancelled: bool = False
     # engine-side state
@@ -96,22 +123,42 @@ class Sequence:
         return len(self.prompt_ids) + len(self.out_ids)
 
 
-def pick_token(logits: torch.Tensor, config: GenerationConfig, generator: torch.Generator | None) -> int:
-    """Next token from one row of logits (V,): argmax, or a draw after genlab's sampling filters."""
+def pick_token(logits: torch.Tensor, config: GenerationConfig, generator: torch.Generator | None,
+               min_p: float = 0.0) -> int:
+    """Next token from one row of logits (V,): argmax, or a draw after the temperature, ``min_p`` and genlab's
+    top-k / top-p filters."""
     if not config.do_sample:
         return int(logits.argmax())
-    z, _, _ = filter_logits(logits[None], config.temperature, config.top_k, config.top_p)
+    z = apply_temperature(logits[None].float(), config.temperature)
+    if min_p:
+        z = z.masked_fill(~min_p_mask(z, min_p), float("-inf"))
+    z, _, _ = filter_logits(z, 1.0, config.top_k, config.top_p)
     return int(torch.multinomial(z.softmax(-1), 1, generator=generator))
 
 
-def repetition_penalized(logits: torch.Tensor, seq: Sequence) -> torch.Tensor:
-    """transformers' ``RepetitionPenaltyLogitsProcessor`` on one row (V,): the logit of every token already in
-    the prompt or the output is divided by the penalty where positive and multiplied where negative."""
+def needs_edit(seq: Sequence) -> bool:
+    return seq.config.repetition_penalty != 1 or seq.rules.edits_logits
+
+
+def edited_logits(logits: torch.Tensor, seq: Sequence, eos_ids: set[int]) -> torch.Tensor:
+    """One row (V,) after ``seq.rules`` and the repetition penalty, in vLLM's order (see ``LogitRules``).
+
+    The repetition penalty is transformers' ``RepetitionPenaltyLogitsProcessor``: the logit of every token already
+    in the prompt or the output is divided by the penalty where positive and multiplied where negative."""
+    rules, out = seq.rules, logits.clone()
+    if rules.min_tokens and len(seq.out_ids) < rules.min_tokens and eos_ids:
+        out[sorted(eos_ids)] = float("-inf")
+    if rules.logit_bias:
+        ids, bias = zip(*rules.logit_bias)
+        out[list(ids)] += torch.tensor(bias, dtype=out.dtype)
     penalty = seq.config.repetition_penalty
-    ids = torch.tensor(sorted(set(seq.prompt_ids) | set(seq.out_ids)), dtype=torch.long, device=logits.device)
-    score = logits[ids]
-    out = logits.clone()
-    out[ids] = torch.where(score < 0, score * penalty, score / penalty)
+    if penalty != 1:
+        ids = torch.tensor(sorted(set(seq.prompt_ids) | set(seq.out_ids)), dtype=torch.long, device=out.device)
+        score = out[ids]
+        out[ids] = torch.where(score < 0, score * penalty, score / penalty)
+    if (rules.frequency_penalty or rules.presence_penalty) and seq.out_ids:
+        counts = torch.bincount(torch.tensor(seq.out_ids), minlength=out.shape[0])[:out.shape[0]].to(out.dtype)
+        out -= rules.frequency_penalty * counts + rules.presence_penalty * (counts > 0).to(out.dtype)
     return out
 
 
@@ -127,7 +174,7 @@ def token_logprob(logprobs: torch.Tensor, token: int, k: int, decode: Callable[[
 def advance(seq: Sequence, token: int, eos_ids: set[int], tokenizer, info: TokenLogprob | None) -> None:
     """Add ``token`` to ``seq``, let out text that can no longer become a stop string, and finish it if done."""
     cfg = seq.config
-    if token in eos_ids:
+    if token in eos_ids and not seq.rules.ignore_eos:
         seq.finish = "stop"
     else:
         seq.out_ids.append(token)

@@ -6,6 +6,7 @@ import asyncio
 import math
 
 import httpx
+import openai
 import pytest
 import torch
 
@@ -68,6 +69,68 @@ def test_greedy_chat_equals_offline_chat_generate_fp32(server, tiny_causal):
                                                max_tokens=10, temperature=0)
     assert got.choices[0].message.content == offline.text and got.choices[0].message.role == "assistant"
     assert got.choices[0].finish_reason == offline.finish_reasons[0]
+
+
+def _letters(tokenizer, k: int) -> list[int]:
+    """The first ``k`` token ids that decode to distinct letters or digits."""
+    ids, seen = [], set()
+    for i in range(len(tokenizer)):
+        text = tokenizer.decode([i])
+        if i not in tokenizer.all_special_ids and text.strip().isalnum() and text not in seen:
+            ids.append(i)
+            seen.add(text)
+        if len(ids) == k:
+            return ids
+    raise AssertionError("the tokenizer has too few plain tokens")
+
+
+def test_logit_bias_and_penalties_steer_greedy_choices(server):
+    """Three tokens get +50 (the tiny model's raw logits span < 1, so nothing else can win). A frequency penalty
+    of 2 costs a used token more than that span, so each window of three greedy tokens holds all three once; a
+    presence penalty of 2 makes the first three distinct; a penalty of -2 keeps repeating the first choice."""
+    url, service = server
+    ids = _letters(service.tokenizer, 3)
+    names = sorted(service.tokenizer.decode([i]) for i in ids)
+
+    def tokens(**extra) -> list[str]:
+        got = client(url).completions.create(model="tiny", prompt="The cat", max_tokens=6, temperature=0, logprobs=0,
+                                             logit_bias={str(i): 50 for i in ids}, **extra)
+        return got.choices[0].logprobs.tokens
+
+    assert set(tokens()) <= set(names)
+    spread = tokens(frequency_penalty=2)
+    assert sorted(spread[:3]) == names == sorted(spread[3:])
+    assert sorted(tokens(presence_penalty=2)[:3]) == names
+    assert len(set(tokens(frequency_penalty=-2))) == 1
+
+
+def test_min_tokens_and_ignore_eos_hold_back_the_end(server):
+    url, service = server
+    ask = dict(model="tiny", prompt="The cat", max_tokens=6, temperature=0,
+               logit_bias={str(service.tokenizer.eos_token_id): 100})
+    ends = client(url).completions.create(**ask)
+    assert (ends.choices[0].finish_reason, ends.choices[0].text, ends.usage.completion_tokens) == ("stop", "", 1)
+    held = client(url).completions.create(**ask, extra_body={"min_tokens": 3})
+    assert (held.choices[0].finish_reason, held.usage.completion_tokens) == ("stop", 4)  # 3 tokens, then the end
+    run = client(url).completions.create(**ask, extra_body={"ignore_eos": True})
+    assert (run.choices[0].finish_reason, run.usage.completion_tokens) == ("length", 6)
+
+
+def test_min_p_of_one_leaves_only_the_most_likely_token(server):
+    url, _ = server
+    ask = dict(model="tiny", prompt="The cat", max_tokens=8, temperature=1.0, n=4, seed=3)
+    assert len({c.text for c in client(url).completions.create(**ask).choices}) > 1
+    assert len({c.text for c in client(url).completions.create(**ask, extra_body={"min_p": 1.0}).choices}) == 1
+
+
+def test_models_retrieve_one_and_a_null_assistant_turn_is_empty(server):
+    url, _ = server
+    assert client(url).models.retrieve("tiny").id == "tiny"
+    with pytest.raises(openai.NotFoundError, match="Models here: tiny"):
+        client(url).models.retrieve("gpt-4")
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None},
+                {"role": "user", "content": "And?"}]
+    assert client(url).chat.completions.create(model="tiny", messages=messages, max_tokens=2).choices
 
 
 def test_sampling_with_a_seed_repeats_and_n_gives_distinct_choices(server):
