@@ -30,7 +30,7 @@ OUTPUT_TYPES = ("generate", "multiple_choice", "loglikelihood_rolling")
 TASK_KEYS = {"name", "description", "dataset", "output_type", "templates", "metrics", "generation", "postprocess",
              "chat", "default_shots", "fewshot", "fewshot_split", "tags"}
 DATASET_KEYS = {"builtin", "n", "seed", "path", "files", "hf", "columns", "splits", "split_seed",
-                "skip_bad_rows", "dedupe", "format", "unseen"}
+                "skip_bad_rows", "dedupe", "format", "unseen", "optional"}
 FEWSHOT_KEYS = {"instruction", "separator", "target_prefix", "fit", "multiturn"}
 BUILTIN_DIR = "genlab.data.tasks"
 
@@ -98,18 +98,33 @@ class Task:
         if self._splits is None:
             from genlab.data.sources import load_splits
 
-            required = {f: f"template {t.name!r} ({self.source})" for t in self.templates for f in sorted(t.fields)}
+            optional = self._optional()
+            required = {f: f"template {t.name!r} ({self.source})" for t in self.templates for f in sorted(t.fields)
+                        if f not in optional}
             self._splits = load_splits(self.dataset, task=self.name, source=self.source, required=required,
                                        skipped=self.loaded_files)
+            for rows in self._splits.values():
+                for row in rows:
+                    for name in optional:
+                        if row.get(name) is None:
+                            row[name] = ""
             self.check_columns(next((r for rows in self._splits.values() for r in rows), None))
         return self._splits
+
+    def _optional(self) -> set[str]:
+        """``dataset.optional``: fields a row may lack or leave empty (read as "")."""
+        optional = self.dataset.get("optional", [])
+        if not isinstance(optional, list) or not all(isinstance(f, str) for f in optional):
+            raise ConfigError(f"dataset.optional must be a list of field names, got {optional!r}",
+                              where=f"{self.source}: dataset.optional", hint="e.g. optional: [input]")
+        return set(optional)
 
     def check_columns(self, row: dict | None) -> None:
         """Every field a template reads must exist in the data: say which template, which field."""
         if row is None:
             raise ConfigError(f"task {self.name!r} has no examples", where=self.source)
         for t in self.templates:
-            missing = sorted(t.fields - set(row))
+            missing = sorted(t.fields - set(row) - self._optional())
             if missing:
                 raise ConfigError(
                     f'template {t.name!r} uses field(s) {", ".join(missing)} that the data does not have',
@@ -250,18 +265,24 @@ def list_tasks() -> list[str]:
 
 
 def load_task(name_or_path: str | Path) -> Task:
-    """A built-in task by name, or a user's task YAML by path."""
+    """A built-in task by name, a user's task YAML by path, or a data file whose columns have a common shape
+    (``genlab.data.infer``: prompt/completion, instruction/output, question/answer, ...)."""
+    from genlab.data.infer import is_data_file, task_spec_for_file
+
     text_path = str(name_or_path)
     builtin = _builtin_files()
     if text_path in builtin:
         return task_from_yaml(builtin[text_path].read_text(encoding="utf-8"), source=f"{text_path} (built-in)")
     path = Path(text_path).expanduser()
+    if is_data_file(path) and path.is_file():
+        return task_from_dict(task_spec_for_file(path), source=str(path), base=path.parent)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"task file {path} not found")
         return task_from_yaml(path.read_text(encoding="utf-8"), source=str(path), base=path.parent)
     raise ConfigError(f"unknown task {text_path!r}", hint=f"built-in tasks: {', '.join(sorted(builtin))}; "
-                                                         "or give the path of a task .yaml file")
+                                                         "or give the path of a task .yaml file or of a data file "
+                                                         "(.jsonl, .csv, .parquet)")
 
 
 def task_from_yaml(text: str, *, source: str = "<task>", base: Path | None = None) -> Task:

@@ -23,9 +23,23 @@ PrecisionOpt = typer.Option("auto", "--precision",
                             help="Weights and compute: auto (bf16 where the CPU/GPU is fast at it, else fp32), "
                                  "bf16 or fp32.")
 Fp32Opt = typer.Option(False, "--fp32", hidden=True, help="Same as --precision fp32 (older spelling).")
-TaskOpt = typer.Option(..., "--task", "-t", help="Built-in task name (`genlab data tasks`) or a task .yaml file.")
+TaskOpt = typer.Option(..., "--task", "-t", help="Built-in task name (`genlab data tasks`), a task .yaml file, or a "
+                       "data file (.jsonl/.csv/.parquet) with prompt/completion, question/answer, ... columns.")
 NoCacheOpt = typer.Option(False, "--no-cache", help="Generate again even where identical generations are cached "
                                                     "(same model, prompt, settings and precision).")
+
+
+def note_inferred_task(task) -> None:
+    """Say which columns were read as input and target when ``--task`` is a data file."""
+    from pathlib import Path
+
+    from genlab.data.infer import is_data_file
+
+    if task is not None and is_data_file(Path(str(task))) and Path(str(task)).is_file():
+        from genlab.tasks import load_task
+        from genlab.ui import err_console
+
+        err_console.print(f"[dim]{load_task(task).description}[/dim]")
 
 
 def precision_of(precision: str, fp32: bool = False) -> str:

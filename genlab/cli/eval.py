@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from genlab.cli.common import (AdapterOpt, Fp32Opt, ModelOpt, NoCacheOpt, PrecisionOpt, TaskOpt, TrustOpt,
-                               load_model, precision_of)
+                               load_model, note_inferred_task, precision_of)
 from genlab.errors import GenlabError
 
 
@@ -65,6 +65,7 @@ def eval_cmd(
     from genlab.ui import RichReporter
 
     spec = load_task(task)  # fail on a bad task before loading the model
+    note_inferred_task(task)
     splits = _splits(split, spec)
     cfg = EvalConfig(split=splits[0], n=n, shots=shots, seed=seed, batch_size=batch_size,
                      precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template,

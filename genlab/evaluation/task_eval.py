@@ -147,9 +147,11 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
     if reasoned:
         requests = reasoning.with_task_targets(asked_task, requests, cfg.template_key())
     if not requests:
+        sizes = ", ".join(f"{name} {len(task.examples(name))}" for name in task.split_names())
         raise GenlabError(f"task {task.name} produced no examples for split {cfg.split!r}",
-                          hint=f"splits: {', '.join(task.split_names())}; check -n and --shots "
-                               "(long few-shot prompts that do not fit the context are dropped)")
+                          hint=f"examples per split: {sizes}; check -n and --shots (long few-shot prompts that "
+                               "do not fit the context are dropped); a small file splits into small parts: set "
+                               "dataset.splits in a task YAML, e.g. {test: 1.0} to evaluate on every row")
     t_build = time.perf_counter() - t0
     used = shots_used(requests, shots)
     if used["max"] < shots or used["min"] < shots:

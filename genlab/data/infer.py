@@ -1,0 +1,104 @@
+"""A data file given where a task is expected: tell its input and target columns from their names.
+
+``genlab eval --task qa.jsonl`` works when the file's columns have one of the
+common shapes below (TRL's prompt/completion, Alpaca's instruction/input/output,
+question/answer, input/output, dialogue/summary, ...). The result is an ordinary
+task spec, as if the user had written this YAML next to the file::
+
+    name: qa
+    dataset: {path: qa.jsonl}            # split 80/10/10 by genlab's default ratios
+    output_type: generate
+    metrics: [exact_match, rougeL]       # short targets; [rougeL, rouge1, bleu] for longer ones
+    generation: {max_new_tokens: 16}     # from the longest target seen
+    templates:
+      - name: question-answer
+        jinja: "{{question}} ||| {{answer}}"
+
+Anything else (other columns, several templates, multiple choice, own splits)
+is a task YAML; the error for an unknown shape prints one to start from.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import islice
+from pathlib import Path
+
+from genlab.data.loading import iter_file
+from genlab.errors import ConfigError
+
+DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
+SAMPLE_ROWS = 1000  # rows read to tell the shape and the target length
+
+# (target column, input columns, prompt side of the template), first match wins
+SHAPES: list[tuple[str, tuple[str, ...], str]] = [
+    ("completion", ("prompt",), "{{prompt}}"),
+    ("response", ("prompt",), "{{prompt}}"),
+    ("output", ("instruction",), "{{instruction}}"),  # Alpaca; its optional "input" is added below
+    ("response", ("instruction",), "{{instruction}}"),
+    ("answer", ("context", "question"), "{{context}}\n\nQuestion: {{question}}"),
+    ("answer", ("question",), "{{question}}"),
+    ("answer", ("query",), "{{query}}"),
+    ("response", ("query",), "{{query}}"),
+    ("output", ("input",), "{{input}}"),
+    ("target", ("input",), "{{input}}"),
+    ("target", ("source",), "{{source}}"),
+    ("summary", ("dialogue",), "Summarize this dialogue:\n{{dialogue}}"),
+    ("summary", ("document",), "Summarize this text:\n{{document}}"),
+    ("summary", ("article",), "Summarize this article:\n{{article}}"),
+    ("highlights", ("article",), "Summarize this article:\n{{article}}"),
+    ("summary", ("text",), "Summarize this text:\n{{text}}"),
+]
+SHORT_TARGET_WORDS = 5  # median target this short: exact match is the headline metric
+
+
+def is_data_file(path: Path) -> bool:
+    return path.suffix.lower() in DATA_SUFFIXES
+
+
+def task_spec_for_file(path: Path) -> dict:
+    """A task spec for a data file whose columns have a known shape; a ConfigError with a YAML to write if not."""
+    rows = [r for r in islice((r for r in iter_file(path) if isinstance(r, dict)), SAMPLE_ROWS)]
+    if not rows:
+        raise ConfigError(f"{path} has no readable rows", where=str(path),
+                          hint="one JSON object per line (.jsonl), a header row (.csv), or a .parquet table")
+    columns = set().union(*(r.keys() for r in rows))
+    shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)
+    if shape is None:
+        raise ConfigError(f"cannot tell which columns of {path.name} are the input and the target "
+                          f"(columns: {', '.join(sorted(columns))})", hint=_yaml_hint(path, rows[0]))
+    target, inputs, prompt = shape
+    optional = []
+    if inputs == ("instruction",) and "input" in columns:
+        prompt, optional = "{{instruction}}{% if input %}\n\n{{input}}{% endif %}", ["input"]
+    lengths = sorted(len(str(r.get(target) or "").split()) for r in rows)
+    longest_chars = max(len(str(r.get(target) or "")) for r in rows)
+    short = lengths[len(lengths) // 2] <= SHORT_TARGET_WORDS
+    dataset: dict = {"path": str(path.resolve())}
+    if optional:
+        dataset["optional"] = optional
+    return {
+        "name": path.stem,
+        "description": f"{path.name}: {' + '.join(inputs + tuple(optional))} -> {target} (columns told from their "
+                       "names; write a task YAML to change the template, metrics or splits)",
+        "dataset": dataset,
+        "output_type": "generate",
+        "metrics": ["exact_match", "rougeL"] if short else ["rougeL", "rouge1", "bleu"],
+        # ~4 characters a token, half again for room, within [16, 512]
+        "generation": {"max_new_tokens": min(512, max(16, math.ceil(1.5 * longest_chars / 4)))},
+        "postprocess": ["strip"],
+        "templates": [{"name": f"{'-'.join(inputs)}-{target}", "jinja": f"{prompt} ||| {{{{{target}}}}}"}],
+    }
+
+
+def _yaml_hint(path: Path, row: dict) -> str:
+    names = [k for k in row if isinstance(k, str)]
+    first, last = (names[0], names[-1]) if len(names) > 1 else ("input", "target")
+    return ("write a task YAML, e.g. my-task.yaml:\n"
+            f"  name: {path.stem}\n"
+            f"  dataset: {{path: {path.name}, splits: {{train: 0.8, validation: 0.1, test: 0.1}}}}\n"
+            "  metrics: [rougeL]\n"
+            "  templates:\n"
+            f"    - name: t\n      jinja: \"{{{{{first}}}}} ||| {{{{{last}}}}}\"\n"
+            "then pass --task my-task.yaml (README: 'Your own data'). Column names read directly: "
+            "prompt/completion, instruction[/input]/output, question/answer, input/output, dialogue/summary, ...")

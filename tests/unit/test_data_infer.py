@@ -1,0 +1,88 @@
+"""A data file where a task is expected: input and target columns told from their names."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from genlab.cli import app
+from genlab.errors import ConfigError
+from genlab.tasks import load_task
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
+
+
+@pytest.mark.parametrize("columns, prompt_side", [
+    (("prompt", "completion"), "P{i}"),
+    (("question", "answer"), "P{i}"),
+    (("input", "output"), "P{i}"),
+    (("dialogue", "summary"), "Summarize this dialogue:\nP{i}"),
+])
+def test_common_shapes_render_input_and_target(tmp_path, columns, prompt_side):
+    source, target = columns
+    path = _jsonl(tmp_path / "mine.jsonl", [{"id": i, source: f"P{i}", target: f"T{i}"} for i in range(20)])
+    task = load_task(str(path))
+    assert task.name == "mine" and task.output_type == "generate"
+    row = task.examples("train")[0]
+    i = row["id"]
+    assert task.variants()[0].render(row) == (prompt_side.format(i=i), f"T{i}")
+    assert sum(len(task.examples(s)) for s in task.split_names()) == 20  # 80/10/10, every row once
+
+
+def test_alpaca_input_is_optional_and_short_targets_score_exact_match(tmp_path):
+    path = tmp_path / "alpaca.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["instruction", "input", "output"])
+        for i in range(10):
+            w.writerow([f"Translate word {i}", f"cat{i}" if i % 2 else "", f"chat{i}"])
+    task = load_task(str(path))
+    rendered = {r["output"]: task.variants()[0].render(r)[0] for s in task.split_names() for r in task.examples(s)}
+    assert len(rendered) == 10  # empty inputs are not bad rows
+    assert rendered["chat3"] == "Translate word 3\n\ncat3" and rendered["chat2"] == "Translate word 2"
+    assert task.metrics == ["exact_match", "rougeL"] and task.generation == {"max_new_tokens": 16}
+    assert "instruction + input -> output" in task.description
+
+
+def test_long_targets_score_rouge_and_get_room_to_finish(tmp_path):
+    summary = "word " * 300
+    path = _jsonl(tmp_path / "docs.jsonl", [{"document": f"doc {i}", "summary": summary} for i in range(10)])
+    task = load_task(str(path))
+    assert task.metrics == ["rougeL", "rouge1", "bleu"]
+    assert task.generation["max_new_tokens"] == 512  # 1.5 x 1500 characters / 4 per token, capped
+
+
+def test_unknown_columns_name_them_and_print_a_yaml_to_start_from(tmp_path):
+    path = _jsonl(tmp_path / "odd.jsonl", [{"foo": "a", "bar": "b"}])
+    with pytest.raises(ConfigError) as err:
+        load_task(str(path))
+    text = err.value.render()
+    assert "columns: bar, foo" in text and 'jinja: "{{foo}} ||| {{bar}}"' in text
+    assert "dataset: {path: odd.jsonl" in text
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="has no readable rows"):
+        load_task(str(empty))
+
+
+def test_eval_cli_takes_a_data_file_and_says_what_it_read(tiny_causal_dir, tmp_path):
+    path = _jsonl(tmp_path / "qa.jsonl", [{"question": f"what is {i} plus {i}?", "answer": str(2 * i)}
+                                          for i in range(30)])
+    res = CliRunner().invoke(app, ["eval", "-m", str(tiny_causal_dir), "--task", str(path), "-n", "3", "--fp32",
+                                   "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "qa.jsonl: question -> answer" in res.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert set(results["metrics"]) == {"exact_match", "rougeL"}
+    assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 3
