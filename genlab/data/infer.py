@@ -1,8 +1,8 @@
 """A data file given where a task is expected: tell its input and target columns from their names.
 
 ``genlab eval --task qa.jsonl`` works when the file's columns have one of the
-common shapes below (TRL's prompt/completion, Alpaca's instruction/input/output,
-question/answer, input/output, dialogue/summary, ...). The result is an ordinary
+common shapes below (TRL's prompt/completion and conversational ``messages``,
+Alpaca's instruction/input/output, question/answer, input/output, dialogue/summary, ...). The result is an ordinary
 task spec, as if the user had written this YAML next to the file::
 
     name: qa
@@ -63,6 +63,8 @@ def task_spec_for_file(path: Path) -> dict:
         raise ConfigError(f"{path} has no readable rows", where=str(path),
                           hint="one JSON object per line (.jsonl), a header row (.csv), or a .parquet table")
     columns = set().union(*(r.keys() for r in rows))
+    if "messages" in columns:
+        return _conversation_spec(path, rows)
     shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)
     if shape is None:
         raise ConfigError(f"cannot tell which columns of {path.name} are the input and the target "
@@ -71,23 +73,37 @@ def task_spec_for_file(path: Path) -> dict:
     optional = []
     if inputs == ("instruction",) and "input" in columns:
         prompt, optional = "{{instruction}}{% if input %}\n\n{{input}}{% endif %}", ["input"]
-    lengths = sorted(len(str(r.get(target) or "").split()) for r in rows)
-    longest_chars = max(len(str(r.get(target) or "")) for r in rows)
-    short = lengths[len(lengths) // 2] <= SHORT_TARGET_WORDS
     dataset: dict = {"path": str(path.resolve())}
     if optional:
         dataset["optional"] = optional
+    what = f"{' + '.join(inputs + tuple(optional))} -> {target}"
+    template = {"name": f"{'-'.join(inputs)}-{target}", "jinja": f"{prompt} ||| {{{{{target}}}}}"}
+    return _spec(path, what, dataset, template, [str(r.get(target) or "") for r in rows])
+
+
+def _conversation_spec(path: Path, rows: list[dict]) -> dict:
+    """TRL's conversational format: the last (assistant) turn of ``messages`` is the target."""
+    answers = [str(m[-1].get("content") or "") for r in rows
+               if isinstance(m := r.get("messages"), list) and m and isinstance(m[-1], dict)]
+    return _spec(path, "messages -> the last assistant turn", {"path": str(path.resolve())},
+                 {"name": "conversation", "messages": "messages"}, answers or [""])
+
+
+def _spec(path: Path, what: str, dataset: dict, template: dict, targets: list[str]) -> dict:
+    words = sorted(len(t.split()) for t in targets)
+    short = words[len(words) // 2] <= SHORT_TARGET_WORDS
+    longest_chars = max(len(t) for t in targets)
     return {
         "name": path.stem,
-        "description": f"{path.name}: {' + '.join(inputs + tuple(optional))} -> {target} (columns told from their "
-                       "names; write a task YAML to change the template, metrics or splits)",
+        "description": f"{path.name}: {what} (columns told from their names; write a task YAML to change the "
+                       "template, metrics or splits)",
         "dataset": dataset,
         "output_type": "generate",
         "metrics": ["exact_match", "rougeL"] if short else ["rougeL", "rouge1", "bleu"],
         # ~4 characters a token, half again for room, within [16, 512]
         "generation": {"max_new_tokens": min(512, max(16, math.ceil(1.5 * longest_chars / 4)))},
         "postprocess": ["strip"],
-        "templates": [{"name": f"{'-'.join(inputs)}-{target}", "jinja": f"{prompt} ||| {{{{{target}}}}}"}],
+        "templates": [template],
     }
 
 
@@ -101,4 +117,5 @@ def _yaml_hint(path: Path, row: dict) -> str:
             "  templates:\n"
             f"    - name: t\n      jinja: \"{{{{{first}}}}} ||| {{{{{last}}}}}\"\n"
             "then pass --task my-task.yaml (README: 'Your own data'). Column names read directly: "
-            "prompt/completion, instruction[/input]/output, question/answer, input/output, dialogue/summary, ...")
+            "messages, prompt/completion, instruction[/input]/output, question/answer, input/output, "
+            "dialogue/summary, ...")

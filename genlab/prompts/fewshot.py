@@ -103,6 +103,9 @@ def build_prompt(row: dict, render: Render, shots: list[dict], *, config: FewSho
     """Render ``row`` after the given demonstrations, fitted to ``max_tokens`` when a tokenizer is given."""
     cfg = config or FewShotConfig()
     question, target = render(row)
+    if isinstance(question, list):  # a conversation (ConversationTemplate): its earlier turns are the context
+        return _conversation_prompt(question, target, shots, chat=chat, tokenizer=tokenizer, max_tokens=max_tokens,
+                                    where=where)
     requested, rendered, truncated = len(shots), [render(s) for s in shots], []
     final = layout(cfg, question, chat=chat, tokenizer=tokenizer)
     if tokenizer is not None and max_tokens:
@@ -120,6 +123,24 @@ def build_prompt(row: dict, render: Render, shots: list[dict], *, config: FewSho
     prompt = final(rendered)
     n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if tokenizer is not None else None
     return BuiltPrompt(prompt, target, requested, len(rendered), truncated, n_tokens)
+
+
+def _conversation_prompt(turns: list[dict], target: str, shots: list[dict], *, chat: bool, tokenizer,
+                         max_tokens: int | None, where: str | None) -> BuiltPrompt:
+    if shots:
+        raise ConfigError("few-shot demonstrations do not apply to a conversation task", where=where,
+                          hint="use 0 shots: the conversation's earlier turns are its context")
+    if chat and tokenizer is not None:
+        prompt = chat_prompt(tokenizer, turns)
+    else:
+        prompt = "".join(f"{t['role'].capitalize()}: {t['content']}\n\n" for t in turns) + "Assistant:"
+    n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if tokenizer is not None else None
+    if n_tokens is not None and max_tokens and n_tokens > max_tokens:
+        raise GenlabError(f"the conversation is {n_tokens} tokens, over the {max_tokens}-token budget of the "
+                          "context window", where=where,
+                          hint="use a model with a longer context, lower max_new_tokens, or shorten the conversation "
+                               "(genlab never cuts it silently)")
+    return BuiltPrompt(prompt, target, 0, 0, [], n_tokens)
 
 
 def _fit_drop(final, rendered, count, budget) -> list[tuple[str, str]]:

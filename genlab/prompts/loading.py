@@ -9,6 +9,8 @@ YAML (a list under ``templates:``, or the list itself)::
       - name: samsum
         patterns:
           - ["{dialogue}\\nBriefly summarize that dialogue.", "{summary}"]
+      - name: chat
+        messages: messages     # a column of {role, content} turns; the last (assistant) turn is the target
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from typing import Any
 import yaml
 
 from genlab.errors import ConfigError
-from genlab.prompts.templates import FlanTemplate, JinjaTemplate, Template
+from genlab.prompts.templates import ConversationTemplate, FlanTemplate, JinjaTemplate, Template
 
-TEMPLATE_KEYS = {"name", "jinja", "patterns", "answer_choices", "metadata"}
+TEMPLATE_KEYS = {"name", "jinja", "patterns", "messages", "answer_choices", "metadata"}
 
 
 def template_from(spec: Any, *, default_name: str = "template", where: str | None = None) -> Template:
     """One template from a dict, a Jinja string, a list of pattern pairs, or a template object."""
-    if isinstance(spec, (JinjaTemplate, FlanTemplate)):
+    if isinstance(spec, (JinjaTemplate, FlanTemplate, ConversationTemplate)):
         return spec
     if isinstance(spec, str):
         return JinjaTemplate(default_name, spec)
@@ -40,8 +42,13 @@ def template_from(spec: Any, *, default_name: str = "template", where: str | Non
         raise ConfigError(f"unknown template key(s) {sorted(unknown)}", where=where,
                           hint=f"allowed keys: {', '.join(sorted(TEMPLATE_KEYS))}")
     name = str(spec.get("name", default_name))
-    if ("jinja" in spec) == ("patterns" in spec):
-        raise ConfigError(f"template {name!r} needs exactly one of 'jinja' or 'patterns'", where=where)
+    if sum(k in spec for k in ("jinja", "patterns", "messages")) != 1:
+        raise ConfigError(f"template {name!r} needs exactly one of 'jinja', 'patterns' or 'messages'", where=where)
+    if "messages" in spec:
+        if not isinstance(spec["messages"], str) or spec.get("answer_choices") is not None:
+            raise ConfigError(f"template {name!r}: 'messages' names the column holding the conversation "
+                              "(a string), and takes no answer_choices", where=where)
+        return ConversationTemplate(name, spec["messages"], metadata=spec.get("metadata", {}))
     if "jinja" in spec:
         return JinjaTemplate(name, spec["jinja"], spec.get("answer_choices"), spec.get("metadata", {}))
     patterns = spec["patterns"]

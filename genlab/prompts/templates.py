@@ -174,4 +174,49 @@ class FlanTemplate:
         return substitute(source, row, self.name, where), substitute(target, row, self.name, where)
 
 
-Template = JinjaTemplate | FlanTemplate
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class ConversationTemplate:
+    """Rows whose ``column`` holds a whole conversation, as TRL's conversational datasets do:
+    ``[{"role": "system" | "user" | "assistant", "content": "..."}, ...]``. The last turn is the assistant's
+    answer (the target); the turns before it are the prompt (the chat template lays them out; without one,
+    a ``User: ... Assistant:`` transcript)."""
+
+    name: str
+    column: str = "messages"
+    answer_choices: None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def fields(self) -> set[str]:
+        return {self.column}
+
+    @property
+    def input_fields(self) -> set[str]:
+        return {self.column}
+
+    def choices(self, row: dict, where: str | None = None) -> None:
+        return None
+
+    def render(self, row: dict, *, where: str | None = None, rng: random.Random | None = None
+               ) -> tuple[list[dict], str]:
+        where = where_of(row, where)
+        turns = row.get(self.column)
+        shape = f'field "{self.column}" must be a list of {{"role", "content"}} turns ending with the assistant\'s'
+        if not isinstance(turns, list) or len(turns) < 2:
+            got = f"{len(turns)} turn" if isinstance(turns, list) else type(turns).__name__
+            raise DataError(f"{shape} answer, got {got}", where=where,
+                            hint='e.g. [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]')
+        for i, t in enumerate(turns):
+            if not isinstance(t, dict) or t.get("role") not in CHAT_ROLES or not isinstance(t.get("content"), str):
+                raise DataError(f'{self.column}[{i}]: a turn needs "role" ({", ".join(CHAT_ROLES)}) and a string '
+                                f'"content", got {t!r}'[:300], where=where)
+        if turns[-1]["role"] != "assistant" or not any(t["role"] == "user" for t in turns[:-1]):
+            raise DataError(f"{shape} answer after at least one user turn", where=where,
+                            hint="the last assistant turn is what the model learns to say and is scored on")
+        return [{"role": t["role"], "content": t["content"]} for t in turns[:-1]], turns[-1]["content"]
+
+
+Template = JinjaTemplate | FlanTemplate | ConversationTemplate

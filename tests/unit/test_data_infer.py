@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genlab.cli import app
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, GenlabError
 from genlab.tasks import load_task
 
 
@@ -86,3 +86,48 @@ def test_eval_cli_takes_a_data_file_and_says_what_it_read(tiny_causal_dir, tmp_p
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert set(results["metrics"]) == {"exact_match", "rougeL"}
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 3
+
+
+def _conversations(path, n=20):
+    rows = [{"messages": [{"role": "system", "content": "Answer in one word."},
+                          {"role": "user", "content": f"Colour of item {i}?"},
+                          {"role": "assistant", "content": f"Red{i}."},
+                          {"role": "user", "content": "And its shape?"},
+                          {"role": "assistant", "content": f"Round{i}."}]} for i in range(n)]
+    return _jsonl(path, rows)
+
+
+def test_conversations_prompt_with_every_earlier_turn_and_target_the_last_answer(tiny_causal, tmp_path):
+    from genlab.prompts.chat import chat_prompt
+
+    task = load_task(str(_conversations(tmp_path / "chat.jsonl")))
+    assert task.metrics == ["exact_match", "rougeL"] and "messages -> the last assistant turn" in task.description
+    tok = tiny_causal.tokenizer
+    (req,) = task.requests("test", n=1, tokenizer=tok)
+    turns = req.raw["messages"]
+    assert req.prompt == chat_prompt(tok, turns[:-1]) and req.target == turns[-1]["content"]
+    assert turns[2]["content"] in req.prompt  # the earlier answer is context, not target
+    (plain,) = task.requests("test", n=1, chat=False)
+    assert plain.prompt.startswith("System: Answer in one word.\n\nUser: Colour of item")
+    assert plain.prompt.endswith("User: And its shape?\n\nAssistant:")
+    with pytest.raises(ConfigError, match="few-shot demonstrations do not apply to a conversation task"):
+        task.requests("test", n=1, shots=1)
+
+
+def test_a_malformed_conversation_names_its_line(tmp_path):
+    path = _conversations(tmp_path / "chat.jsonl", n=3)
+    with path.open("a") as f:
+        f.write(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "?"}]}) + "\n")
+    task = load_task(str(path))
+    with pytest.raises(GenlabError) as err:
+        [task.variants()[0].render(r) for s in task.split_names() for r in task.examples(s)]
+    assert "chat.jsonl:4" in err.value.render() and "ending with the assistant's answer" in err.value.render()
+
+
+def test_tune_learns_from_a_conversation_file(tiny_causal_dir, tmp_path):
+    from genlab.tuning import TrainConfig, tune
+
+    cfg = TrainConfig(max_steps=2, batch_size=4, val_max_examples=2, val_generate=1, max_new_tokens=4, max_seq_len=128)
+    res = tune(str(tiny_causal_dir), str(_conversations(tmp_path / "chat.jsonl")), "lora", {"r": 4}, cfg,
+               tmp_path / "run", eval_cfg=None)
+    assert (res.adapter_path / "adapter_config.json").is_file()
