@@ -35,7 +35,8 @@ def note_inferred_task(task) -> None:
 
     from genlab.data.infer import is_data_file
 
-    if task is not None and is_data_file(Path(str(task))) and Path(str(task)).is_file():
+    name = str(task) if task is not None else ""
+    if name.startswith("hf:") or (is_data_file(Path(name)) and Path(name).is_file()):
         from genlab.tasks import load_task
         from genlab.ui import err_console
 

@@ -1,7 +1,7 @@
-"""A data file given where a task is expected: tell its input and target columns from their names.
+"""A data file or hub dataset given where a task is expected: input and target columns told from their names.
 
-``genlab eval --task qa.jsonl`` works when the file's columns have one of the
-common shapes below (TRL's prompt/completion and conversational ``messages``,
+``genlab eval --task qa.jsonl`` (or ``--task hf:owner/name[:config]``) works
+when the columns have one of the common shapes below (TRL's prompt/completion and conversational ``messages``,
 Alpaca's instruction/input/output, question/answer, input/output, dialogue/summary, ...). The result is an ordinary
 task spec, as if the user had written this YAML next to the file::
 
@@ -62,40 +62,52 @@ def task_spec_for_file(path: Path) -> dict:
     if not rows:
         raise ConfigError(f"{path} has no readable rows", where=str(path),
                           hint="one JSON object per line (.jsonl), a header row (.csv), or a .parquet table")
+    return task_spec_for_rows(path.stem, path.name, rows, {"path": str(path.resolve())})
+
+
+def task_spec_for_hub(spec: str) -> dict:
+    """The same for ``hf:owner/name[:config]``: the dataset's own splits, or 80/10/10 when it has one."""
+    from genlab.data.loading import load_hub, parse_hub_spec
+    from genlab.data.sources import DEFAULT_RATIOS
+
+    loaded = load_hub(spec)
+    rows = next((v.rows[:SAMPLE_ROWS] for v in loaded.values() if v.rows), [])
+    if not rows:
+        raise ConfigError(f"{spec} has no rows", where=spec)
+    dataset: dict = {"hf": spec} if len(loaded) > 1 else {"hf": spec, "splits": dict(DEFAULT_RATIOS)}
+    name = parse_hub_spec(spec)[0].rstrip("/").split("/")[-1]
+    return task_spec_for_rows(name, spec, rows, dataset)
+
+
+def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -> dict:
     columns = set().union(*(r.keys() for r in rows))
-    if "messages" in columns:
-        return _conversation_spec(path, rows)
+    if "messages" in columns:  # TRL's conversational format: the last (assistant) turn is the target
+        answers = [str(m[-1].get("content") or "") for r in rows
+                   if isinstance(m := r.get("messages"), list) and m and isinstance(m[-1], dict)]
+        return _spec(name, f"{label}: messages -> the last assistant turn", dataset,
+                     {"name": "conversation", "messages": "messages"}, answers or [""])
     shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)
     if shape is None:
-        raise ConfigError(f"cannot tell which columns of {path.name} are the input and the target "
-                          f"(columns: {', '.join(sorted(columns))})", hint=_yaml_hint(path, rows[0]))
+        raise ConfigError(f"cannot tell which columns of {label} are the input and the target "
+                          f"(columns: {', '.join(sorted(columns))})", hint=_yaml_hint(name, dataset, rows[0]))
     target, inputs, prompt = shape
     optional = []
     if inputs == ("instruction",) and "input" in columns:
         prompt, optional = "{{instruction}}{% if input %}\n\n{{input}}{% endif %}", ["input"]
-    dataset: dict = {"path": str(path.resolve())}
     if optional:
-        dataset["optional"] = optional
-    what = f"{' + '.join(inputs + tuple(optional))} -> {target}"
+        dataset = {**dataset, "optional": optional}
+    what = f"{label}: {' + '.join(inputs + tuple(optional))} -> {target}"
     template = {"name": f"{'-'.join(inputs)}-{target}", "jinja": f"{prompt} ||| {{{{{target}}}}}"}
-    return _spec(path, what, dataset, template, [str(r.get(target) or "") for r in rows])
+    return _spec(name, what, dataset, template, [str(r.get(target) or "") for r in rows])
 
 
-def _conversation_spec(path: Path, rows: list[dict]) -> dict:
-    """TRL's conversational format: the last (assistant) turn of ``messages`` is the target."""
-    answers = [str(m[-1].get("content") or "") for r in rows
-               if isinstance(m := r.get("messages"), list) and m and isinstance(m[-1], dict)]
-    return _spec(path, "messages -> the last assistant turn", {"path": str(path.resolve())},
-                 {"name": "conversation", "messages": "messages"}, answers or [""])
-
-
-def _spec(path: Path, what: str, dataset: dict, template: dict, targets: list[str]) -> dict:
+def _spec(name: str, what: str, dataset: dict, template: dict, targets: list[str]) -> dict:
     words = sorted(len(t.split()) for t in targets)
     short = words[len(words) // 2] <= SHORT_TARGET_WORDS
     longest_chars = max(len(t) for t in targets)
     return {
-        "name": path.stem,
-        "description": f"{path.name}: {what} (columns told from their names; write a task YAML to change the "
+        "name": name,
+        "description": f"{what} (columns told from their names; write a task YAML to change the "
                        "template, metrics or splits)",
         "dataset": dataset,
         "output_type": "generate",
@@ -107,12 +119,13 @@ def _spec(path: Path, what: str, dataset: dict, template: dict, targets: list[st
     }
 
 
-def _yaml_hint(path: Path, row: dict) -> str:
+def _yaml_hint(name: str, dataset: dict, row: dict) -> str:
     names = [k for k in row if isinstance(k, str)]
     first, last = (names[0], names[-1]) if len(names) > 1 else ("input", "target")
+    source = f"path: {Path(dataset['path']).name}" if "path" in dataset else f"hf: \"{dataset['hf']}\""
     return ("write a task YAML, e.g. my-task.yaml:\n"
-            f"  name: {path.stem}\n"
-            f"  dataset: {{path: {path.name}, splits: {{train: 0.8, validation: 0.1, test: 0.1}}}}\n"
+            f"  name: {name}\n"
+            f"  dataset: {{{source}, splits: {{train: 0.8, validation: 0.1, test: 0.1}}}}\n"
             "  metrics: [rougeL]\n"
             "  templates:\n"
             f"    - name: t\n      jinja: \"{{{{{first}}}}} ||| {{{{{last}}}}}\"\n"

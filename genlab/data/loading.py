@@ -196,7 +196,7 @@ def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iter
     from genlab.models.registry import is_offline
 
     name, config = parse_hub_spec(spec)
-    if is_offline():
+    if is_offline() and not Path(name).expanduser().is_dir():  # a local dataset folder needs no network
         raise DataError(f"cannot download {spec}: offline (HF_HUB_OFFLINE is set)",
                         hint="go online, or export the data to a local .jsonl/.csv/.parquet file")
     import datasets

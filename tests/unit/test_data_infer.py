@@ -131,3 +131,18 @@ def test_tune_learns_from_a_conversation_file(tiny_causal_dir, tmp_path):
     res = tune(str(tiny_causal_dir), str(_conversations(tmp_path / "chat.jsonl")), "lora", {"r": 4}, cfg,
                tmp_path / "run", eval_cfg=None)
     assert (res.adapter_path / "adapter_config.json").is_file()
+
+
+def test_a_dataset_folder_through_hf_keeps_its_own_splits_offline(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    folder = tmp_path / "tldr"
+    folder.mkdir()
+    _jsonl(folder / "train.jsonl", [{"prompt": f"post {i}", "completion": f"short {i}"} for i in range(12)])
+    _jsonl(folder / "test.jsonl", [{"prompt": f"new post {i}", "completion": f"gist {i}"} for i in range(4)])
+    task = load_task(f"hf:{folder}")
+    assert task.name == "tldr" and sorted(task.split_names()) == ["test", "train"]
+    assert task.variants()[0].render(task.examples("test")[0]) == ("new post 0", "gist 0")
+    assert f"hf:{folder}: prompt -> completion" in task.description
