@@ -8,6 +8,14 @@ Two row shapes are accepted everywhere (JSONL, CSV, Parquet, ``hf:`` datasets, b
   all ``k(k-1)/2`` pairs, the better completion as ``chosen`` (InstructGPT, Ouyang et al. 2022).
   In CSV, ``completions`` and ``ranking`` are JSON lists.
 
+Files and hub datasets may also use TRL's other preference formats:
+
+* conversational: ``prompt`` a list of ``{role, content}`` turns, ``chosen``/``rejected`` the
+  assistant's reply as a one-turn list (the prompt goes through the chat template);
+* implicit prompt: no ``prompt``; ``chosen`` and ``rejected`` are whole conversations (turn lists)
+  that differ only in their last, assistant, turn, or texts that share everything up to the last
+  ``"\n\nAssistant:"`` (Anthropic's HH-RLHF): the shared beginning is the prompt.
+
 A bad row (an empty completion, chosen identical to rejected, a ranking that is not a
 permutation) is an error naming ``file:line``; with ``skip_bad_rows`` it is skipped and
 listed in ``<file>.bad-rows.txt``, as ``genlab.data`` does for every other dataset.
@@ -23,6 +31,7 @@ from typing import Any, Sequence
 
 from genlab.data import BadRow, load_file, load_hub
 from genlab.errors import DataError
+from genlab.prompts.chat import chat_prompt, transcript
 
 FILE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
 
@@ -122,13 +131,13 @@ def load_preferences(source: str | Path, *, split: str = "train", n: int | None 
     """
     text = str(source)
     if text.startswith("hf:"):
-        splits = load_hub(text, required=("prompt",), skip_bad_rows=skip_bad_rows)
+        splits = load_hub(text, skip_bad_rows=skip_bad_rows)
         if split not in splits:
             raise DataError(f"{text} has no split {split!r}", hint=f"splits: {', '.join(splits)}")
         return _from_rows(splits[split].rows[:n] if n else splits[split].rows, tokenizer, chat, skip_bad_rows,
                           splits[split].bad)
     if Path(text).suffix.lower() in FILE_SUFFIXES:
-        loaded = load_file(text, required=("prompt",), skip_bad_rows=skip_bad_rows)
+        loaded = load_file(text, skip_bad_rows=skip_bad_rows)
         data = _from_rows(loaded.rows[:n] if n else loaded.rows, tokenizer, chat, skip_bad_rows, loaded.bad)
         if data.bad:
             from genlab.data.loading import write_bad_report
@@ -144,7 +153,10 @@ def _from_rows(rows, tokenizer, chat, skip_bad_rows, bad) -> PreferenceData:
     for row in rows:
         where = getattr(row, "where", None)
         try:
-            got = row_pairs(row, wrap(row["prompt"]) if isinstance(row.get("prompt"), str) else None, where)
+            row, prompt = _trl_shapes(row, where, tokenizer, chat)
+            if prompt is None and isinstance(row.get("prompt"), str):
+                prompt = wrap(row["prompt"])
+            got = row_pairs(row, prompt, where)
         except DataError as e:
             if not skip_bad_rows:
                 raise DataError(e.message, where=e.where,
@@ -155,6 +167,46 @@ def _from_rows(rows, tokenizer, chat, skip_bad_rows, bad) -> PreferenceData:
             p.meta.setdefault("prompt_text", row["prompt"])
         pairs.extend(got)
     return PreferenceData(pairs, bad)
+
+
+HH_ASSISTANT = "\n\nAssistant:"
+
+
+def _trl_shapes(row: dict, where: str | None, tokenizer, chat: bool | None) -> tuple[dict, str | None]:
+    """A row of TRL's conversational or implicit-prompt shape as ``prompt, chosen, rejected`` texts, and the
+    prompt as the model sees it: the turns through the chat template (a transcript without one, or with
+    ``chat=False``), an HH-RLHF text beginning as it is. Other rows come back as they were, with ``None``."""
+    prompt, chosen, rejected = row.get("prompt"), row.get("chosen"), row.get("rejected")
+    if prompt is None and isinstance(chosen, str) and isinstance(rejected, str):  # HH-RLHF's text shape
+        cut = chosen.rfind(HH_ASSISTANT)
+        if cut < 0 or not rejected.startswith(chosen[:cut + len(HH_ASSISTANT)]):
+            raise DataError('no "prompt", and chosen and rejected do not share a beginning that ends with '
+                            f'{HH_ASSISTANT!r}', where=where,
+                            hint="give a prompt column, or conversations as lists of {role, content} turns")
+        head = chosen[:cut + len(HH_ASSISTANT)]
+        return {**row, "prompt": head, "chosen": chosen[len(head):].strip(),
+                "rejected": rejected[len(head):].strip()}, head
+    if not any(isinstance(v, list) for v in (prompt, chosen, rejected)) or "completions" in row:
+        return row, None
+    if not (isinstance(chosen, list) and isinstance(rejected, list)) or not chosen or not rejected:
+        raise DataError("conversational chosen and rejected must both be non-empty lists of {role, content} turns",
+                        where=where)
+    for name, turns in (("prompt", prompt or []), ("chosen", chosen), ("rejected", rejected)):
+        if not all(isinstance(t, dict) and isinstance(t.get("content"), str) and t.get("role") for t in turns):
+            raise DataError(f'"{name}": every turn needs a "role" and a string "content"', where=where)
+    if prompt is None:  # implicit: the shared turns before the last are the prompt
+        if chosen[:-1] != rejected[:-1] or len(chosen) < 2:
+            raise DataError("no \"prompt\", and chosen and rejected differ before their last turn", where=where,
+                            hint="implicit-prompt rows are whole conversations that differ only in the last reply")
+        prompt, chosen, rejected = chosen[:-1], chosen[-1:], rejected[-1:]
+    if not isinstance(prompt, list) or not prompt:
+        raise DataError('"prompt" must be a non-empty list of turns when chosen and rejected are', where=where)
+    if any(t["role"] != "assistant" for t in chosen + rejected):
+        raise DataError("chosen and rejected hold the assistant's reply only (role: assistant)", where=where)
+    text = lambda turns: "".join(t["content"] for t in turns)  # noqa: E731
+    use_chat = chat is not False and tokenizer is not None and getattr(tokenizer, "chat_template", None)
+    seen = chat_prompt(tokenizer, prompt) if use_chat else transcript(prompt)
+    return {**row, "prompt": transcript(prompt), "chosen": text(chosen), "rejected": text(rejected)}, seen
 
 
 def _chat_wrapper(tokenizer, chat: bool | None):

@@ -26,3 +26,9 @@ def chat_prompt(tokenizer, messages: list[dict[str, str]]) -> str:
                           hint="turn chat off (chat: false / --no-chat) for base models, or use an instruct "
                                "model such as smollm2-135m-instruct")
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def transcript(turns: list[dict[str, str]]) -> str:
+    """``turns`` as plain text for a model without a chat template: ``User: ...`` blocks, ending where the
+    assistant answers."""
+    return "".join(f"{t['role'].capitalize()}: {t['content']}\n\n" for t in turns) + "Assistant:"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from genlab.errors import ConfigError, GenlabError
-from genlab.prompts.chat import chat_prompt, wrap_chat
+from genlab.prompts.chat import chat_prompt, transcript, wrap_chat
 
 Render = Callable[[dict], tuple[str, str]]
 FIT_POLICIES = ("drop", "truncate")
@@ -133,7 +133,7 @@ def _conversation_prompt(turns: list[dict], target: str, shots: list[dict], *, c
     if chat and tokenizer is not None:
         prompt = chat_prompt(tokenizer, turns)
     else:
-        prompt = "".join(f"{t['role'].capitalize()}: {t['content']}\n\n" for t in turns) + "Assistant:"
+        prompt = transcript(turns)
     n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if tokenizer is not None else None
     if n_tokens is not None and max_tokens and n_tokens > max_tokens:
         raise GenlabError(f"the conversation is {n_tokens} tokens, over the {max_tokens}-token budget of the "

@@ -72,6 +72,45 @@ def test_chat_tokenizer_wraps_file_prompts(tmp_path, tiny_causal):
     assert pair.prompt.startswith("<|im_start|>user\nhi") and pair.meta["prompt_text"] == "hi"
 
 
+def test_trl_conversational_and_implicit_prompt_rows(tmp_path, tiny_causal):
+    from genlab.prompts.chat import chat_prompt
+
+    user = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Rate my cake"}]
+    rows = [
+        {"prompt": user, "chosen": [{"role": "assistant", "content": "Lovely!"}],
+         "rejected": [{"role": "assistant", "content": "Awful."}]},
+        {"chosen": user + [{"role": "assistant", "content": "Lovely!"}],
+         "rejected": user + [{"role": "assistant", "content": "Awful."}]},
+    ]
+    (data, _) = load_preferences_from_rows(rows, tmp_path, tokenizer=tiny_causal.tokenizer)
+    want = chat_prompt(tiny_causal.tokenizer, user)
+    assert [(p.prompt, p.chosen, p.rejected) for p in data.pairs] == [(want, "Lovely!", "Awful.")] * 2
+    assert data.pairs[0].meta["prompt_text"] == "System: Be kind.\n\nUser: Rate my cake\n\nAssistant:"
+    (raw, _) = load_preferences_from_rows(rows[:1], tmp_path, tokenizer=tiny_causal.tokenizer, chat=False)
+    assert raw.pairs[0].prompt == "System: Be kind.\n\nUser: Rate my cake\n\nAssistant:"
+
+
+def test_hh_rlhf_text_rows_split_at_the_last_assistant_turn(tmp_path):
+    head = "\n\nHuman: Hi\n\nAssistant: Hello.\n\nHuman: Tell me a joke\n\nAssistant:"
+    (data, _) = load_preferences_from_rows([{"chosen": head + " A pun.", "rejected": head + " No."}], tmp_path)
+    assert [(p.prompt, p.chosen, p.rejected) for p in data.pairs] == [(head, "A pun.", "No.")]
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"chosen": "Human: a", "rejected": "Human: b"}, "share a beginning"),
+    ({"chosen": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}],
+      "rejected": [{"role": "user", "content": "b"}, {"role": "assistant", "content": "y"}]}, "differ before"),
+    ({"prompt": [{"role": "user", "content": "a"}], "chosen": [{"role": "user", "content": "x"}],
+      "rejected": [{"role": "assistant", "content": "y"}]}, "assistant's reply only"),
+    ({"prompt": [{"role": "user"}], "chosen": [{"role": "assistant", "content": "x"}],
+      "rejected": [{"role": "assistant", "content": "y"}]}, 'string "content"'),
+])
+def test_malformed_trl_rows_name_file_and_line(tmp_path, row, problem):
+    with pytest.raises(DataError) as e:
+        load_preferences_from_rows([{"prompt": "p", "chosen": "a", "rejected": "b"}, row], tmp_path)
+    assert problem in str(e.value) and "prefs.jsonl:2" in str(e.value)
+
+
 def test_support_summary_prefs_is_deterministic_and_flawed_by_kind():
     from genlab.data.builtin import generate
     from genlab.evaluation.metrics.facts import judge
