@@ -232,6 +232,16 @@ def build_app(service: Service):
             return R.stream(service, job, rid, service.run(job, None))
         return JSONResponse(await R.collect(service, job, rid, service.run(job, request.is_disconnected)))
 
+    @app.post("/v1/responses")
+    async def responses(request: Request):
+        from genlab.serving import responses_api as RA
+
+        body = await read_json(request, service.config.max_body_bytes)
+        job = RA.chat_job(service, body)
+        if job.stream:
+            return RA.stream(service, body, job, service.run(job, None))
+        return JSONResponse(await RA.collect(body, job, service.run(job, request.is_disconnected)))
+
     @app.post("/tokenize")
     async def tokenize(request: Request):
         return R.tokenize(service, await read_json(request, service.config.max_body_bytes))

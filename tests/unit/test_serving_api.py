@@ -133,6 +133,33 @@ def test_models_retrieve_one_and_a_null_assistant_turn_is_empty(server):
     assert client(url).chat.completions.create(model="tiny", messages=messages, max_tokens=2).choices
 
 
+def test_responses_api_answers_as_chat_does_and_streams_its_events(server):
+    url, service = server
+    chat = client(url).chat.completions.create(
+        model="tiny", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
+        max_tokens=8, temperature=0)
+    got = client(url).responses.create(model="tiny", instructions="Be brief.", input="Hello", max_output_tokens=8,
+                                       temperature=0)
+    assert got.output_text == chat.choices[0].message.content and got.output[0].role == "assistant"
+    assert got.status == ("incomplete" if chat.choices[0].finish_reason == "length" else "completed")
+    assert (got.usage.input_tokens, got.usage.output_tokens) == (chat.usage.prompt_tokens,
+                                                                 chat.usage.completion_tokens)
+    ends = {"min_tokens": 3, "logit_bias": {str(service.tokenizer.eos_token_id): 100}}  # 3 tokens, then the end
+    with client(url).responses.stream(model="tiny", instructions="Be brief.", temperature=0, extra_body=ends,
+                                      input=[{"role": "user", "content": [{"type": "input_text", "text": "Hello"}]}]
+                                      ) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert final.status == "completed" and final.usage.output_tokens == 4
+    assert final.output_text == "".join(e.delta for e in events if e.type == "response.output_text.delta")
+
+
 def test_sampling_with_a_seed_repeats_and_n_gives_distinct_choices(server):
     url, _ = server
     ask = dict(model="tiny", prompt="The cat", max_tokens=12, temperature=1.0, n=4, seed=7)

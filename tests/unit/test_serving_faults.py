@@ -58,6 +58,22 @@ def test_bad_requests_get_clear_errors(server, body, status, param):
     assert (got_status, err["param"]) == (status, param), err
 
 
+@pytest.mark.parametrize("body, param", [
+    ({"model": "tiny", "input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
+    ({"model": "tiny", "input": "x", "tools": [{"type": "function", "name": "f"}]}, "tools"),
+    ({"model": "tiny", "input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]}, "input[0]"),
+    ({"model": "tiny", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
+     "input[0].content"),
+    ({"model": "tiny", "input": "x", "text": {"format": {"type": "json_object"}}}, "text.format"),
+    ({"model": "tiny", "input": ""}, "input"),
+    ({"model": "tiny", "input": "x", "max_output_tokens": 5000}, "max_output_tokens"),
+    ({"model": "tiny", "input": "x " * 300}, "input"),
+])
+def test_responses_api_mistakes_get_clear_errors(server, body, param):
+    status, err = _error(server[0], body, "/v1/responses")
+    assert (status, err["param"]) == (400, param), err
+
+
 def test_error_messages_name_the_limit_and_the_models(server):
     url, _ = server
     assert "Models here: tiny" in _error(url, {"model": "gpt-4", "prompt": "x"})[1]["message"]
