@@ -27,7 +27,7 @@ from pathlib import Path
 from genlab.data.loading import iter_file
 from genlab.errors import ConfigError
 
-DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
+DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".parquet", ".pq")
 SAMPLE_ROWS = 1000  # rows read to tell the shape and the target length
 
 # (target column, input columns, prompt side of the template), first match wins

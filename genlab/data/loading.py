@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,9 @@ from genlab.errors import DataError
 from genlab.io import atomic_write_text
 from genlab.data.rows import Row
 
-FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
+FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
            ".pq": "parquet"}
+DELIMITERS = ",;\t|"  # a CSV header with no comma but one of these uses it (Excel in many locales writes ";")
 
 
 @dataclass
@@ -59,6 +61,12 @@ def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str,
 
 
 def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
+    """One JSON object per line; a ``.json`` file holding one JSON array of objects (Alpaca's) is read whole."""
+    with open(path, "rb") as f:
+        head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    if head.startswith(b"["):
+        yield from _iter_json_array(path)
+        return
     with open(path, "rb") as f:
         for lineno, text, bad in _decoded_lines(f, path):
             where = f"{path}:{lineno}"
@@ -75,6 +83,32 @@ def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
             yield Row.at(obj, where) if isinstance(obj, dict) else _Bad(where, f"expected a JSON object, got {type(obj).__name__}")
 
 
+def _iter_json_array(path: Path) -> Iterator[Row | _Bad]:
+    try:
+        items = json.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not valid UTF-8 (byte {e.start})", where=str(path)) from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"malformed JSON ({e.msg})", where=f"{path}:{e.lineno}",
+                        hint="a .json file is one array of objects, or one object per line") from None
+    if not isinstance(items, list):
+        raise DataError(f"expected an array of objects, got {type(items).__name__}", where=str(path))
+    for i, obj in enumerate(items):
+        where = f"{path}: item {i}"
+        yield Row.at(obj, where) if isinstance(obj, dict) else _Bad(where, "expected a JSON object, "
+                                                                           f"got {type(obj).__name__}")
+
+
+def _delimiter(header: str | None, path: Path) -> str:
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    if not header or "," in header:
+        return ","
+    counts = {d: header.count(d) for d in DELIMITERS[1:]}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def _iter_csv(path: Path) -> Iterator[Row | _Bad]:
     bad: dict[int, _Bad] = {}
 
@@ -86,7 +120,10 @@ def _iter_csv(path: Path) -> Iterator[Row | _Bad]:
             yield text
 
     with open(path, "rb") as f:
-        reader = csv.reader(lines(f))
+        texts = lines(f)
+        first = next(texts, None)
+        reader = csv.reader(itertools.chain([first] if first is not None else [], texts),
+                            delimiter=_delimiter(first, path))
         header = next(reader, None)
         if header is None:
             return
@@ -129,7 +166,8 @@ def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Row | _Bad]:
     fmt = fmt or FORMATS.get(path.suffix.lower())
     readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
     if fmt not in readers:
-        raise DataError(f"cannot tell the format of {path}", hint="use .jsonl, .csv or .parquet, or pass fmt=")
+        raise DataError(f"cannot tell the format of {path}",
+                        hint="use .jsonl, .json, .csv, .tsv or .parquet, or pass fmt=")
     return readers[fmt](path)
 
 

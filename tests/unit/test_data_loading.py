@@ -113,3 +113,23 @@ def test_csv_byte_order_mark_and_malformed_record(tmp_path):
         csv.field_size_limit(old)
     assert [r["summary"] for r in loaded.rows] == ["greets", "fine"]  # header read without the BOM
     assert loaded.bad[0].where == f"{path}:3" and "malformed CSV" in loaded.bad[0].problem
+
+
+def test_json_array_files_and_their_bad_items(tmp_path):
+    rows = [{"dialogue": "A: hi", "summary": "greets"}, {"dialogue": "B: yo", "summary": "waves"}]
+    path = write(tmp_path / "alpaca.json", b"\xef\xbb\xbf" + json.dumps(rows, indent=2).encode())
+    assert [r["summary"] for r in load_file(path).rows] == ["greets", "waves"]
+    loaded = load_file(write(tmp_path / "b.json", json.dumps(rows + [["x"]]).encode()), skip_bad_rows=True)
+    assert len(loaded.rows) == 2 and loaded.bad[0].where.endswith("b.json: item 2")
+    with pytest.raises(DataError, match="malformed JSON"):
+        load_file(write(tmp_path / "c.json", b'[{"dialogue": "A"},\n{"dialogue": }]'))
+
+
+@pytest.mark.parametrize("name, data", [
+    ("semicolons.csv", b"dialogue;summary\nA: hi, there;greets, warmly\n"),
+    ("tabs.tsv", b"dialogue\tsummary\nA: hi, there\tgreets, warmly\n"),
+    ("pipes.csv", b"dialogue|summary\nA: hi, there|greets, warmly\n"),
+])
+def test_csv_delimiter_is_told_from_the_header(tmp_path, name, data):
+    (row,) = load_file(write(tmp_path / name, data), required=["dialogue", "summary"]).rows
+    assert (row["dialogue"], row["summary"]) == ("A: hi, there", "greets, warmly")
