@@ -20,7 +20,8 @@ from genlab.serving import protocol as P
 from genlab.serving import responses as R
 from genlab.serving.engine import Engine, QueueFull, ShuttingDown
 from genlab.serving.protocol import APIError, Job, Limits
-from genlab.serving.sequence import Failed, Finished, Sequence
+from genlab.serving.metrics import Metrics
+from genlab.serving.sequence import Delta, Failed, Finished, Sequence
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Service:
         self.lm = engine.lm
         self.tokenizer = engine.lm.tokenizer
         self.created = int(time.time())
+        self.metrics = Metrics()
 
     @property
     def context(self) -> int:
@@ -124,10 +126,10 @@ class Service:
                            type="rate_limit_error", headers={"Retry-After": "1"}) from None
         except ShuttingDown as e:
             raise APIError(503, str(e), code="shutting_down", type="server_error") from None
-        return self._events(seqs, q, time.monotonic() + self.config.timeout_s, is_disconnected)
+        return self._events(job, seqs, q, time.monotonic() + self.config.timeout_s, is_disconnected)
 
-    async def _events(self, seqs: list[Sequence], q: asyncio.Queue, deadline: float, is_disconnected):
-        left = len(seqs)
+    async def _events(self, job: Job, seqs: list[Sequence], q: asyncio.Queue, deadline: float, is_disconnected):
+        left, t0, first, reasons, used, cached = len(seqs), time.monotonic(), None, [], 0, {}
         try:
             while left:
                 try:
@@ -145,10 +147,19 @@ class Service:
                     left -= 1
                 if isinstance(ev, Failed):
                     raise APIError(500, ev.message, type="server_error", code="generation_failed")
+                if first is None and isinstance(ev, Delta):
+                    first = time.monotonic() - t0
+                if isinstance(ev, Finished):
+                    reasons.append(ev.reason)
+                    used, cached[ev.index // job.n] = used + ev.completion_tokens, ev.cached_tokens
                 yield ev
         finally:
             for s in seqs:
                 s.cancelled = True  # no-op for finished ones; frees the slot of the rest
+            if reasons:
+                self.metrics.request_done(job.model, sum(len(p) for p in job.prompts), sum(cached.values()), used,
+                                          reasons + ["cancelled"] * (len(seqs) - len(reasons)), first,
+                                          time.monotonic() - t0)
 
 
 async def read_json(request, limit: int) -> dict:
@@ -181,6 +192,7 @@ def build_app(service: Service):
 
     @app.exception_handler(APIError)
     async def _api_error(request, e: APIError):
+        service.metrics.error(e.status)
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
     @app.exception_handler(HTTPException)
@@ -207,6 +219,12 @@ def build_app(service: Service):
         return JSONResponse({"status": "ok" if ok else "unavailable", "running": service.engine.running(),
                              "waiting": service.engine.queued(), "models": service.model_ids()},
                             status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics():
+        from fastapi.responses import PlainTextResponse
+
+        return PlainTextResponse(service.metrics.render(service.engine), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
     async def models():

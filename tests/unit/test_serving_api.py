@@ -251,3 +251,30 @@ def test_async_clients_stream_concurrently_and_match_one_at_a_time(server):
              for p in PROMPTS]
     assert together == alone
     assert settles(service.engine)
+
+
+def _scrape(url: str) -> dict[str, float]:
+    text = httpx.get(url + "/metrics").text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_metrics_count_tokens_choices_errors_and_latency(server):
+    url, service = server
+    before = _scrape(url)
+    ids = service.tokenizer("The cat sat")["input_ids"]
+    client(url).completions.create(model="tiny", prompt=ids, max_tokens=5, n=2, temperature=1.0, seed=1,
+                                   extra_body={"ignore_eos": True})
+    with pytest.raises(openai.BadRequestError):
+        client(url).completions.create(model="tiny", prompt=ids, max_tokens=5, temperature=7)
+    assert settles(service.engine)
+    after = _scrape(url)
+    delta = {k: after[k] - before.get(k, 0.0) for k in after}
+    assert delta['genlab_generation_tokens_total{model="tiny"}'] == 10  # two choices of five
+    assert delta['genlab_prompt_tokens_total{model="tiny"}'] == len(ids)  # one prompt, counted once
+    assert delta['genlab_request_success_total{model="tiny",finished_reason="length"}'] == 2
+    assert delta['genlab_request_errors_total{status="400"}'] == 1
+    assert delta["genlab_e2e_request_latency_seconds_count"] == 1
+    assert delta["genlab_time_to_first_token_seconds_count"] == 1
+    assert delta['genlab_e2e_request_latency_seconds_bucket{le="+Inf"}'] == 1
+    assert after["genlab_requests_running"] == 0 and after["genlab_kv_cache_bytes"] == 0
