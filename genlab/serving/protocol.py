@@ -35,7 +35,7 @@ class APIError(Exception):
 class Limits:
     max_tokens_cap: int = 1024  # most new tokens one choice may ask for
     max_n: int = 8
-    max_stop: int = 4
+    max_stop: int = 16  # OpenAI takes 4, vLLM any number; lm-eval's local-completions sends all its stop strings
 
 
 @dataclass
