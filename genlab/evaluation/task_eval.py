@@ -158,6 +158,12 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
         warnings.warn(FewerShots(f"asked for {shots} shots, used {_span(used)} per prompt (mean {used['mean']:.1f}): "
                                  f"only that many fit the context window or exist in the {getattr(task, 'fewshot_split', 'train')!r} "
                                  "split"), stacklevel=2)
+    overlap = train_overlap(task, cfg.split, requests, cfg.template_key())
+    if overlap["exact"]:
+        warnings.warn(TrainOverlap(
+            f"{overlap['exact']} of {overlap['of']} {cfg.split!r} examples have the same input as a train example "
+            "(compared after normalizing case, punctuation and spaces): their scores measure recall of the "
+            "training data, not generalization; `genlab data stats` lists the duplicates"), stacklevel=2)
     model_outputs = reasoning.run_reasoning if reasoned else _MODEL_OUTPUTS[task.output_type]
     run = model_outputs(lm, task, requests, cfg, precision["compute"], reporter)
     t1 = time.perf_counter()
@@ -167,7 +173,7 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
                "total_s": time.perf_counter() - t0, **run.throughput}
     result = EvalResult(
         task=task.name, output_type=task.output_type, model=environment.model_info(lm),
-        metrics=summary, config=_run_config(task, cfg, shots, precision, run),
+        metrics=summary, config={**_run_config(task, cfg, shots, precision, run), "train_overlap": overlap},
         timings=timings, environment=Provenance.capture().to_json(),
         samples=[{**row, **extra} for row, extra in zip(run.samples, per_sample)])
     if out_dir is not None:
@@ -177,6 +183,32 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
 
 class FewerShots(UserWarning):
     """Fewer demonstrations than asked fit a prompt (context window, or a small train split)."""
+
+
+class TrainOverlap(UserWarning):
+    """Evaluated examples whose input also occurs in the train split."""
+
+
+def train_overlap(task, split: str, requests, template) -> dict[str, int]:
+    """How many evaluated examples have an input (the fields the template reads before ``|||``) that a train
+    example has too, after ``genlab.data.normalize``; ``{"exact": 0, "of": n}`` when there is no train split."""
+    from genlab.data import normalize
+    from genlab.data.hygiene import row_text
+
+    names = task.split_names() if hasattr(task, "split_names") else []
+    if split == "train" or "train" not in names or not requests:
+        return {"exact": 0, "of": len(requests)}
+    try:
+        variant = task.variant(template if template != "sample" else 0)
+        fields = sorted(getattr(variant.template, "input_fields", variant.template.fields))
+    except Exception:  # noqa: BLE001 - a task without templates (a Python task object): nothing to compare
+        return {"exact": 0, "of": len(requests)}
+    cache = task.__dict__.setdefault("_train_inputs", {})  # validation during training asks again and again
+    if tuple(fields) not in cache:
+        cache[tuple(fields)] = {normalize(row_text(row, fields)) for row in task.examples("train")}
+    seen = cache[tuple(fields)]
+    hits = sum(normalize(row_text(r.raw, fields)) in seen for r in requests if r.raw)
+    return {"exact": hits, "of": len(requests)}
 
 
 def shots_used(items, asked: int) -> dict[str, float]:

@@ -146,3 +146,19 @@ def test_a_dataset_folder_through_hf_keeps_its_own_splits_offline(tmp_path, monk
     assert task.name == "tldr" and sorted(task.split_names()) == ["test", "train"]
     assert task.variants()[0].render(task.examples("test")[0]) == ("new post 0", "gist 0")
     assert f"hf:{folder}: prompt -> completion" in task.description
+
+
+def test_eval_warns_when_test_inputs_occur_in_train(tiny_causal, tmp_path):
+    from genlab.evaluation import evaluate
+    from genlab.evaluation.task_eval import TrainOverlap
+
+    dup = _jsonl(tmp_path / "dup.jsonl", [{"question": f"q{i % 5}", "answer": f"a{i}"} for i in range(40)])
+    with pytest.warns(TrainOverlap, match=r"4 of 4 'test' examples have the same input as a train example"):
+        result = evaluate(tiny_causal, str(dup), n=4, n_resamples=10)
+    assert result.config["train_overlap"] == {"exact": 4, "of": 4}
+    clean = _jsonl(tmp_path / "clean.jsonl", [{"question": f"q{i}", "answer": f"a{i}"} for i in range(40)])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainOverlap)
+        assert evaluate(tiny_causal, str(clean), n=4, n_resamples=10).config["train_overlap"] == {"exact": 0, "of": 4}
