@@ -175,6 +175,10 @@ def test_stop_strings_cut_the_text_and_say_stop(server):
     stop = full[3:6]
     got = client(url).completions.create(model="tiny", prompt=PROMPTS[1], max_tokens=20, temperature=0, stop=[stop])
     assert got.choices[0].text == full[:full.index(stop)] and got.choices[0].finish_reason == "stop"
+    # lm-eval's local-completions sends every stop string of a task (with the end-of-text token): more than 4
+    many = client(url).completions.create(model="tiny", prompt=PROMPTS[1], max_tokens=20, temperature=0,
+                                          stop=["\u2603", "Question:", "</s>", "<|im_end|>", stop])
+    assert many.choices[0].text == got.choices[0].text
 
 
 def test_chat_logprobs_are_log_softmax_of_the_model(server, tiny_causal):
