@@ -2,7 +2,8 @@
 
 ``genlab eval --task qa.jsonl`` (or ``--task hf:owner/name[:config]``) works
 when the columns have one of the common shapes below (TRL's prompt/completion and conversational ``messages``,
-Alpaca's instruction/input/output, question/answer, input/output, dialogue/summary, ...). The result is an ordinary
+Alpaca's instruction/input/output, question/answer, input/output, dialogue/summary, ...; multiple choice as
+MMLU and HellaSwag lay it out). The result is an ordinary
 task spec, as if the user had written this YAML next to the file::
 
     name: qa
@@ -20,6 +21,7 @@ is a task YAML; the error for an unknown shape prints one to start from.
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import islice
 from pathlib import Path
@@ -50,6 +52,11 @@ SHAPES: list[tuple[str, tuple[str, ...], str]] = [
     ("summary", ("text",), "Summarize this text:\n{{text}}"),
 ]
 SHORT_TARGET_WORDS = 5  # median target this short: exact match is the headline metric
+# multiple choice (MMLU, HellaSwag style): a question, a list of choices, the answer (index, letter or text)
+MC_QUESTION = ("question", "query", "prompt", "ctx", "context")
+MC_CHOICES = ("choices", "options", "endings")
+MC_ANSWER = ("answer", "label", "gold", "answer_index")
+LETTERS = "ABCDEFGHIJ"
 
 
 def is_data_file(path: Path) -> bool:
@@ -86,6 +93,8 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -
                    if isinstance(m := r.get("messages"), list) and m and isinstance(m[-1], dict)]
         return _spec(name, f"{label}: messages -> the last assistant turn", dataset,
                      {"name": "conversation", "messages": "messages"}, answers or [""])
+    if (mc := _multiple_choice(name, label, rows, columns, dataset)) is not None:
+        return mc
     shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)
     if shape is None:
         raise ConfigError(f"cannot tell which columns of {label} are the input and the target "
@@ -99,6 +108,40 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -
     what = f"{label}: {' + '.join(inputs + tuple(optional))} -> {target}"
     template = {"name": f"{'-'.join(inputs)}-{target}", "jinja": f"{prompt} ||| {{{{{target}}}}}"}
     return _spec(name, what, dataset, template, [str(r.get(target) or "") for r in rows])
+
+
+def _listed(value) -> list | None:
+    if isinstance(value, str):  # CSV cells hold JSON
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def _multiple_choice(name: str, label: str, rows: list[dict], columns: set, dataset: dict) -> dict | None:
+    question = next((c for c in MC_QUESTION if c in columns), None)
+    choices = next((c for c in MC_CHOICES if c in columns and _listed(rows[0].get(c))), None)
+    answer = next((c for c in MC_ANSWER if c in columns), None)
+    if not (question and choices and answer):
+        return None
+    values = [str(r.get(answer)) for r in rows]
+    if all(v.lstrip("-").isdigit() for v in values):
+        target, kind = f"{{{{answer_choices[{answer}|int]}}}}", "index"
+    elif all(len(v) == 1 and v in LETTERS for v in values):
+        target, kind = f"{{{{answer_choices[\"{LETTERS}\".index({answer})]}}}}", "letter"
+    else:
+        target, kind = f"{{{{{answer}}}}}", "text"
+    listing = f"{{% for c in answer_choices %}}\n{{{{\"{LETTERS}\"[loop.index0]}}}}. {{{{c}}}}{{% endfor %}}"
+    return {
+        "name": name,
+        "description": f"{label}: multiple choice, {question} + {choices} -> {answer} ({kind}) (columns told from "
+                       "their names; write a task YAML to change the template, metrics or splits)",
+        "dataset": dataset, "output_type": "multiple_choice", "metrics": ["acc", "acc_norm"], "chat": False,
+        "fewshot": {"target_prefix": "\nAnswer:"},  # each choice is scored as the continuation " <choice>"
+        "templates": [{"name": f"{question}-{choices}", "answer_choices": {"field": choices},
+                       "jinja": f"{{{{{question}}}}}{listing} ||| {target}"}],
+    }
 
 
 def _spec(name: str, what: str, dataset: dict, template: dict, targets: list[str]) -> dict:

@@ -13,6 +13,7 @@ tiny ``{field}`` substitution of our own rather than ``str.format``, because
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -45,19 +46,27 @@ def _missing_error(template: str, fields: list[str], row: dict, where: str | Non
 class JinjaTemplate:
     """promptsource style: ``"<input> ||| <target>"``, with optional ``answer_choices``.
 
-    ``answer_choices`` is a list, or a string like ``"1 ||| 2 ||| 3"`` whose pieces
-    are themselves templates (so choices may use row fields).
+    ``answer_choices`` is a list, a string like ``"1 ||| 2 ||| 3"`` whose pieces
+    are themselves templates (so choices may use row fields), or ``{field: NAME}``:
+    each row's own list of choices in column NAME (MMLU, ARC, HellaSwag rows).
     """
 
     name: str
     jinja: str
-    answer_choices: list[str] | str | None = None
+    answer_choices: list[str] | str | dict | None = None
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        mapping = isinstance(self.answer_choices, dict)
+        column = self.answer_choices.get("field") if mapping else None
+        if mapping and (set(self.answer_choices) != {"field"} or not isinstance(column, str)):
+            raise ConfigError(f"template {self.name!r}: answer_choices as a mapping is {{field: COLUMN}} (a column "
+                              f"holding each row's list of choices), got {self.answer_choices!r}")
         try:
             self._compiled = _ENV.from_string(self.jinja)
             self._fields = meta.find_undeclared_variables(_ENV.parse(self.jinja)) - {"answer_choices"}
+            if column:
+                self._fields |= {column}
         except TemplateSyntaxError as e:
             raise ConfigError(f"template {self.name!r} is not valid Jinja: {e.message} (line {e.lineno})") from e
         if SEPARATOR not in self.jinja:
@@ -78,6 +87,17 @@ class JinjaTemplate:
     def choices(self, row: dict, where: str | None = None) -> list[str] | None:
         if self.answer_choices is None:
             return None
+        if isinstance(self.answer_choices, dict):
+            value = row.get(self.answer_choices["field"])
+            if isinstance(value, str):  # a CSV cell holding a JSON list
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            if not isinstance(value, list) or len(value) < 2:
+                raise DataError(f'template {self.name!r}: field "{self.answer_choices["field"]}" must be a list of '
+                                f"at least 2 choices, got {value!r}"[:300], where=where_of(row, where))
+            return [str(c) for c in value]
         if isinstance(self.answer_choices, str):
             pieces = [p.strip() for p in self.answer_choices.split(SEPARATOR)]
             return [_render(_ENV.from_string(p), row, self.name, where) for p in pieces]

@@ -162,3 +162,36 @@ def test_eval_warns_when_test_inputs_occur_in_train(tiny_causal, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrainOverlap)
         assert evaluate(tiny_causal, str(clean), n=4, n_resamples=10).config["train_overlap"] == {"exact": 0, "of": 4}
+
+
+@pytest.mark.parametrize("answer_of", [lambda i: i % 3, lambda i: "ABC"[i % 3],
+                                       lambda i: ["red", "green", "blue"][i % 3], lambda i: str(i % 3)])
+def test_multiple_choice_rows_score_each_rows_own_choices(tmp_path, answer_of):
+    rows = [{"question": f"Colour {i}?", "answer": answer_of(i),
+             "choices": ["red", "green", "blue"] if i % 2 else ["red", "green", "blue", "x"]} for i in range(20)]
+    task = load_task(str(_jsonl(tmp_path / "mc.jsonl", rows)))
+    assert task.output_type == "multiple_choice" and task.metrics == ["acc", "acc_norm"]
+    reqs = [r for s in task.split_names() for r in task.requests(s)]
+    assert len(reqs) == 20
+    for r in reqs:
+        i = int(r.raw["question"].split()[1].rstrip("?"))
+        assert r.choices == [" " + c for c in rows[i]["choices"]] and r.target_index == i % 3
+        assert r.prompt.startswith(f"Colour {i}?\nA. red\nB. green\nC. blue") and r.prompt.endswith("\nAnswer:")
+    (shot,) = task.requests("test", n=1, shots=1)
+    assert shot.prompt.count("Answer:") == 2 and "\nAnswer: " in shot.prompt  # the demonstration reads "Answer: red"
+
+
+def test_multiple_choice_from_csv_json_cells_and_a_bad_choice_list(tmp_path):
+    path = tmp_path / "mc.csv"
+    path.write_text('question,options,label\n"Sky?","[""blue"", ""green""]",0\n"Grass?","[""blue"", ""green""]",1\n'
+                    '"Odd?","""not a list""",0\n')
+    task = load_task(str(path))
+    task.dataset["splits"] = {"test": 1.0}
+    rows = task.examples("test")
+    assert [task.variants()[0].render(r)[1] for r in rows[:2]] == ["blue", "green"]
+    with pytest.raises(GenlabError, match='field "options" must be a list of at least 2 choices'):
+        task.variants()[0].render(rows[2])
+    from genlab.prompts.templates import JinjaTemplate
+
+    with pytest.raises(ConfigError, match="answer_choices as a mapping is {field: COLUMN}"):
+        JinjaTemplate("t", "{{q}} ||| {{a}}", {"column": "choices"})
