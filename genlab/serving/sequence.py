@@ -149,8 +149,8 @@ def edited_logits(logits: torch.Tensor, seq: Sequence, eos_ids: set[int]) -> tor
     if rules.min_tokens and len(seq.out_ids) < rules.min_tokens and eos_ids:
         out[sorted(eos_ids)] = float("-inf")
     if rules.logit_bias:
-        ids, bias = zip(*rules.logit_bias)
-        out[list(ids)] += torch.tensor(bias, dtype=out.dtype)
+        ids, bias = zip(*rules.logit_bias)  # "5" and "05" both name token 5: index_add_ adds both
+        out.index_add_(0, torch.tensor(ids, device=out.device), torch.tensor(bias, dtype=out.dtype, device=out.device))
     penalty = seq.config.repetition_penalty
     if penalty != 1:
         ids = torch.tensor(sorted(set(seq.prompt_ids) | set(seq.out_ids)), dtype=torch.long, device=out.device)
