@@ -55,7 +55,7 @@ SHORT_TARGET_WORDS = 5  # median target this short: exact match is the headline 
 # multiple choice (MMLU, HellaSwag style): a question, a list of choices, the answer (index, letter or text)
 MC_QUESTION = ("question", "query", "prompt", "ctx", "context")
 MC_CHOICES = ("choices", "options", "endings")
-MC_ANSWER = ("answer", "label", "gold", "answer_index")
+MC_ANSWER = ("answer", "answerKey", "label", "gold", "answer_index")
 LETTERS = "ABCDEFGHIJ"
 
 
@@ -116,6 +116,8 @@ def _listed(value) -> list | None:
             value = json.loads(value)
         except json.JSONDecodeError:
             return None
+    if isinstance(value, dict) and isinstance(value.get("text"), list):  # ARC: {"text": [...], "label": [...]}
+        value = value["text"]
     return value if isinstance(value, list) else None
 
 
@@ -126,7 +128,10 @@ def _multiple_choice(name: str, label: str, rows: list[dict], columns: set, data
     if not (question and choices and answer):
         return None
     values = [str(r.get(answer)) for r in rows]
-    if all(v.lstrip("-").isdigit() for v in values):
+    labelled = all(isinstance(r.get(choices), dict) and isinstance(r[choices].get("label"), list) for r in rows)
+    if labelled:  # ARC: the answer is one of the row's own labels ("A".."E" or "1".."5")
+        target, kind = f"{{{{answer_choices[{choices}.label.index({answer})]}}}}", "label"
+    elif all(v.lstrip("-").isdigit() for v in values):
         target, kind = f"{{{{answer_choices[{answer}|int]}}}}", "index"
     elif all(len(v) == 1 and v in LETTERS for v in values):
         target, kind = f"{{{{answer_choices[\"{LETTERS}\".index({answer})]}}}}", "letter"

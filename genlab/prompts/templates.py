@@ -94,6 +94,8 @@ class JinjaTemplate:
                     value = json.loads(value)
                 except json.JSONDecodeError:
                     pass
+            if isinstance(value, dict) and isinstance(value.get("text"), list):  # ARC: {"text": [...], "label": [...]}
+                value = value["text"]
             if not isinstance(value, list) or len(value) < 2:
                 raise DataError(f'template {self.name!r}: field "{self.answer_choices["field"]}" must be a list of '
                                 f"at least 2 choices, got {value!r}"[:300], where=where_of(row, where))

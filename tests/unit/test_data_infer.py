@@ -195,3 +195,18 @@ def test_multiple_choice_from_csv_json_cells_and_a_bad_choice_list(tmp_path):
 
     with pytest.raises(ConfigError, match="answer_choices as a mapping is {field: COLUMN}"):
         JinjaTemplate("t", "{{q}} ||| {{a}}", {"column": "choices"})
+
+
+def test_arc_rows_with_labelled_choices(tmp_path):
+    rows = []
+    for i in range(12):
+        labels = ["A", "B", "C", "D"] if i % 2 else ["1", "2", "3"]
+        rows.append({"question": f"Q{i}?", "choices": {"text": [f"t{i}-{j}" for j in range(len(labels))],
+                                                      "label": labels}, "answerKey": labels[i % len(labels)]})
+    task = load_task(str(_jsonl(tmp_path / "arc.jsonl", rows)))
+    assert "choices -> answerKey (label)" in task.description
+    reqs = [r for s in task.split_names() for r in task.requests(s)]
+    for r in reqs:
+        i = int(r.raw["question"][1:-1])
+        assert r.target_index == i % (4 if i % 2 else 3) and r.target == f"t{i}-{r.target_index}"
+    assert len(reqs) == 12
