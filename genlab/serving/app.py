@@ -39,6 +39,7 @@ class ServeConfig:
     allow_adapter_dirs: list[str] = field(default_factory=list)  # runtime adapter loading only from these
     threads: int | None = None
     prefix_caching: bool = True  # reuse the KV of prompt beginnings seen before (genlab.serving.prefix)
+    allow_origins: list[str] = field(default_factory=list)  # CORS: web origins whose scripts may call (none)
 
     def limits(self) -> Limits:
         return Limits(max_tokens_cap=self.max_tokens_cap, max_n=self.max_n)
@@ -208,6 +209,13 @@ def build_app(service: Service):
                          code="invalid_api_key")
             return JSONResponse(e.body(), status_code=401)
         return await call_next(request)
+
+    if service.config.allow_origins:  # off by default: any page a user visits could otherwise call a local server
+        from starlette.middleware.cors import CORSMiddleware
+
+        # added last, so outermost: preflights are answered before the key check, and errors carry the headers
+        app.add_middleware(CORSMiddleware, allow_origins=service.config.allow_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["*"])
 
     @app.get("/", response_class=HTMLResponse)
     async def playground():

@@ -201,3 +201,18 @@ def test_a_script_that_exits_with_the_engine_running_exits_cleanly(tiny_causal_d
                           timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "built True"
+
+
+def test_cors_only_for_the_allowed_origins(tiny_causal_dir):
+    with tiny_server(tiny_causal_dir, allow_origins=["http://localhost:3000"], api_key="k") as (url, _):
+        pre = httpx.options(url + "/v1/chat/completions", headers={
+            "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://localhost:3000"
+        denied = httpx.get(url + "/v1/models", headers={"Origin": "http://localhost:3000"})  # no key: 401, readable
+        assert denied.status_code == 401 and denied.headers["access-control-allow-origin"] == "http://localhost:3000"
+        other = httpx.get(url + "/health", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    with tiny_server(tiny_causal_dir) as (url, _):  # the default: no CORS headers at all
+        plain = httpx.get(url + "/health", headers={"Origin": "http://localhost:3000"})
+        assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
