@@ -62,10 +62,18 @@ def fingerprint(recipe: Recipe, stage: Stage, model_hash: str) -> str:
 
 
 def _file_text(src: str) -> str:
+    """A task's definition for the fingerprint: its file's text (a data file's hash when it is binary, as
+    Parquet is), or the name itself (a hub dataset)."""
     try:
-        return Path(src).read_text(encoding="utf-8")
+        data = Path(src).read_bytes()
     except (OSError, TypeError):
         return str(src)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def run_recipe(recipe: Recipe, out: str | Path, *, only: list[str] | None = None,

@@ -210,3 +210,18 @@ def test_arc_rows_with_labelled_choices(tmp_path):
         i = int(r.raw["question"][1:-1])
         assert r.target_index == i % (4 if i % 2 else 3) and r.target == f"t{i}-{r.target_index}"
     assert len(reqs) == 12
+
+
+def test_a_recipe_fingerprints_a_parquet_task_by_its_bytes(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from genlab.lifecycle.execute import _file_text
+
+    path = tmp_path / "qa.parquet"
+    pq.write_table(pa.Table.from_pylist([{"question": "q", "answer": "a"}]), path)
+    first = _file_text(str(path))
+    assert first.startswith("sha256:")
+    pq.write_table(pa.Table.from_pylist([{"question": "q", "answer": "b"}]), path)
+    assert _file_text(str(path)) != first  # edited data re-runs the stages
+    assert _file_text("hf:owner/name") == "hf:owner/name"
