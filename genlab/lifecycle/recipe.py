@@ -94,7 +94,26 @@ def load_recipe(path: str | Path) -> Recipe:
                               hint="pass a recipe .yaml, or a built-in recipe name (see genlab/lifecycle/recipes/)")
         path = builtin
     text = path.read_text(encoding="utf-8")
-    return recipe_from_yaml(text, source=str(path))
+    return _tasks_near(recipe_from_yaml(text, source=str(path)), path.parent)
+
+
+def _tasks_near(recipe: Recipe, base: Path) -> Recipe:
+    """Task paths (a task YAML, a data file) are read beside the recipe when they are there, as a task YAML's
+    own data paths are read beside it; built-in names, ``hf:`` datasets and other paths are kept."""
+    def near(name: str) -> str:
+        if name.startswith("hf:") or Path(name).is_absolute() or "/" not in name and "." not in name:
+            return name
+        candidate = base / name
+        return str(candidate) if candidate.is_file() else name
+
+    recipe.task = near(recipe.task) if recipe.task else recipe.task
+    if recipe.mixture:
+        recipe.mixture = {near(k): v for k, v in recipe.mixture.items()}
+    recipe.forgetting = [near(t) for t in recipe.forgetting]
+    for stage in recipe.stages:
+        if getattr(stage, "data", None):
+            stage.data = near(stage.data)
+    return recipe
 
 
 def recipe_from_yaml(text: str, source: str = "<recipe>") -> Recipe:

@@ -225,3 +225,17 @@ def test_a_recipe_fingerprints_a_parquet_task_by_its_bytes(tmp_path):
     pq.write_table(pa.Table.from_pylist([{"question": "q", "answer": "b"}]), path)
     assert _file_text(str(path)) != first  # edited data re-runs the stages
     assert _file_text("hf:owner/name") == "hf:owner/name"
+
+
+def test_a_recipe_reads_its_task_file_beside_itself(tmp_path, monkeypatch):
+    from genlab.lifecycle.recipe import load_recipe
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    _jsonl(folder / "qa.jsonl", [{"question": "q", "answer": "a"}])
+    (folder / "r.yaml").write_text("model: smollm2-135m-instruct\ntask: qa.jsonl\nforgetting: [reviews]\n"
+                                   "stages: [zero-shot]\n")
+    monkeypatch.chdir(tmp_path)  # run from elsewhere
+    recipe = load_recipe(folder / "r.yaml")
+    assert recipe.task == str(folder / "qa.jsonl") and recipe.forgetting == ["reviews"]
+    assert load_task(recipe.task).name == "qa"
