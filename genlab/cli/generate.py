@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
 def generate_cmd(
     prompt: Optional[str] = typer.Argument(None, help="The prompt (or use --file)."),
     model: str = ModelOpt,
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Prompts: .jsonl with a 'prompt' field, or .txt one per line."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Prompts: .jsonl with a 'prompt' (or "
+                                        "'messages': a conversation to answer) field, or .txt one per line."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write results as JSONL here."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON lines (default: plain text; "
                                                        "always JSONL with --out)."),
@@ -149,8 +150,9 @@ def _prompts(prompt: Optional[str], file: Optional[Path]) -> list[str]:
     return read_prompt_file(file)
 
 
-def read_prompt_file(path: Path) -> list[str]:
-    """Prompts from .jsonl ({"prompt": ...} or a JSON string per line) or .txt (one per line)."""
+def read_prompt_file(path: Path) -> list[str | list[dict]]:
+    """Prompts from .jsonl ({"prompt": ...}, {"messages": [...]} or a JSON string per line) or .txt (one per
+    line)."""
     if not path.is_file():
         raise DataError("file not found", where=str(path))
     prompts = []
@@ -178,7 +180,15 @@ def _parse_prompt_line(line: str, path: Path, n: int) -> str:
         return row
     if isinstance(row, dict) and isinstance(row.get("prompt"), str):
         return row["prompt"]
-    raise DataError('expected a JSON string or an object with a "prompt" field', where=f"{path}:{n}")
+    if isinstance(row, dict) and "messages" in row:  # a conversation to answer (TRL's conversational rows)
+        turns = row["messages"]
+        if not isinstance(turns, list) or not turns or not all(
+                isinstance(t, dict) and t.get("role") in ("system", "user", "assistant")
+                and isinstance(t.get("content"), str) for t in turns):
+            raise DataError('"messages" must be a non-empty list of {"role": system|user|assistant, "content": text}',
+                            where=f"{path}:{n}")
+        return [{"role": t["role"], "content": t["content"]} for t in turns]
+    raise DataError('expected a JSON string, or an object with a "prompt" or "messages" field', where=f"{path}:{n}")
 
 
 def _generate_with_progress(lm, prompts, cfg, kw):

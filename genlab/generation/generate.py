@@ -16,7 +16,7 @@ import torch
 from genlab.errors import GenlabError
 from genlab.generation.config import GenerationConfig
 from genlab.generation.packed import packed_linears
-from genlab.prompts.chat import wrap_chat
+from genlab.prompts.chat import chat_prompt, transcript, wrap_chat
 from genlab.runtime import Precision, autocast, fit_threads_to_load, reuse_freed_memory
 
 Overflow = Literal["error", "truncate"]
@@ -44,16 +44,20 @@ class Generation:
         return "length" in self.finish_reasons
 
 
-def encode_prompts(lm, prompts: Sequence[str], config: GenerationConfig, *, chat: bool = False,
+def encode_prompts(lm, prompts: Sequence[str | list[dict]], config: GenerationConfig, *, chat: bool = False,
                    on_overflow: Overflow = "error") -> list[list[int]]:
-    """Token ids per prompt, checked against the context window."""
+    """Token ids per prompt (a text, or a conversation as a list of ``{role, content}`` turns), checked against
+    the context window."""
     tok = lm.tokenizer
     ids: list[list[int]] = []
     budget = lm.context_window - (config.max_new_tokens if lm.kind == "causal" else 0)
     for i, prompt in enumerate(prompts):
-        if not isinstance(prompt, str) or not prompt.strip():
+        if isinstance(prompt, list):  # a conversation ({role, content} turns), answered next
+            text = chat_prompt(tok, prompt) if chat else transcript(prompt)
+        elif not isinstance(prompt, str) or not prompt.strip():
             raise GenlabError(f"prompt {i + 1} is empty", hint="give every prompt some text")
-        text = wrap_chat(tok, prompt) if chat else prompt
+        else:
+            text = wrap_chat(tok, prompt) if chat else prompt
         row = tok(text, add_special_tokens=not chat)["input_ids"]
         if len(row) > budget:
             row = _overflow(row, i, budget, lm, config, on_overflow)

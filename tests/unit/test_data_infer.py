@@ -239,3 +239,22 @@ def test_a_recipe_reads_its_task_file_beside_itself(tmp_path, monkeypatch):
     recipe = load_recipe(folder / "r.yaml")
     assert recipe.task == str(folder / "qa.jsonl") and recipe.forgetting == ["reviews"]
     assert load_task(recipe.task).name == "qa"
+
+
+def test_generate_answers_a_conversation_from_a_prompt_file(tiny_causal, tmp_path):
+    from genlab.cli.generate import read_prompt_file
+    from genlab.generation import GenerationConfig
+    from genlab.generation.generate import encode_prompts
+    from genlab.prompts.chat import chat_prompt
+
+    path = tmp_path / "p.jsonl"
+    turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    path.write_text(json.dumps({"messages": turns}) + "\n" + json.dumps({"prompt": "Hello"}) + "\n")
+    prompts = read_prompt_file(path)
+    assert prompts == [turns, "Hello"]
+    tok = tiny_causal.tokenizer
+    ids = encode_prompts(tiny_causal, prompts, GenerationConfig(max_new_tokens=4), chat=True)
+    assert ids[0] == tok(chat_prompt(tok, turns), add_special_tokens=False)["input_ids"]
+    path.write_text(json.dumps({"messages": [{"role": "bot", "content": "x"}]}) + "\n")
+    with pytest.raises(GenlabError, match="p.jsonl:1"):
+        read_prompt_file(path)

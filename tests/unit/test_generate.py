@@ -97,7 +97,7 @@ def test_prompt_file_errors_name_file_and_line(tmp_path):
         read_prompt_file(bad)
     assert e.value.where == f"{bad}:2" and "malformed JSON" in e.value.message
     bad.write_text('{"text": "ok"}\n')
-    with pytest.raises(DataError, match='"prompt" field'):
+    with pytest.raises(DataError, match='"prompt" or "messages" field'):
         read_prompt_file(bad)
     good = tmp_path / "p.txt"
     good.write_text("one\n\ntwo\n")
