@@ -9,7 +9,8 @@ task spec, as if the user had written this YAML next to the file::
     name: qa
     dataset: {path: qa.jsonl}            # split 80/10/10 by genlab's default ratios
     output_type: generate
-    metrics: [exact_match, rougeL]       # short targets; [rougeL, rouge1, bleu] for longer ones
+    metrics: [answer_accuracy, exact_match]   # numbers; [quasi_exact_match, f1] for other short
+                                              # targets, [rougeL, rouge1, bleu] for longer ones
     generation: {max_new_tokens: 16}     # from the longest target seen
     templates:
       - name: question-answer
@@ -51,7 +52,7 @@ SHAPES: list[tuple[str, tuple[str, ...], str]] = [
     ("highlights", ("article",), "Summarize this article:\n{{article}}"),
     ("summary", ("text",), "Summarize this text:\n{{text}}"),
 ]
-SHORT_TARGET_WORDS = 5  # median target this short: exact match is the headline metric
+SHORT_TARGET_WORDS = 5  # median target this short: (quasi) exact match is the headline metric
 # multiple choice (MMLU, HellaSwag style): a question, a list of choices, the answer (index, letter or text)
 MC_QUESTION = ("question", "query", "prompt", "ctx", "context")
 MC_CHOICES = ("choices", "options", "endings")
@@ -150,16 +151,23 @@ def _multiple_choice(name: str, label: str, rows: list[dict], columns: set, data
 
 
 def _spec(name: str, what: str, dataset: dict, template: dict, targets: list[str]) -> dict:
+    from genlab.evaluation.metrics.answer import parse_number
+
     words = sorted(len(t.split()) for t in targets)
-    short = words[len(words) // 2] <= SHORT_TARGET_WORDS
     longest_chars = max(len(t) for t in targets)
+    if all(parse_number(t) is not None for t in targets):  # GSM8K-like: the number the model gives
+        metrics = ["answer_accuracy", "exact_match"]
+    elif words[len(words) // 2] <= SHORT_TARGET_WORDS:  # short answers, scored as SQuAD and HELM do
+        metrics = ["quasi_exact_match", "f1"]
+    else:
+        metrics = ["rougeL", "rouge1", "bleu"]
     return {
         "name": name,
         "description": f"{what} (columns told from their names; write a task YAML to change the "
                        "template, metrics or splits)",
         "dataset": dataset,
         "output_type": "generate",
-        "metrics": ["exact_match", "rougeL"] if short else ["rougeL", "rouge1", "bleu"],
+        "metrics": metrics,
         # ~4 characters a token, half again for room, within [16, 512]
         "generation": {"max_new_tokens": min(512, max(16, math.ceil(1.5 * longest_chars / 4)))},
         "postprocess": ["strip"],

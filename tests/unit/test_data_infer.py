@@ -40,7 +40,7 @@ def test_common_shapes_render_input_and_target(tmp_path, columns, prompt_side):
     assert sum(len(task.examples(s)) for s in task.split_names()) == 20  # 80/10/10, every row once
 
 
-def test_alpaca_input_is_optional_and_short_targets_score_exact_match(tmp_path):
+def test_alpaca_input_is_optional_and_short_targets_score_quasi_exact_match(tmp_path):
     path = tmp_path / "alpaca.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -51,7 +51,7 @@ def test_alpaca_input_is_optional_and_short_targets_score_exact_match(tmp_path):
     rendered = {r["output"]: task.variants()[0].render(r)[0] for s in task.split_names() for r in task.examples(s)}
     assert len(rendered) == 10  # empty inputs are not bad rows
     assert rendered["chat3"] == "Translate word 3\n\ncat3" and rendered["chat2"] == "Translate word 2"
-    assert task.metrics == ["exact_match", "rougeL"] and task.generation == {"max_new_tokens": 16}
+    assert task.metrics == ["quasi_exact_match", "f1"] and task.generation == {"max_new_tokens": 16}
     assert "instruction + input -> output" in task.description
 
 
@@ -84,7 +84,7 @@ def test_eval_cli_takes_a_data_file_and_says_what_it_read(tiny_causal_dir, tmp_p
     assert res.exit_code == 0, res.output
     assert "qa.jsonl: question -> answer" in res.output
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert set(results["metrics"]) == {"exact_match", "rougeL"}
+    assert set(results["metrics"]) == {"answer_accuracy", "exact_match"}  # numeric answers
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 3
 
 
@@ -101,7 +101,8 @@ def test_conversations_prompt_with_every_earlier_turn_and_target_the_last_answer
     from genlab.prompts.chat import chat_prompt
 
     task = load_task(str(_conversations(tmp_path / "chat.jsonl")))
-    assert task.metrics == ["exact_match", "rougeL"] and "messages -> the last assistant turn" in task.description
+    assert task.metrics == ["quasi_exact_match", "f1"]
+    assert "messages -> the last assistant turn" in task.description
     tok = tiny_causal.tokenizer
     (req,) = task.requests("test", n=1, tokenizer=tok)
     turns = req.raw["messages"]
