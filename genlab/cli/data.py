@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import TrustOpt, help_when_bare
+from genlab.cli.common import TrustOpt, help_when_bare, note_inferred_task
 from genlab.ui import console, table
 
 data_app = typer.Typer(help="Inspect task data: rendered prompts, sizes, token lengths, duplicates, contamination.",
@@ -21,6 +21,7 @@ def _load(task: str, skip_bad_rows: bool):
     from genlab.tasks import load_task
 
     t = load_task(task)
+    note_inferred_task(task)
     if skip_bad_rows:
         t.dataset["skip_bad_rows"] = True
     return t
@@ -63,7 +64,7 @@ def tasks() -> None:
 
 
 @data_app.command("show")
-def show(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
+def show(task: str = typer.Argument(..., help="built-in task name, a task .yaml, or a data file"),
          split: str = typer.Option("test", "--split", help="split to show"),
          n: int = typer.Option(3, "-n", min=1, help="number of examples"),
          template: str = typer.Option("0", "--template", help="template variant (index or name), or 'sample'"),
@@ -97,7 +98,7 @@ def show(task: str = typer.Argument(..., help="built-in task name or path to a t
 
 
 @data_app.command("stats")
-def stats(task: str = typer.Argument(..., help="built-in task name or path to a task .yaml"),
+def stats(task: str = typer.Argument(..., help="built-in task name, a task .yaml, or a data file"),
           model: Optional[str] = typer.Option(None, "-m", "--model", help="tokenizer to count with (default model)"),
           threshold: float = typer.Option(0.8, "--threshold", help="13-gram overlap share that counts as contamination"),
           skip_bad_rows: bool = SKIP, trust_remote_code: bool = TrustOpt) -> None:
