@@ -58,6 +58,7 @@ MC_QUESTION = ("question", "query", "prompt", "ctx", "context")
 MC_CHOICES = ("choices", "options", "endings")
 MC_ANSWER = ("answer", "answerKey", "label", "gold", "answer_index")
 LETTERS = "ABCDEFGHIJ"
+CORPUS_COLUMNS = {"text", "content", "id", "meta", "metadata", "url", "title", "source"}  # documents, no target
 
 
 def is_data_file(path: Path) -> bool:
@@ -97,6 +98,11 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -
     if (mc := _multiple_choice(name, label, rows, columns, dataset)) is not None:
         return mc
     shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)
+    if shape is None and columns & {"text", "content"} and columns <= CORPUS_COLUMNS:
+        field = "text" if "text" in columns else "content"
+        raise ConfigError(f"{label} holds documents ({field!r}), not inputs and targets", hint=(
+            f"a corpus is for (continued) pre-training: genlab pretrain --corpus {label} --text-field {field}; "
+            "for a task, give columns such as prompt/completion or question/answer"))
     if shape is None:
         raise ConfigError(f"cannot tell which columns of {label} are the input and the target "
                           f"(columns: {', '.join(sorted(columns))})", hint=_yaml_hint(name, dataset, rows[0]))

@@ -268,6 +268,11 @@ def build_app(service: Service):
             return RA.stream(service, body, job, service.run(job, None))
         return JSONResponse(await RA.collect(body, job, service.run(job, request.is_disconnected)))
 
+    @app.get("/v1/responses/{response_id}")
+    async def stored_response(response_id: str):
+        raise APIError(404, f"No response with id '{response_id}': this server stores no responses "
+                            "(send the whole conversation in 'input')", param="response_id", code="not_found")
+
     @app.post("/tokenize")
     async def tokenize(request: Request):
         return R.tokenize(service, await read_json(request, service.config.max_body_bytes))

@@ -259,3 +259,13 @@ def test_generate_answers_a_conversation_from_a_prompt_file(tiny_causal, tmp_pat
     path.write_text(json.dumps({"messages": [{"role": "bot", "content": "x"}]}) + "\n")
     with pytest.raises(GenlabError, match="p.jsonl:1"):
         read_prompt_file(path)
+
+
+def test_a_corpus_file_points_to_pretraining(tmp_path):
+    path = _jsonl(tmp_path / "notes.jsonl", [{"id": 1, "text": "Once upon a time."}])
+    with pytest.raises(ConfigError, match="holds documents") as err:
+        load_task(str(path))
+    assert "genlab pretrain --corpus notes.jsonl --text-field text" in err.value.render()
+    labelled = _jsonl(tmp_path / "imdb.jsonl", [{"text": "Great film", "label": 1}])
+    with pytest.raises(ConfigError, match="cannot tell which columns"):  # a classifier's data, not a corpus
+        load_task(str(labelled))

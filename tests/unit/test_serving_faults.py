@@ -216,3 +216,8 @@ def test_cors_only_for_the_allowed_origins(tiny_causal_dir):
     with tiny_server(tiny_causal_dir) as (url, _):  # the default: no CORS headers at all
         plain = httpx.get(url + "/health", headers={"Origin": "http://localhost:3000"})
         assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+
+
+def test_stored_responses_are_a_clear_404(server):
+    r = httpx.get(server[0] + "/v1/responses/resp_123")
+    assert r.status_code == 404 and "stores no responses" in r.json()["error"]["message"]
