@@ -196,7 +196,7 @@ class FlanTemplate:
         return substitute(source, row, self.name, where), substitute(target, row, self.name, where)
 
 
-CHAT_ROLES = ("system", "user", "assistant")
+CHAT_ROLES = ("system", "developer", "user", "assistant")  # OpenAI's "developer" is read as "system"
 
 
 @dataclass
@@ -238,7 +238,8 @@ class ConversationTemplate:
         if turns[-1]["role"] != "assistant" or not any(t["role"] == "user" for t in turns[:-1]):
             raise DataError(f"{shape} answer after at least one user turn", where=where,
                             hint="the last assistant turn is what the model learns to say and is scored on")
-        return [{"role": t["role"], "content": t["content"]} for t in turns[:-1]], turns[-1]["content"]
+        return ([{"role": "system" if t["role"] == "developer" else t["role"], "content": t["content"]}
+                 for t in turns[:-1]], turns[-1]["content"])
 
 
 Template = JinjaTemplate | FlanTemplate | ConversationTemplate

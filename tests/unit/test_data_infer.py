@@ -108,6 +108,10 @@ def test_conversations_prompt_with_every_earlier_turn_and_target_the_last_answer
     turns = req.raw["messages"]
     assert req.prompt == chat_prompt(tok, turns[:-1]) and req.target == turns[-1]["content"]
     assert turns[2]["content"] in req.prompt  # the earlier answer is context, not target
+    rows = [{"messages": [{"role": "developer", "content": "Be terse."}, {"role": "user", "content": f"Hi {i}"},
+                          {"role": "assistant", "content": "Yo."}]} for i in range(10)]
+    dev = load_task(str(_jsonl(tmp_path / "dev.jsonl", rows)))
+    assert dev.variants()[0].render(dev.examples("train")[0])[0][0] == {"role": "system", "content": "Be terse."}
     (plain,) = task.requests("test", n=1, chat=False)
     assert plain.prompt.startswith("System: Answer in one word.\n\nUser: Colour of item")
     assert plain.prompt.endswith("User: And its shape?\n\nAssistant:")
