@@ -90,11 +90,12 @@ def task_spec_for_hub(spec: str) -> dict:
 
 def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -> dict:
     columns = set().union(*(r.keys() for r in rows))
-    if "messages" in columns:  # TRL's conversational format: the last (assistant) turn is the target
-        answers = [str(m[-1].get("content") or "") for r in rows
-                   if isinstance(m := r.get("messages"), list) and m and isinstance(m[-1], dict)]
-        return _spec(name, f"{label}: messages -> the last assistant turn", dataset,
-                     {"name": "conversation", "messages": "messages"}, answers or [""])
+    for column in ("messages", "conversations"):  # TRL's conversational format, ShareGPT's: last turn = target
+        if column in columns:
+            answers = [str(m[-1].get("content", m[-1].get("value")) or "") for r in rows
+                       if isinstance(m := r.get(column), list) and m and isinstance(m[-1], dict)]
+            return _spec(name, f"{label}: {column} -> the last assistant turn", dataset,
+                         {"name": "conversation", "messages": column}, answers or [""])
     if (mc := _multiple_choice(name, label, rows, columns, dataset)) is not None:
         return mc
     shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)

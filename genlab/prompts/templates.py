@@ -197,12 +197,22 @@ class FlanTemplate:
 
 
 CHAT_ROLES = ("system", "developer", "user", "assistant")  # OpenAI's "developer" is read as "system"
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+
+
+def _sharegpt(turn):
+    """A ShareGPT turn (``{"from": "human" | "gpt" | "system", "value": ...}``, as LLaMA-Factory and Axolotl
+    read them) as ``{role, content}``; anything else unchanged."""
+    if isinstance(turn, dict) and "from" in turn and "value" in turn and "role" not in turn:
+        return {"role": SHAREGPT_ROLES.get(turn["from"], turn["from"]), "content": turn["value"]}
+    return turn
 
 
 @dataclass
 class ConversationTemplate:
     """Rows whose ``column`` holds a whole conversation, as TRL's conversational datasets do:
-    ``[{"role": "system" | "user" | "assistant", "content": "..."}, ...]``. The last turn is the assistant's
+    ``[{"role": "system" | "user" | "assistant", "content": "..."}, ...]`` (or ShareGPT's
+    ``{"from": "human" | "gpt", "value": ...}`` turns). The last turn is the assistant's
     answer (the target); the turns before it are the prompt (the chat template lays them out; without one,
     a ``User: ... Assistant:`` transcript)."""
 
@@ -226,6 +236,7 @@ class ConversationTemplate:
                ) -> tuple[list[dict], str]:
         where = where_of(row, where)
         turns = row.get(self.column)
+        turns = [_sharegpt(t) for t in turns] if isinstance(turns, list) else turns
         shape = f'field "{self.column}" must be a list of {{"role", "content"}} turns ending with the assistant\'s'
         if not isinstance(turns, list) or len(turns) < 2:
             got = f"{len(turns)} turn" if isinstance(turns, list) else type(turns).__name__

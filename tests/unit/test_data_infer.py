@@ -273,3 +273,16 @@ def test_a_corpus_file_points_to_pretraining(tmp_path):
     labelled = _jsonl(tmp_path / "imdb.jsonl", [{"text": "Great film", "label": 1}])
     with pytest.raises(ConfigError, match="cannot tell which columns"):  # a classifier's data, not a corpus
         load_task(str(labelled))
+
+
+def test_sharegpt_conversations(tiny_causal, tmp_path):
+    from genlab.prompts.chat import chat_prompt
+
+    rows = [{"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": f"Hi {i}"},
+                               {"from": "gpt", "value": f"Hello {i}."}]} for i in range(10)]
+    task = load_task(str(_jsonl(tmp_path / "sharegpt.json", rows)))
+    assert "conversations -> the last assistant turn" in task.description
+    (req,) = task.requests("test", n=1, tokenizer=tiny_causal.tokenizer)
+    i = req.target.split()[1].rstrip(".")
+    turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Hi {i}"}]
+    assert req.prompt == chat_prompt(tiny_causal.tokenizer, turns) and req.target == f"Hello {i}."
