@@ -204,13 +204,16 @@ def _trl_shapes(row: dict, where: str | None, tokenizer, chat: bool | None) -> t
     if any(t["role"] != "assistant" for t in chosen + rejected):
         raise DataError("chosen and rejected hold the assistant's reply only (role: assistant)", where=where)
     text = lambda turns: "".join(t["content"] for t in turns)  # noqa: E731
-    use_chat = chat is not False and tokenizer is not None and getattr(tokenizer, "chat_template", None)
-    seen = chat_prompt(tokenizer, prompt) if use_chat else transcript(prompt)
+    seen = chat_prompt(tokenizer, prompt) if _uses_chat(tokenizer, chat) else transcript(prompt)
     return {**row, "prompt": transcript(prompt), "chosen": text(chosen), "rejected": text(rejected)}, seen
 
 
+def _uses_chat(tokenizer, chat: bool | None) -> bool:
+    return tokenizer is not None and chat is not False and bool(getattr(tokenizer, "chat_template", None))
+
+
 def _chat_wrapper(tokenizer, chat: bool | None):
-    if tokenizer is None or chat is False or not getattr(tokenizer, "chat_template", None):
+    if not _uses_chat(tokenizer, chat):
         return lambda text: text
     from genlab.generation import apply_chat
 

@@ -30,17 +30,18 @@ NoCacheOpt = typer.Option(False, "--no-cache", help="Generate again even where i
 
 
 def note_inferred_task(task) -> None:
-    """Say which columns were read as input and target when ``--task`` is a data file."""
+    """Say which columns were read as input and target when the task (a loaded ``Task``, or the ``--task``
+    value) came from a data file or a hub dataset; a name is loaded only in that case."""
     from pathlib import Path
 
     from genlab.data.infer import is_data_file
 
-    name = str(task) if task is not None else ""
-    if name.startswith("hf:") or (is_data_file(Path(name)) and Path(name).is_file()):
+    source = str(getattr(task, "source", task) or "")
+    if source.startswith("hf:") or (is_data_file(Path(source)) and Path(source).is_file()):
         from genlab.tasks import load_task
         from genlab.ui import err_console
 
-        err_console.print(f"[dim]{load_task(task).description}[/dim]")
+        err_console.print(f"[dim]{(task if hasattr(task, 'source') else load_task(source)).description}[/dim]")
 
 
 def precision_of(precision: str, fp32: bool = False) -> str:

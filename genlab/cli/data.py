@@ -21,7 +21,7 @@ def _load(task: str, skip_bad_rows: bool):
     from genlab.tasks import load_task
 
     t = load_task(task)
-    note_inferred_task(task)
+    note_inferred_task(t)
     if skip_bad_rows:
         t.dataset["skip_bad_rows"] = True
     return t

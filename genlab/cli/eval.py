@@ -65,7 +65,7 @@ def eval_cmd(
     from genlab.ui import RichReporter
 
     spec = load_task(task)  # fail on a bad task before loading the model
-    note_inferred_task(task)
+    note_inferred_task(spec)
     splits = _splits(split, spec)
     cfg = EvalConfig(split=splits[0], n=n, shots=shots, seed=seed, batch_size=batch_size,
                      precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template,

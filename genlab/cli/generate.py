@@ -181,13 +181,9 @@ def _parse_prompt_line(line: str, path: Path, n: int) -> str:
     if isinstance(row, dict) and isinstance(row.get("prompt"), str):
         return row["prompt"]
     if isinstance(row, dict) and "messages" in row:  # a conversation to answer (TRL's conversational rows)
-        turns = row["messages"]
-        if not isinstance(turns, list) or not turns or not all(
-                isinstance(t, dict) and t.get("role") in ("system", "developer", "user", "assistant")
-                and isinstance(t.get("content"), str) for t in turns):
-            raise DataError('"messages" must be a non-empty list of {"role": system|user|assistant, "content": text}',
-                            where=f"{path}:{n}")
-        return [{"role": "system" if t["role"] == "developer" else t["role"], "content": t["content"]} for t in turns]
+        from genlab.prompts.templates import chat_turns
+
+        return chat_turns(row["messages"], "messages", f"{path}:{n}")
     raise DataError('expected a JSON string, or an object with a "prompt" or "messages" field', where=f"{path}:{n}")
 
 

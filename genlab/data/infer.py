@@ -22,12 +22,12 @@ is a task YAML; the error for an unknown shape prints one to start from.
 
 from __future__ import annotations
 
-import json
 import math
 from itertools import islice
 from pathlib import Path
 
 from genlab.data.loading import iter_file
+from genlab.prompts.templates import choice_list
 from genlab.errors import ConfigError
 
 DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".parquet", ".pq")
@@ -118,20 +118,9 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -
     return _spec(name, what, dataset, template, [str(r.get(target) or "") for r in rows])
 
 
-def _listed(value) -> list | None:
-    if isinstance(value, str):  # CSV cells hold JSON
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return None
-    if isinstance(value, dict) and isinstance(value.get("text"), list):  # ARC: {"text": [...], "label": [...]}
-        value = value["text"]
-    return value if isinstance(value, list) else None
-
-
 def _multiple_choice(name: str, label: str, rows: list[dict], columns: set, dataset: dict) -> dict | None:
     question = next((c for c in MC_QUESTION if c in columns), None)
-    choices = next((c for c in MC_CHOICES if c in columns and _listed(rows[0].get(c))), None)
+    choices = next((c for c in MC_CHOICES if c in columns and choice_list(rows[0].get(c))), None)
     answer = next((c for c in MC_ANSWER if c in columns), None)
     if not (question and choices and answer):
         return None

@@ -89,17 +89,11 @@ class JinjaTemplate:
             return None
         if isinstance(self.answer_choices, dict):
             value = row.get(self.answer_choices["field"])
-            if isinstance(value, str):  # a CSV cell holding a JSON list
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError:
-                    pass
-            if isinstance(value, dict) and isinstance(value.get("text"), list):  # ARC: {"text": [...], "label": [...]}
-                value = value["text"]
-            if not isinstance(value, list) or len(value) < 2:
+            listed = choice_list(value)
+            if listed is None or len(listed) < 2:
                 raise DataError(f'template {self.name!r}: field "{self.answer_choices["field"]}" must be a list of '
                                 f"at least 2 choices, got {value!r}"[:300], where=where_of(row, where))
-            return [str(c) for c in value]
+            return [str(c) for c in listed]
         if isinstance(self.answer_choices, str):
             pieces = [p.strip() for p in self.answer_choices.split(SEPARATOR)]
             return [_render(_ENV.from_string(p), row, self.name, where) for p in pieces]
@@ -116,6 +110,19 @@ class JinjaTemplate:
         text = _render(self._compiled, context, self.name, where_of(row, where))
         source, _, target = text.partition(SEPARATOR)
         return source.strip(), target.strip()
+
+
+def choice_list(value) -> list | None:
+    """A row's own choices: a list, a CSV cell holding a JSON list, or ARC's ``{"text": [...], "label": [...]}``;
+    None when ``value`` is none of these."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, dict) and isinstance(value.get("text"), list):
+        value = value["text"]
+    return value if isinstance(value, list) else None
 
 
 def _render(compiled, context: dict, name: str, where: str | None) -> str:
@@ -208,6 +215,22 @@ def _sharegpt(turn):
     return turn
 
 
+def chat_turns(turns, column: str, where: str | None) -> list[dict[str, str]]:
+    """``turns`` (TRL's ``{role, content}`` or ShareGPT's ``{from, value}``) checked and normalized to
+    ``{role, content}``, a ``developer`` turn read as ``system``; a DataError naming the bad turn otherwise."""
+    if not isinstance(turns, list) or not turns:
+        raise DataError(f'field "{column}" must be a non-empty list of {{"role", "content"}} turns, got '
+                        f"{type(turns).__name__}", where=where,
+                        hint='e.g. [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]')
+    out = []
+    for i, t in enumerate(map(_sharegpt, turns)):
+        if not isinstance(t, dict) or t.get("role") not in CHAT_ROLES or not isinstance(t.get("content"), str):
+            raise DataError(f'{column}[{i}]: a turn needs "role" ({", ".join(CHAT_ROLES)}) and a string '
+                            f'"content", got {t!r}'[:300], where=where)
+        out.append({"role": "system" if t["role"] == "developer" else t["role"], "content": t["content"]})
+    return out
+
+
 @dataclass
 class ConversationTemplate:
     """Rows whose ``column`` holds a whole conversation, as TRL's conversational datasets do:
@@ -235,22 +258,16 @@ class ConversationTemplate:
     def render(self, row: dict, *, where: str | None = None, rng: random.Random | None = None
                ) -> tuple[list[dict], str]:
         where = where_of(row, where)
-        turns = row.get(self.column)
-        turns = [_sharegpt(t) for t in turns] if isinstance(turns, list) else turns
         shape = f'field "{self.column}" must be a list of {{"role", "content"}} turns ending with the assistant\'s'
-        if not isinstance(turns, list) or len(turns) < 2:
-            got = f"{len(turns)} turn" if isinstance(turns, list) else type(turns).__name__
-            raise DataError(f"{shape} answer, got {got}", where=where,
+        raw = row.get(self.column)
+        if isinstance(raw, list) and len(raw) == 1:
+            raise DataError(f"{shape} answer, got 1 turn", where=where,
                             hint='e.g. [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]')
-        for i, t in enumerate(turns):
-            if not isinstance(t, dict) or t.get("role") not in CHAT_ROLES or not isinstance(t.get("content"), str):
-                raise DataError(f'{self.column}[{i}]: a turn needs "role" ({", ".join(CHAT_ROLES)}) and a string '
-                                f'"content", got {t!r}'[:300], where=where)
+        turns = chat_turns(raw, self.column, where)
         if turns[-1]["role"] != "assistant" or not any(t["role"] == "user" for t in turns[:-1]):
             raise DataError(f"{shape} answer after at least one user turn", where=where,
                             hint="the last assistant turn is what the model learns to say and is scored on")
-        return ([{"role": "system" if t["role"] == "developer" else t["role"], "content": t["content"]}
-                 for t in turns[:-1]], turns[-1]["content"])
+        return turns[:-1], turns[-1]["content"]
 
 
 Template = JinjaTemplate | FlanTemplate | ConversationTemplate
