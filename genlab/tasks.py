@@ -24,7 +24,7 @@ import yaml
 from genlab.errors import ConfigError, GenlabError
 from genlab.data import Row
 from genlab.prompts import FewShotConfig, FlanTemplate, build_prompt, select_shots, templates_from, wrap_chat
-from genlab.prompts.templates import Template
+from genlab.prompts.templates import ConversationTemplate, Template
 
 OUTPUT_TYPES = ("generate", "multiple_choice", "loglikelihood_rolling")
 TASK_KEYS = {"name", "description", "dataset", "output_type", "templates", "metrics", "generation", "postprocess",
@@ -155,13 +155,15 @@ class Task:
     def requests(self, split: str, *, shots: int = 0, n: int | None = None, seed: int = 0, tokenizer=None,
                  template: int | str = 0, chat: bool | None = None, fit: str = "drop",
                  context_window: int | None = None, instruction: str | None = None,
-                 separator: str | None = None, multiturn: bool | None = None) -> list[Request]:
+                 separator: str | None = None, multiturn: bool | None = None,
+                 every_turn: bool = False) -> list[Request]:
         """Prompts for ``split``; shots come from ``fewshot_split`` (train), never from ``split`` itself.
 
         ``context_window`` (the model's) bounds prompt + ``generation.max_new_tokens`` when a
         tokenizer is given; ``fit`` says what gives way: ``drop`` shots or ``truncate`` their
         longest field. ``instruction``/``separator``/``multiturn`` override the task's ``fewshot``
         block (``multiturn``: with chat, each demonstration is a user turn and an assistant turn).
+        ``every_turn``: a conversation row gives one request per assistant answer (training), not only its last.
         """
         rows = self.examples(split)[:n] if n is not None else self.examples(split)
         use_chat = self._use_chat(chat, tokenizer)
@@ -175,18 +177,22 @@ class Task:
             v = self.variant(template) if template != "sample" else rng.choice(self.variants())
             picked = select_shots(pool, shots, seed=seed, doc_id=i,
                                   exclude=i if split == self.fewshot_split else None)
-            built = build_prompt(row, v.render, picked, config=cfg, tokenizer=tokenizer, max_tokens=budget,
-                                 chat=use_chat, where=self._where(row, split, i), fields=v.template.fields)
-            out.append(self._request(i, row, v, built, split))
+            turns = v.template.turn_rows(row) if every_turn and isinstance(v.template, ConversationTemplate) else [row]
+            for r in turns:
+                built = build_prompt(r, v.render, picked, config=cfg, tokenizer=tokenizer, max_tokens=budget,
+                                     chat=use_chat, where=self._where(row, split, i), fields=v.template.fields)
+                out.append(self._request(i, r, v, built, split))
         return out
 
     def training_pairs(self, split: str = "train", *, n: int | None = None, seed: int = 0, tokenizer=None,
                        chat: bool | None = None, template: int | str = "sample") -> list[Request]:
         """Zero-shot prompt/target pairs for fine-tuning, each with a seeded sampled template variant.
 
-        Targets carry no EOS token: the training loop appends the tokenizer's own.
+        Targets carry no EOS token: the training loop appends the tokenizer's own. A conversation gives a pair
+        for each of its assistant answers (``n`` counts conversations).
         """
-        return self.requests(split, shots=0, n=n, seed=seed, tokenizer=tokenizer, template=template, chat=chat)
+        return self.requests(split, shots=0, n=n, seed=seed, tokenizer=tokenizer, template=template, chat=chat,
+                             every_turn=True)
 
     def _request(self, i: int, row: dict, v: Variant, built, split: str) -> Request:
         prompt, target, shots_used = built.prompt, built.target, built.shots_used
@@ -195,8 +201,11 @@ class Task:
         if self.output_type == "multiple_choice":
             choices = v.template.choices(row)
             if not choices or target not in choices:
+                hint = f"check answer_choices of template {v.name!r}"
+                if not target and choices:  # GLUE's test splits: label -1 on every row
+                    hint = f"this row has no label; if split {split!r} is unlabeled, evaluate another split (--split)"
                 raise GenlabError(f"target {target!r} is not one of the answer choices {choices}",
-                                  where=self._where(row, split, i), hint=f"check answer_choices of template {v.name!r}")
+                                  where=self._where(row, split, i), hint=hint)
             return Request(i, prompt, target, [" " + c for c in choices], choices.index(target), shots_used, dict(row))
         if isinstance(row.get("facts"), dict):  # for fact metrics: the reference knows its dialogue's facts
             from genlab.evaluation.metrics.base import Reference

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from genlab.data import BadRow, load_file, load_hub
+from genlab.data.infer import is_data_file
 from genlab.errors import DataError
 from genlab.prompts.chat import chat_prompt, transcript
 
-FILE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
 
 
 @dataclass
@@ -136,7 +136,7 @@ def load_preferences(source: str | Path, *, split: str = "train", n: int | None 
             raise DataError(f"{text} has no split {split!r}", hint=f"splits: {', '.join(splits)}")
         return _from_rows(splits[split].rows[:n] if n else splits[split].rows, tokenizer, chat, skip_bad_rows,
                           splits[split].bad)
-    if Path(text).suffix.lower() in FILE_SUFFIXES:
+    if is_data_file(Path(text)):
         loaded = load_file(text, skip_bad_rows=skip_bad_rows)
         data = _from_rows(loaded.rows[:n] if n else loaded.rows, tokenizer, chat, skip_bad_rows, loaded.bad)
         if data.bad:

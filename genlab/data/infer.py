@@ -2,8 +2,9 @@
 
 ``genlab eval --task qa.jsonl`` (or ``--task hf:owner/name[:config]``) works
 when the columns have one of the common shapes below (TRL's prompt/completion and conversational ``messages``,
-Alpaca's instruction/input/output, question/answer, input/output, dialogue/summary, ...; multiple choice as
-MMLU and HellaSwag lay it out). The result is an ordinary
+Alpaca's instruction/input/output, question/answer, input/output, dialogue/summary, SQuAD, WMT, ...; multiple
+choice as MMLU and HellaSwag lay it out; classification as SST-2 and MNLI do). Column names match in any case
+(``Question``, ``User Input``). The result is an ordinary
 task spec, as if the user had written this YAML next to the file::
 
     name: qa
@@ -16,17 +17,20 @@ task spec, as if the user had written this YAML next to the file::
       - name: question-answer
         jinja: "{{question}} ||| {{answer}}"
 
-Anything else (other columns, several templates, multiple choice, own splits)
+Anything else (other columns, several templates, own splits)
 is a task YAML; the error for an unknown shape prints one to start from.
 """
 
 from __future__ import annotations
 
+import keyword
 import math
+import re
 from itertools import islice
 from pathlib import Path
+from typing import Callable, Iterable
 
-from genlab.data.loading import iter_file
+from genlab.data.loading import data_stem, data_suffix, iter_file
 from genlab.prompts.templates import choice_list
 from genlab.errors import ConfigError
 
@@ -56,13 +60,54 @@ SHORT_TARGET_WORDS = 5  # median target this short: (quasi) exact match is the h
 # multiple choice (MMLU, HellaSwag style): a question, a list of choices, the answer (index, letter or text)
 MC_QUESTION = ("question", "query", "prompt", "ctx", "context")
 MC_CHOICES = ("choices", "options", "endings")
-MC_ANSWER = ("answer", "answerKey", "label", "gold", "answer_index")
+MC_ANSWER = ("answer", "answerkey", "label", "gold", "answer_index")  # matching keys: lower case
 LETTERS = "ABCDEFGHIJ"
+# classification (SST-2, IMDB, AG News, MNLI style): a text (or a pair) and a label with few distinct values
+CLASS_LABEL = ("label", "labels", "sentiment", "category", "class", "intent", "emotion", "topic", "coarse_label",
+               "polarity", "stars", "star_rating", "rating")
+CLASS_PAIRS = (("premise", "hypothesis"), ("sentence1", "sentence2"), ("question1", "question2"),
+               ("question", "sentence"), ("text1", "text2"))
+CLASS_TEXT = ("text", "sentence", "review", "review_body", "content", "document", "tweet", "comment", "utterance",
+              "body", "question", "query", "title", "headline")
+MAX_CLASSES = 20
+UNLABELED = (None, -1, "", "-1")  # GLUE's test splits carry label -1
+GSM8K_ANSWER = re.compile(r"####\s*-?\$?[\d,]*\.?\d+\s*$")  # "...reasoning #### 72": the number is the answer
 CORPUS_COLUMNS = {"text", "content", "id", "meta", "metadata", "url", "title", "source"}  # documents, no target
 
 
+def _key(column: str) -> str:
+    """Column name as matched against the shapes: ``"Question"``, ``"question "`` and ``"QUESTION"`` read alike."""
+    return re.sub(r"\W+", "_", column.strip()).strip("_").lower()
+
+
+class _Columns:
+    """A sample's columns, looked up by their matching key; template names and the ``dataset.columns`` map."""
+
+    def __init__(self, rows: list[dict]):
+        self.names = list(dict.fromkeys(k for r in rows for k in r if isinstance(k, str)))
+        self.original: dict[str, str] = {}
+        for name in self.names:
+            self.original.setdefault(_key(name), name)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.original
+
+    def field(self, key: str) -> str:
+        """The name a template uses: the column's own when Jinja can read it, else its key (mapped)."""
+        name = self.original[key]
+        return name if name.isidentifier() and not keyword.iskeyword(name) else key
+
+    def values(self, rows: Iterable[dict], key: str) -> list:
+        return [r.get(self.original[key]) for r in rows]
+
+    def dataset(self, dataset: dict, keys: Iterable[str]) -> dict:
+        """``dataset`` plus ``columns: {field: column}`` for the columns a template cannot name directly."""
+        mapping = {self.field(k): self.original[k] for k in keys if self.field(k) != self.original[k]}
+        return {**dataset, "columns": mapping} if mapping else dataset
+
+
 def is_data_file(path: Path) -> bool:
-    return path.suffix.lower() in DATA_SUFFIXES
+    return data_suffix(path) in DATA_SUFFIXES
 
 
 def task_spec_for_file(path: Path) -> dict:
@@ -71,7 +116,8 @@ def task_spec_for_file(path: Path) -> dict:
     if not rows:
         raise ConfigError(f"{path} has no readable rows", where=str(path),
                           hint="one JSON object per line (.jsonl), a header row (.csv), or a .parquet table")
-    return task_spec_for_rows(path.stem, path.name, rows, {"path": str(path.resolve())})
+    return task_spec_for_rows(data_stem(path), path.name, rows, {"path": str(path.resolve())},
+                              every_row=lambda: (r for r in iter_file(path) if isinstance(r, dict)))
 
 
 def task_spec_for_hub(spec: str) -> dict:
@@ -84,75 +130,181 @@ def task_spec_for_hub(spec: str) -> dict:
     if not rows:
         raise ConfigError(f"{spec} has no rows", where=spec)
     dataset: dict = {"hf": spec} if len(loaded) > 1 else {"hf": spec, "splits": dict(DEFAULT_RATIOS)}
-    name = parse_hub_spec(spec)[0].rstrip("/").split("/")[-1]
-    return task_spec_for_rows(name, spec, rows, dataset)
+    name, config = parse_hub_spec(spec)
+    class_names = {c: n for v in loaded.values() for c, n in v.class_names.items()}
+    return task_spec_for_rows(name.rstrip("/").split("/")[-1], spec, rows, dataset, config=config,
+                              every_row=lambda: (r for v in loaded.values() for r in v.rows), class_names=class_names)
 
 
-def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict) -> dict:
-    columns = set().union(*(r.keys() for r in rows))
-    for column in ("messages", "conversations"):  # TRL's conversational format, ShareGPT's: last turn = target
-        if column in columns:
-            answers = [str(m[-1].get("content", m[-1].get("value")) or "") for r in rows
-                       if isinstance(m := r.get(column), list) and m and isinstance(m[-1], dict)]
-            return _spec(name, f"{label}: {column} -> the last assistant turn", dataset,
-                         {"name": "conversation", "messages": column}, answers or [""])
-    if (mc := _multiple_choice(name, label, rows, columns, dataset)) is not None:
-        return mc
-    shape = next(((t, ins, p) for t, ins, p in SHAPES if t in columns and set(ins) <= columns), None)
-    if shape is None and columns & {"text", "content"} and columns <= CORPUS_COLUMNS:
-        field = "text" if "text" in columns else "content"
+def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict, *,
+                       every_row: Callable[[], Iterable[dict]] | None = None,
+                       class_names: dict[str, list[str]] | None = None, config: str | None = None) -> dict:
+    """``every_row`` (all rows, read again) finds every class of a label column; ``class_names`` are the hub's
+    ClassLabel names by column; ``config`` a hub config such as ``de-en`` (a translation's direction)."""
+    cols = _Columns(rows)
+    for key in ("messages", "conversations"):  # TRL's conversational format, ShareGPT's: last turn = target
+        if key in cols:
+            answers = [str(m[-1].get("content", m[-1].get("value")) or "") for m in cols.values(rows, key)
+                       if isinstance(m, list) and m and isinstance(m[-1], dict)]
+            return _spec(name, f"{label}: {cols.original[key]} -> the last assistant turn",
+                         cols.dataset(dataset, [key]), {"name": "conversation", "messages": cols.field(key)},
+                         answers or [""])
+    for special in (_multiple_choice, _extractive_qa, _translation):
+        if (spec := special(name, label, rows, cols, dataset, config)) is not None:
+            return spec
+    shape = next(((t, ins, p) for t, ins, p in SHAPES if t in cols and all(i in cols for i in ins)), None)
+    if shape is None and (spec := _classification(name, label, rows, cols, dataset, every_row, class_names)):
+        return spec
+    if shape is None and ({"text", "content"} & set(cols.original)) and set(cols.original) <= CORPUS_COLUMNS:
+        field = cols.original["text" if "text" in cols else "content"]
         raise ConfigError(f"{label} holds documents ({field!r}), not inputs and targets", hint=(
             f"a corpus is for (continued) pre-training: genlab pretrain --corpus {label} --text-field {field}; "
             "for a task, give columns such as prompt/completion or question/answer"))
     if shape is None:
         raise ConfigError(f"cannot tell which columns of {label} are the input and the target "
-                          f"(columns: {', '.join(sorted(columns))})", hint=_yaml_hint(name, dataset, rows[0]))
+                          f"(columns: {', '.join(cols.names)})", hint=_yaml_hint(name, dataset, rows[0]))
     target, inputs, prompt = shape
     optional = []
-    if inputs == ("instruction",) and "input" in columns:
-        prompt, optional = "{{instruction}}{% if input %}\n\n{{input}}{% endif %}", ["input"]
+    extra = next((k for k in ("input", "context") if k in cols), None) if inputs == ("instruction",) else None
+    if extra:  # Alpaca's input, Dolly's context: present on some rows only
+        prompt, optional = f"{{{{instruction}}}}{{% if {extra} %}}\n\n{{{{{extra}}}}}{{% endif %}}", [extra]
+    used = [*inputs, *optional, target]
+    dataset = cols.dataset(dataset, used)
     if optional:
-        dataset = {**dataset, "optional": optional}
-    what = f"{label}: {' + '.join(inputs + tuple(optional))} -> {target}"
-    template = {"name": f"{'-'.join(inputs)}-{target}", "jinja": f"{prompt} ||| {{{{{target}}}}}"}
-    return _spec(name, what, dataset, template, [str(r.get(target) or "") for r in rows])
+        dataset = {**dataset, "optional": [cols.field(k) for k in optional]}
+    what = f"{label}: {' + '.join(cols.original[k] for k in (*inputs, *optional))} -> {cols.original[target]}"
+    jinja = _named(f"{prompt} ||| {{{{{target}}}}}", cols)
+    return _spec(name, what, dataset, {"name": f"{'-'.join(inputs)}-{target}", "jinja": jinja},
+                 [str(v or "") for v in cols.values(rows, target)])
 
 
-def _multiple_choice(name: str, label: str, rows: list[dict], columns: set, dataset: dict) -> dict | None:
-    question = next((c for c in MC_QUESTION if c in columns), None)
-    choices = next((c for c in MC_CHOICES if c in columns and choice_list(rows[0].get(c))), None)
-    answer = next((c for c in MC_ANSWER if c in columns), None)
+def _named(jinja: str, cols: _Columns) -> str:
+    """A template written with matching keys (``{{question}}``), with each column's template name put in."""
+    return re.sub(r"(\{\{|\{% if )(\w+)", lambda m: m.group(1) + cols.field(m.group(2)), jinja)
+
+
+def _multiple_choice(name, label, rows, cols: _Columns, dataset, config) -> dict | None:
+    question = next((k for k in MC_QUESTION if k in cols), None)
+    choices = next((k for k in MC_CHOICES if k in cols and choice_list(rows[0].get(cols.original[k]))), None)
+    answer = next((k for k in MC_ANSWER if k in cols), None)
     if not (question and choices and answer):
         return None
-    values = [str(r.get(answer)) for r in rows]
-    labelled = all(isinstance(r.get(choices), dict) and isinstance(r[choices].get("label"), list) for r in rows)
-    if labelled:  # ARC: the answer is one of the row's own labels ("A".."E" or "1".."5")
-        target, kind = f"{{{{answer_choices[{choices}.label.index({answer})]}}}}", "label"
+    values = [str(v) for v in cols.values(rows, answer)]
+    q, c, a = cols.field(question), cols.field(choices), cols.field(answer)
+    if all(isinstance(v, dict) and isinstance(v.get("label"), list) for v in cols.values(rows, choices)):
+        target, kind = f"{{{{answer_choices[{c}.label.index({a})]}}}}", "label"  # ARC: "A".."E" or "1".."5"
     elif all(v.lstrip("-").isdigit() for v in values):
-        target, kind = f"{{{{answer_choices[{answer}|int]}}}}", "index"
+        target, kind = f"{{{{answer_choices[{a}|int]}}}}", "index"
     elif all(len(v) == 1 and v in LETTERS for v in values):
-        target, kind = f"{{{{answer_choices[\"{LETTERS}\".index({answer})]}}}}", "letter"
+        target, kind = f"{{{{answer_choices[\"{LETTERS}\".index({a})]}}}}", "letter"
     else:
-        target, kind = f"{{{{{answer}}}}}", "text"
+        target, kind = f"{{{{{a}}}}}", "text"
     listing = f"{{% for c in answer_choices %}}\n{{{{\"{LETTERS}\"[loop.index0]}}}}. {{{{c}}}}{{% endfor %}}"
     return {
         "name": name,
-        "description": f"{label}: multiple choice, {question} + {choices} -> {answer} ({kind}) (columns told from "
-                       "their names; write a task YAML to change the template, metrics or splits)",
-        "dataset": dataset, "output_type": "multiple_choice", "metrics": ["acc", "acc_norm"], "chat": False,
+        "description": f"{label}: multiple choice, {' + '.join(cols.original[k] for k in (question, choices))} -> "
+                       f"{cols.original[answer]} ({kind}) (columns told from their names; write a task YAML to "
+                       "change the template, metrics or splits)",
+        "dataset": cols.dataset(dataset, [question, choices, answer]), "output_type": "multiple_choice",
+        "metrics": ["acc", "acc_norm"], "chat": False,
         "fewshot": {"target_prefix": "\nAnswer:"},  # each choice is scored as the continuation " <choice>"
-        "templates": [{"name": f"{question}-{choices}", "answer_choices": {"field": choices},
-                       "jinja": f"{{{{{question}}}}}{listing} ||| {target}"}],
+        "templates": [{"name": f"{question}-{choices}", "answer_choices": {"field": c},
+                       "jinja": f"{{{{{q}}}}}{listing} ||| {target}"}],
     }
 
 
-def _spec(name: str, what: str, dataset: dict, template: dict, targets: list[str]) -> dict:
+def _extractive_qa(name, label, rows, cols: _Columns, dataset, config) -> dict | None:
+    """SQuAD's layout: context, question and ``answers: {text: [...], answer_start: [...]}``; the first answer."""
+    answers = cols.values(rows, "answers") if "answers" in cols and "question" in cols else []
+    if not answers or not all(isinstance(a, dict) and isinstance(a.get("text"), list) for a in answers):
+        return None
+    prompt = "{{context}}\n\nQuestion: {{question}}" if "context" in cols else "{{question}}"
+    used = ["context", "question", "answers"] if "context" in cols else ["question", "answers"]
+    jinja = _named(prompt, cols) + f" ||| {{{{ ({cols.field('answers')}['text'] or [''])[0] }}}}"
+    what = f"{label}: {' + '.join(cols.original[k] for k in used[:-1])} -> {cols.original['answers']}.text[0]"
+    return _spec(name, what, cols.dataset(dataset, used), {"name": "extractive-qa", "jinja": jinja},
+                 [str((a["text"] or [""])[0]) for a in answers])
+
+
+LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
+             "nl": "Dutch", "ro": "Romanian", "cs": "Czech", "ru": "Russian", "zh": "Chinese", "ja": "Japanese",
+             "fi": "Finnish", "tr": "Turkish", "et": "Estonian", "hi": "Hindi", "ar": "Arabic", "ko": "Korean"}
+
+
+def _translation(name, label, rows, cols: _Columns, dataset, config) -> dict | None:
+    """WMT's layout: ``translation: {de: ..., en: ...}``; the direction from a ``de-en`` config, else key order."""
+    pairs = cols.values(rows, "translation") if "translation" in cols else []
+    if not pairs or not all(isinstance(p, dict) and len(p) == 2 for p in pairs):
+        return None
+    languages = list(pairs[0])
+    wanted = (config or "").split("-")
+    source, target = wanted if len(wanted) == 2 and set(wanted) == set(languages) else languages
+    t = cols.field("translation")
+    jinja = (f"Translate {LANGUAGES.get(source, source)} to {LANGUAGES.get(target, target)}:\n"
+             f"{{{{{t}['{source}']}}}} ||| {{{{{t}['{target}']}}}}")
+    return _spec(name, f"{label}: {cols.original['translation']}.{source} -> .{target}",
+                 cols.dataset(dataset, ["translation"]), {"name": f"translate-{source}-{target}", "jinja": jinja},
+                 [str(p.get(target) or "") for p in pairs], metrics=["bleu", "rougeL"])
+
+
+def _classification(name, label, rows, cols: _Columns, dataset, every_row, class_names) -> dict | None:
+    """A text (or a pair of texts) and a label with at most MAX_CLASSES values: each class is scored as a choice."""
+    target = next((k for k in CLASS_LABEL if k in cols), None)
+    inputs = next((p for p in CLASS_PAIRS if all(k in cols for k in p)), None) \
+        or next(((k,) for k in CLASS_TEXT if k in cols and k != target), None)
+    if target is None or inputs is None:
+        return None
+    sample = [v for v in cols.values(rows, target) if v not in UNLABELED]
+    if not sample or not all(isinstance(v, (int, str)) for v in sample):  # bools are ints; floats are scores
+        return None
+    column, t = cols.original[target], cols.field(target)
+    names = (class_names or {}).get(column)
+    every = [r.get(column) for r in (every_row() if every_row else rows)]
+    seen = {v for v in every if v not in UNLABELED}
+    if names and all(isinstance(v, int) and not isinstance(v, bool) for v in seen):
+        choices, answer = [str(n) for n in names], f"answer_choices[{t}] if {t} >= 0 else ''"
+    else:
+        choices = sorted({str(v).strip() for v in seen}, key=lambda v: (_number(v), v))
+        answer = f"{t}|string|trim"
+    if not 2 <= len(choices) <= MAX_CLASSES or max(len(c.split()) for c in choices) > SHORT_TARGET_WORDS:
+        return None
+    shown = "\n".join(f"{k.replace('_', ' ').capitalize()}: {{{{{cols.field(k)}}}}}" for k in inputs) \
+        if len(inputs) > 1 else f"{{{{{cols.field(inputs[0])}}}}}"
+    listing = "\n\nOptions:{% for c in answer_choices %}\n- {{c}}{% endfor %}"
+    unlabeled = "; rows labelled -1 or left empty (an unlabeled test split, as GLUE's) cannot be scored: " \
+                "evaluate another split" if any(v in UNLABELED for v in every) else ""
+    return {
+        "name": name,
+        "description": f"{label}: classification, {' + '.join(cols.original[k] for k in inputs)} -> {column} "
+                       f"({len(choices)} classes: {', '.join(choices)}){unlabeled} (columns told from their names; "
+                       "write a task YAML to change the template, metrics or splits)",
+        "dataset": cols.dataset(dataset, [*inputs, target]), "output_type": "multiple_choice",
+        "metrics": ["acc", "acc_norm"], "chat": False,
+        "fewshot": {"target_prefix": f"\n{target.replace('_', ' ').capitalize()}:"},
+        "templates": [{"name": f"{'-'.join(inputs)}-{target}", "answer_choices": choices,
+                       "jinja": f"{shown}{listing} ||| {{{{{answer}}}}}"}],
+    }
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.inf
+
+
+def _spec(name: str, what: str, dataset: dict, template: dict, targets: list[str],
+          metrics: list[str] | None = None) -> dict:
     from genlab.evaluation.metrics.answer import parse_number
 
     words = sorted(len(t.split()) for t in targets)
     longest_chars = max(len(t) for t in targets)
-    if all(parse_number(t) is not None for t in targets):  # GSM8K-like: the number the model gives
+    if metrics:
+        pass
+    elif all(parse_number(t) is not None for t in targets):  # numbers: the number the model gives
         metrics = ["answer_accuracy", "exact_match"]
+    elif all(GSM8K_ANSWER.search(t) for t in targets):  # GSM8K: reasoning, then "#### 72"; the last number counts
+        metrics = ["answer_accuracy"]
     elif words[len(words) // 2] <= SHORT_TARGET_WORDS:  # short answers, scored as SQuAD and HELM do
         metrics = ["quasi_exact_match", "f1"]
     else:
@@ -172,12 +324,16 @@ def _spec(name: str, what: str, dataset: dict, template: dict, targets: list[str
 
 
 def _yaml_hint(name: str, dataset: dict, row: dict) -> str:
-    names = [k for k in row if isinstance(k, str)]
-    first, last = (names[0], names[-1]) if len(names) > 1 else ("input", "target")
+    cols = _Columns([row])
+    keys = [_key(k) for k in cols.names]
+    first, last = (keys[0], keys[-1]) if len(keys) > 1 else ("input", "target")
+    first, last = (cols.field(first), cols.field(last)) if len(keys) > 1 else (first, last)
     source = f"path: {Path(dataset['path']).name}" if "path" in dataset else f"hf: \"{dataset['hf']}\""
+    mapping = cols.dataset({}, keys[:1] + keys[-1:] if len(keys) > 1 else []).get("columns")
+    renamed = ", columns: {" + ", ".join(f'{k}: "{v}"' for k, v in mapping.items()) + "}" if mapping else ""
     return ("write a task YAML, e.g. my-task.yaml:\n"
             f"  name: {name}\n"
-            f"  dataset: {{{source}, splits: {{train: 0.8, validation: 0.1, test: 0.1}}}}\n"
+            f"  dataset: {{{source}, splits: {{train: 0.8, validation: 0.1, test: 0.1}}{renamed}}}\n"
             "  metrics: [rougeL]\n"
             "  templates:\n"
             f"    - name: t\n      jinja: \"{{{{{first}}}}} ||| {{{{{last}}}}}\"\n"

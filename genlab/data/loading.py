@@ -23,6 +23,7 @@ from genlab.data.rows import Row
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
            ".pq": "parquet"}
+COMPRESSED = ".gz"  # qa.jsonl.gz, reviews.csv.gz: read as the format before it, decompressed on the fly
 DELIMITERS = ",;\t|"  # a CSV header with no comma but one of these uses it (Excel in many locales writes ";")
 
 
@@ -37,11 +38,30 @@ class Loaded:
     rows: list[Row]
     bad: list[BadRow] = field(default_factory=list)
     report: Path | None = None
+    class_names: dict[str, list[str]] = field(default_factory=dict)  # a hub ClassLabel column's names
 
 
 class _Bad(Exception):
     def __init__(self, where: str, problem: str):
         self.where, self.problem = where, problem
+
+
+def data_suffix(path: Path) -> str:
+    """``.jsonl`` for ``qa.jsonl`` and for ``qa.jsonl.gz``."""
+    suffixes = [x.lower() for x in path.suffixes]
+    return suffixes[-2] if len(suffixes) > 1 and suffixes[-1] == COMPRESSED else path.suffix.lower()
+
+
+def data_stem(path: Path) -> str:
+    """``qa`` for ``qa.jsonl`` and for ``qa.jsonl.gz``."""
+    name = path.name[:-len(COMPRESSED)] if path.name.lower().endswith(COMPRESSED) else path.name
+    return Path(name).stem
+
+
+def _open(path: Path):
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.lower().endswith(COMPRESSED) else open(path, "rb")
 
 
 def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str, _Bad | None]]:
@@ -62,12 +82,12 @@ def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str,
 
 def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
     """One JSON object per line; a ``.json`` file holding one JSON array of objects (Alpaca's) is read whole."""
-    with open(path, "rb") as f:
+    with _open(path) as f:
         head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"["):
         yield from _iter_json_array(path)
         return
-    with open(path, "rb") as f:
+    with _open(path) as f:
         for lineno, text, bad in _decoded_lines(f, path):
             where = f"{path}:{lineno}"
             if bad is not None:
@@ -85,7 +105,9 @@ def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
 
 def _iter_json_array(path: Path) -> Iterator[Row | _Bad]:
     try:
-        items = json.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+        with _open(path) as f:
+            raw = f.read()
+        items = json.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not valid UTF-8 (byte {e.start})", where=str(path)) from None
     except json.JSONDecodeError as e:
@@ -100,7 +122,7 @@ def _iter_json_array(path: Path) -> Iterator[Row | _Bad]:
 
 
 def _delimiter(header: str | None, path: Path) -> str:
-    if path.suffix.lower() == ".tsv":
+    if data_suffix(path) == ".tsv":
         return "\t"
     if not header or "," in header:
         return ","
@@ -119,7 +141,7 @@ def _iter_csv(path: Path) -> Iterator[Row | _Bad]:
                 bad[lineno] = problem
             yield text
 
-    with open(path, "rb") as f:
+    with _open(path) as f:
         texts = lines(f)
         first = next(texts, None)
         reader = csv.reader(itertools.chain([first] if first is not None else [], texts),
@@ -163,11 +185,11 @@ def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Row | _Bad]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} not found")
-    fmt = fmt or FORMATS.get(path.suffix.lower())
+    fmt = fmt or FORMATS.get(data_suffix(path))
     readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
     if fmt not in readers:
         raise DataError(f"cannot tell the format of {path}",
-                        hint="use .jsonl, .json, .csv, .tsv or .parquet, or pass fmt=")
+                        hint="use .jsonl, .json, .csv, .tsv or .parquet (the text ones may be .gz), or pass fmt=")
     return readers[fmt](path)
 
 
@@ -255,5 +277,6 @@ def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iter
                 bad.append(BadRow(item.where, item.problem))
             else:
                 rows.append(item)
-        out[split] = Loaded(rows, bad)
+        names = {c: list(f.names) for c, f in ds.features.items() if isinstance(f, datasets.ClassLabel)}
+        out[split] = Loaded(rows, bad, class_names=names)
     return out

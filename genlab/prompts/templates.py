@@ -269,5 +269,19 @@ class ConversationTemplate:
                             hint="the last assistant turn is what the model learns to say and is scored on")
         return turns[:-1], turns[-1]["content"]
 
+    def turn_rows(self, row: dict, *, where: str | None = None) -> list[dict]:
+        """One row per assistant turn that follows a user turn, each cut after that turn: training on these
+        learns every answer of a conversation, as TRL's ``assistant_only_loss`` does, not only the last."""
+        from genlab.data.rows import Row
+
+        where = where_of(row, where)
+        raw = row.get(self.column)
+        if not isinstance(raw, list) or len(raw) < 2:
+            return [row]  # render() says what is wrong with it
+        turns = chat_turns(raw, self.column, where)
+        ends = [k for k, t in enumerate(turns) if t["role"] == "assistant"
+                and any(u["role"] == "user" for u in turns[:k])]
+        return [Row.at({**row, self.column: raw[:k + 1]}, where) for k in ends[:-1]] + [row]
+
 
 Template = JinjaTemplate | FlanTemplate | ConversationTemplate

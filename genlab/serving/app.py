@@ -63,6 +63,8 @@ class Service:
         return [self.base_name, *self.lm.adapters]
 
     def adapter_for(self, model) -> str | None:
+        if model is None:  # as vLLM: a request without 'model' goes to the base model
+            return None
         if not isinstance(model, str) or not model:
             raise P.bad("'model' must name the base model or a loaded adapter: "
                         + ", ".join(self.model_ids()), "model")
@@ -84,7 +86,10 @@ class Service:
         if echo and stream:
             raise P.bad("'echo' is not supported with 'stream'; ask without streaming", "echo")
         if kind == "chat":
-            prompts = [self._chat_ids(P.chat_messages(body))]
+            if P._field(body, "echo", bool, False):  # vLLM's chat echo: not here, rather than ignored
+                raise P.bad("'echo' is for /v1/completions; in chat, send the turn to continue with "
+                            "continue_final_message", "echo", "unsupported_parameter")
+            prompts = [self.chat_ids(body)]
             max_tokens = P.max_tokens_of(body, limits, None, allow_zero=False)
         else:
             prompts = P.completion_prompts(body, self.tokenizer, len(self.tokenizer))
@@ -93,13 +98,20 @@ class Service:
         fitted = min(P.check_context(len(p), max_tokens, self.context, limits, param) for p in prompts)
         cfg, n, seeds = P.sampling(body, limits, fitted, len(prompts))
         rules = P.logit_rules(body, len(self.tokenizer), fitted)
-        return Job(kind, body["model"], adapter, prompts, cfg, n, logprobs, echo, fitted == 0, stream, usage, seeds,
-                   rules)
+        return Job(kind, body.get("model") or self.base_name, adapter, prompts, cfg, n, logprobs, echo, fitted == 0,
+                   stream, usage, seeds, rules)
 
-    def _chat_ids(self, messages: list[dict]) -> list[int]:
+    def chat_ids(self, body: dict) -> list[int]:
+        """The request's messages through the model's chat template (and vLLM's chat-template fields)."""
+        messages = P.chat_messages(body)
+        options = P.chat_template_options(body, messages)
         if not getattr(self.tokenizer, "chat_template", None):
             raise P.bad("this model has no chat template; use /v1/completions", "messages")
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, **options)
+        except Exception as e:  # the template's own checks (roles must alternate, ...) are the client's to fix
+            raise P.bad(f"the model's chat template refused these messages: {type(e).__name__}: {e}",
+                        "messages") from None
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # -- running ------------------------------------------------------------------------------------------------

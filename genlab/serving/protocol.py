@@ -193,6 +193,32 @@ def chat_messages(body: dict) -> list[dict]:
     return out
 
 
+# apply_chat_template's own arguments: chat_template_kwargs only adds variables for the template
+_TEMPLATE_ARGS = {"conversation", "tools", "documents", "chat_template", "add_generation_prompt", "continue_final_message",
+                  "tokenize", "padding", "truncation", "max_length", "return_tensors", "return_dict",
+                  "return_assistant_tokens_mask", "tokenizer_kwargs", "messages"}
+
+
+def chat_template_options(body: dict, messages: list[dict]) -> dict:
+    """vLLM's chat-template fields: ``add_generation_prompt``, ``continue_final_message``, ``chat_template_kwargs``.
+
+    ``continue_final_message`` leaves the last (assistant) turn open for the model to continue, and then a
+    generation prompt is off unless asked for (vLLM refuses both; so do we when both are sent)."""
+    cont = _field(body, "continue_final_message", bool, False)
+    add = _field(body, "add_generation_prompt", bool, not cont)
+    if cont and add:
+        raise bad("'continue_final_message' and 'add_generation_prompt' cannot both be true",
+                  "continue_final_message")
+    if cont and messages[-1]["role"] != "assistant":
+        raise bad("'continue_final_message' continues the last message, which must be the assistant's",
+                  "continue_final_message")
+    extra = _field(body, "chat_template_kwargs", dict, {}) or {}
+    if clash := sorted(set(extra) & _TEMPLATE_ARGS):
+        raise bad(f"'chat_template_kwargs' may not set {', '.join(clash)}: use the request's own fields",
+                  "chat_template_kwargs")
+    return {**extra, "add_generation_prompt": add, "continue_final_message": cont}
+
+
 def _content(content, i: int) -> str:
     if isinstance(content, str):
         return content

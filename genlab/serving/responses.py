@@ -134,9 +134,7 @@ async def _chunks(job: Job, rid: str, events):
 def tokenize(service, body: dict) -> dict:
     tok = service.tokenizer
     if "messages" in body:
-        text = tok.apply_chat_template(P.chat_messages(body), add_generation_prompt=bool(
-            body.get("add_generation_prompt", True)), tokenize=False)
-        ids = tok(text, add_special_tokens=False)["input_ids"]
+        ids = service.chat_ids(body)
     else:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):

@@ -199,9 +199,14 @@ def _val_metric(lm, task, kind, val_pairs, val_set, cfg):
     if kind == "classifier":
         return validation.classifier_metric(val_set, lm.tokenizer.pad_token_id or 0, cfg.precision)
     names = validation.metric_names(task)
-    if not names or cfg.val_generate == 0:
+    output_type = getattr(task, "output_type", "generate")
+    if not names or cfg.val_generate == 0 or output_type == "loglikelihood_rolling":  # perplexity: val_loss is it
         return None
     view = lambda model: dataclasses.replace(lm, model=model)  # noqa: E731  (generate takes a LoadedModel)
+    if output_type == "multiple_choice":  # the choices scored as evaluation scores them
+        requests = task.training_pairs(split="validation", n=min(cfg.val_generate, len(val_pairs)), seed=cfg.seed,
+                                       tokenizer=lm.tokenizer)
+        return validation.choice_metric(view, requests, cfg.precision)
     return validation.generation_metric(lm, view, val_pairs[:cfg.val_generate], names[0], cfg.max_new_tokens,
                                         cfg.precision)
 

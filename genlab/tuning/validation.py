@@ -40,6 +40,20 @@ def generation_metric(lm, model_view, pairs: Sequence[tuple[str, str]], metric: 
     return val_metric
 
 
+def choice_metric(model_view, requests: Sequence, precision: str) -> Callable[[Any], dict[str, float]]:
+    """A callable(model) -> {"acc": ...}: each multiple-choice request's choices scored by log-likelihood."""
+    from genlab.evaluation.loglik import score_choices
+    from genlab.evaluation.loglik_outputs import split_delimiter
+
+    delimiter, requests = split_delimiter(requests)
+
+    def val_metric(model) -> dict[str, float]:
+        scores = score_choices(model_view(model), requests, precision=precision, target_delimiter=delimiter)
+        return {"acc": sum(s.prediction() == r.target_index for s, r in zip(scores, requests)) / len(requests)}
+
+    return val_metric
+
+
 @torch.no_grad()
 def classify(model, examples: Sequence[Example], pad_id: int, precision: str, batch_size: int = 32) -> list[int]:
     model.eval()

@@ -68,7 +68,7 @@ def test_unknown_columns_name_them_and_print_a_yaml_to_start_from(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_task(str(path))
     text = err.value.render()
-    assert "columns: bar, foo" in text and 'jinja: "{{foo}} ||| {{bar}}"' in text
+    assert "columns: foo, bar" in text  # in the file's order and 'jinja: "{{foo}} ||| {{bar}}"' in text
     assert "dataset: {path: odd.jsonl" in text
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -117,6 +117,18 @@ def test_conversations_prompt_with_every_earlier_turn_and_target_the_last_answer
     assert plain.prompt.endswith("User: And its shape?\n\nAssistant:")
     with pytest.raises(ConfigError, match="few-shot demonstrations do not apply to a conversation task"):
         task.requests("test", n=1, shots=1)
+
+
+def test_training_learns_every_answer_of_a_conversation_and_eval_scores_the_last(tiny_causal, tmp_path):
+    from genlab.prompts.chat import chat_prompt
+
+    task = load_task(str(_conversations(tmp_path / "chat.jsonl")))
+    tok = tiny_causal.tokenizer
+    first, last = task.training_pairs("train", n=1, tokenizer=tok)  # one conversation, two answers
+    turns = last.raw["messages"]
+    assert (first.prompt, first.target) == (chat_prompt(tok, turns[:2]), turns[2]["content"])
+    assert (last.prompt, last.target) == (chat_prompt(tok, turns[:4]), turns[4]["content"])
+    assert len(task.requests("train", n=1, tokenizer=tok)) == 1  # evaluation: the last answer only
 
 
 def test_a_malformed_conversation_names_its_line(tmp_path):
@@ -286,3 +298,125 @@ def test_sharegpt_conversations(tiny_causal, tmp_path):
     i = req.target.split()[1].rstrip(".")
     turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Hi {i}"}]
     assert req.prompt == chat_prompt(tiny_causal.tokenizer, turns) and req.target == f"Hello {i}."
+
+
+def test_text_and_label_is_classification_with_every_class_as_a_choice(tmp_path):
+    rows = [{"sentence": f"movie {i}", "label": i % 3} for i in range(1200)]
+    rows[-1]["label"] = 7  # a class past the rows sampled to tell the shape is still a choice
+    task = load_task(str(_jsonl(tmp_path / "sst.jsonl", rows)))
+    assert task.output_type == "multiple_choice" and task.metrics == ["acc", "acc_norm"]
+    assert "classification, sentence -> label (4 classes: 0, 1, 2, 7)" in task.description
+    assert "unlabeled" not in task.description
+    req = task.requests("test", shots=0, n=3, seed=0)[0]
+    assert req.choices == [" 0", " 1", " 2", " 7"] and req.prompt.endswith("- 7\nLabel:")
+    row = next(r for r in task.examples("test") if r["sentence"] in req.prompt)
+    assert req.choices[req.target_index] == f" {row['label']}"
+
+
+def test_string_labels_sorted_and_a_text_pair(tmp_path):
+    path = tmp_path / "nli.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Premise", "Hypothesis", "Label"])  # column names match in any case
+        for i in range(30):
+            w.writerow([f"p{i}", f"h{i}", ["entailment", "neutral", "contradiction"][i % 3]])
+    task = load_task(str(path))
+    assert "Premise + Hypothesis -> Label (3 classes: contradiction, entailment, neutral)" in task.description
+    row = task.examples("train")[0]
+    prompt, target = task.variants()[0].render(row)
+    assert prompt.startswith(f"Premise: {row['Premise']}\nHypothesis: {row['Hypothesis']}\n\nOptions:")
+    assert target == row["Label"]
+
+
+def test_hub_class_names_and_an_unlabeled_test_split(tmp_path, monkeypatch, tiny_causal_dir):
+    import datasets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    folder = tmp_path / "glue"
+    folder.mkdir()
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    for split, labels in {"train": [0, 1] * 6, "validation": [1, 0] * 2, "test": [-1] * 4}.items():
+        datasets.Dataset.from_dict({"sentence": [f"{split} {i}" for i in range(len(labels))], "label": labels},
+                                   features=features).to_parquet(str(folder / f"{split}.parquet"))
+    task = load_task(f"hf:{folder}")
+    assert "(2 classes: negative, positive); rows labelled -1" in task.description
+    assert task.variants()[0].render(task.examples("validation")[0])[1] == "positive"
+    with pytest.raises(GenlabError) as err:
+        task.requests("test", shots=0, n=1, seed=0)
+    assert "no label" in err.value.render() and "--split" in err.value.render()
+    res = CliRunner().invoke(app, ["eval", "-m", str(tiny_causal_dir), "--task", f"hf:{folder}", "--split",
+                                   "validation", "--fp32", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["config"]["num_examples"] == 4
+
+
+@pytest.mark.parametrize("rows, what, target, metrics", [
+    ([{"question": f"What is {i}+{i}?", "answer": f"Add them.\n#### {i}"} for i in range(20)],
+     "question -> answer", "Add them.\n#### {n}", ["answer_accuracy"]),  # GSM8K: the number after ####
+    ([{"context": f"Paris {i} is in France.", "question": "Where?", "answers": {"text": ["France", "FR"],
+                                                                                  "answer_start": [12, 0]}}
+      for i in range(20)], "context + question -> answers.text[0]", "France", ["quasi_exact_match", "f1"]),
+    ([{"translation": {"de": f"Hallo Welt {i}", "en": f"Hello big wide world {i}"}} for i in range(20)],
+     "translation.de -> .en", "Hello big wide world {n}", ["bleu", "rougeL"]),
+    ([{"Instruction": f"Summarize {i}", "Context": f"text {i}" if i % 2 else "", "Response": f"gist {i}"}
+      for i in range(20)], "Instruction + Context -> Response", "gist {n}", ["quasi_exact_match", "f1"]),
+    ([{"Question ": f"Q{i}?", "ANSWER": f"the answer is word {i} here"} for i in range(20)],
+     "Question  -> ANSWER", "the answer is word {n} here", ["rougeL", "rouge1", "bleu"]),
+])
+def test_gsm8k_squad_wmt_dolly_and_column_names_in_any_case(tmp_path, rows, what, target, metrics):
+    for i, r in enumerate(rows):
+        r["n"] = i
+    task = load_task(str(_jsonl(tmp_path / "data.jsonl", rows)))
+    assert f"data.jsonl: {what} (" in task.description and task.metrics == metrics
+    for split in task.split_names():
+        for row in task.examples(split):
+            prompt, rendered = task.variants()[0].render(row)
+            assert rendered == target.format(n=row["n"]) and prompt
+    if "Instruction" in rows[0]:  # Dolly's context, when a row has one, follows the instruction
+        rendered = {r["n"]: task.variants()[0].render(r)[0] for s in task.split_names() for r in task.examples(s)}
+        assert rendered[1] == "Summarize 1\n\ntext 1" and rendered[2] == "Summarize 2"
+    if "translation" in rows[0]:
+        assert task.variants()[0].render(rows[3])[0] == "Translate German to English:\nHallo Welt 3"
+
+
+def test_a_column_name_jinja_cannot_read_is_mapped_in_the_yaml_hint(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("User Input,Expected Output\n" + "".join(f"hi {i},hello {i}\n" for i in range(10)))
+    with pytest.raises(ConfigError) as err:
+        load_task(str(path))
+    hint = err.value.hint
+    start = hint.index("  name:")
+    yaml_text = hint[start:hint.index("then pass")]
+    (tmp_path / "odd.yaml").write_text(yaml_text)
+    task = load_task(str(tmp_path / "odd.yaml"))  # the YAML the hint prints works as printed
+    row = task.examples("train")[0]
+    assert task.variants()[0].render(row) == (row["User Input"], row["Expected Output"])
+
+
+def test_tune_on_a_classification_file_validates_by_choice_accuracy(tiny_causal_dir, tmp_path):
+    from genlab.tuning import TrainConfig, tune
+
+    path = _jsonl(tmp_path / "intent.jsonl", [{"text": f"please {i}", "intent": ["book", "cancel"][i % 2]}
+                                             for i in range(40)])
+    cfg = TrainConfig(max_steps=2, batch_size=4, val_max_examples=4, val_generate=3, max_seq_len=128)
+    res = tune(str(tiny_causal_dir), str(path), "lora", {"r": 4}, cfg, tmp_path / "run", eval_cfg=None)
+    logged = [json.loads(line) for line in (res.out_dir / "metrics.jsonl").read_text().splitlines()]
+    accs = [r["val_acc"] for r in logged if "val_acc" in r]
+    assert accs and all(a in (0, 1 / 3, 2 / 3, 1) for a in accs)  # over the 3 validation rows scored
+
+
+def test_gzipped_files_read_as_the_format_before_gz(tmp_path):
+    import gzip
+
+    rows = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(10)]
+    with gzip.open(tmp_path / "qa.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    with gzip.open(tmp_path / "tab.tsv.gz", "wt") as f:
+        f.write("question\tanswer\n" + "".join(f"q{i}\ta{i}\n" for i in range(10)))
+    for name in ("qa.jsonl.gz", "tab.tsv.gz"):
+        task = load_task(str(tmp_path / name))
+        assert task.name == name.split(".")[0] and f"{name}: question -> answer" in task.description
+        got = sorted(r["answer"] for s in task.split_names() for r in task.examples(s))
+        assert got == sorted(r["answer"] for r in rows)

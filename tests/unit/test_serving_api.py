@@ -282,3 +282,29 @@ def test_metrics_count_tokens_choices_errors_and_latency(server):
     assert delta["genlab_time_to_first_token_seconds_count"] == 1
     assert delta['genlab_e2e_request_latency_seconds_bucket{le="+Inf"}'] == 1
     assert after["genlab_requests_running"] == 0 and after["genlab_kv_cache_bytes"] == 0
+
+
+def test_vllm_chat_template_fields_and_a_request_without_model(server):
+    url, service = server
+    tok = service.tokenizer
+    messages = [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "The colour is"}]
+    body = {"messages": messages, "continue_final_message": True}
+    text = tok.apply_chat_template(messages, continue_final_message=True, tokenize=False)
+    assert text.endswith("The colour is")  # the assistant's turn left open
+    ids = httpx.post(url + "/tokenize", json=body).json()["tokens"]
+    assert ids == tok(text, add_special_tokens=False)["input_ids"]
+    chat = httpx.post(url + "/v1/chat/completions", json={**body, "max_tokens": 5, "temperature": 0}).json()
+    plain = httpx.post(url + "/v1/completions", json={"model": "tiny", "prompt": ids, "max_tokens": 5,
+                                                      "temperature": 0}).json()
+    assert chat["model"] == "tiny"  # no 'model': the base model, as vLLM
+    assert chat["choices"][0]["message"]["content"] == plain["choices"][0]["text"]
+    ok = httpx.post(url + "/v1/chat/completions", json={"model": "tiny", "messages": messages[:1], "max_tokens": 1,
+                                                        "chat_template_kwargs": {"enable_thinking": False}})
+    assert ok.status_code == 200
+    for extra, param in [({"continue_final_message": True, "add_generation_prompt": True}, "continue_final_message"),
+                         ({"continue_final_message": True, "messages": messages[:1]}, "continue_final_message"),
+                         ({"chat_template_kwargs": {"tokenize": True}}, "chat_template_kwargs"),
+                         ({"echo": True}, "echo")]:
+        r = httpx.post(url + "/v1/chat/completions", json={"model": "tiny", "messages": messages, "max_tokens": 1,
+                                                           **extra})
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, (extra, r.text)
