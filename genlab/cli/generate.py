@@ -50,6 +50,10 @@ def generate_cmd(
     precision: str = PrecisionOpt,
     fp32: bool = Fp32Opt,
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
+    schema: Optional[str] = typer.Option(None, "--schema", help="Answer in JSON that follows this JSON schema (a "
+                                         "file or inline JSON); 'object' for any JSON object."),
+    regex: Optional[str] = typer.Option(None, "--regex", help="Answer with text matching this regular expression."),
+    choice: Optional[list[str]] = typer.Option(None, "--choice", help="Answer with exactly one of these (repeatable)."),
     adapter: Optional[str] = AdapterOpt,
     trust_remote_code: bool = TrustOpt,
 ) -> None:
@@ -61,12 +65,13 @@ def generate_cmd(
                  top_p=top_p, repetition_penalty=repetition_penalty, stop=_unescape(stop), seed=seed,
                  num_return_sequences=num_return_sequences)
     cfg = build_config(config, flags)
+    structure = _structure(schema, regex, choice)
     prompts = _prompts(prompt, file)
     precision = precision_of(precision, fp32)
     lm = load_model(model, trust_remote_code, adapter, precision=precision)
     use_chat = lm.has_chat_template if chat is None else chat
     kw = dict(chat=use_chat, batch_size=batch_size, precision=precision,
-              on_overflow="truncate" if truncate else "error")
+              on_overflow="truncate" if truncate else "error", structure=structure)
     if len(prompts) == 1 and not out and not as_json and cfg.num_return_sequences == 1:
         outs = generate(lm, prompts, cfg, on_text=lambda piece: print(piece, end="", flush=True), **kw)
         print()
@@ -87,6 +92,15 @@ def generate_cmd(
     else:
         _print_plain(outs, many_prompts=len(prompts) > 1)
     _say_if_cut(outs, cfg)
+
+
+def _structure(schema: Optional[str], regex: Optional[str], choices: Optional[list[str]]):
+    """--schema (a file, inline JSON or 'object'), --regex, --choice: what every answer is held to (or None)."""
+    from genlab.serving.structured import constraint
+
+    if schema is not None and schema != "object" and Path(schema).is_file():
+        schema = Path(schema).read_text(encoding="utf-8")
+    return constraint(schema=schema, regex=regex, choices=choices or None)
 
 
 def _print_plain(outs, many_prompts: bool) -> None:

@@ -84,7 +84,7 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
 def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None, *, chat: bool = False,
              batch_size: int = 16, precision: Precision = "auto", on_overflow: Overflow = "error",
              streamer=None, on_text=None, progress=None, on_batch=None,
-             backend: Backend = "auto", prefix_caching: bool = True) -> list[Generation]:
+             backend: Backend = "auto", prefix_caching: bool = True, structure=None) -> list[Generation]:
     """Generate ``config.num_return_sequences`` continuations for each prompt.
 
     ``lm`` is a model name or a model loaded with ``genlab.load`` (a name is loaded at ``precision``). ``streamer`` (a transformers
@@ -99,7 +99,8 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     the server's sampling; ``"auto"``), except with a ``streamer`` or a prompt-tuning/prefix adapter, which
     go through transformers' ``model.generate`` as encoder-decoder models do (``"transformers"`` forces it).
     On the engine, prompts that begin alike prefill their shared beginning once (``prefix_caching``,
-    ``genlab.serving.prefix``).
+    ``genlab.serving.prefix``). ``structure`` (a ``genlab.serving.structured.Constraint``: JSON, a JSON schema,
+    a regex or choices; ``structured.constraint(...)`` builds one) holds every answer to it, on the engine only.
     """
     from genlab.models import as_loaded
 
@@ -115,12 +116,13 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     reuse_freed_memory()
     fit_threads_to_load()
     ids = encode_prompts(lm, prompts, config, chat=chat, on_overflow=on_overflow)
-    if _on_engine(lm, streamer, backend):
+    if _on_engine(lm, streamer, "engine" if structure is not None else backend):
         from genlab.serving.offline import generate_on_engine
 
         with autocast("fp32" if _all_low_precision(lm.model) else precision, lm.device):
             return generate_on_engine(lm, prompts, ids, config, batch_size=batch_size, progress=progress,
-                                      on_batch=on_batch, on_text=on_text, prefix_caching=prefix_caching)
+                                      on_batch=on_batch, on_text=on_text, prefix_caching=prefix_caching,
+                                      structure=structure)
     if on_text is not None:
         streamer = _text_streamer(lm.tokenizer, on_text)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early

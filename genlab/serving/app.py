@@ -20,6 +20,7 @@ from genlab.serving import protocol as P
 from genlab.serving import responses as R
 from genlab.serving.engine import Engine, QueueFull, ShuttingDown
 from genlab.serving.protocol import APIError, Job, Limits
+from genlab.serving.structured import GrammarTokenizer, constraint_of
 from genlab.serving.metrics import Metrics
 from genlab.serving.sequence import Delta, Failed, Finished, Sequence
 
@@ -54,6 +55,7 @@ class Service:
         self.tokenizer = engine.lm.tokenizer
         self.created = int(time.time())
         self.metrics = Metrics()
+        self.grammars = GrammarTokenizer(self.tokenizer)
 
     @property
     def context(self) -> int:
@@ -99,7 +101,7 @@ class Service:
         cfg, n, seeds = P.sampling(body, limits, fitted, len(prompts))
         rules = P.logit_rules(body, len(self.tokenizer), fitted)
         return Job(kind, body.get("model") or self.base_name, adapter, prompts, cfg, n, logprobs, echo, fitted == 0,
-                   stream, usage, seeds, rules)
+                   stream, usage, seeds, rules, constraint_of(body))
 
     def chat_ids(self, body: dict) -> list[int]:
         """The request's messages through the model's chat template (and vLLM's chat-template fields)."""
@@ -123,7 +125,8 @@ class Service:
                 cfg = job.config.replace(seed=job.seeds[index])
                 seqs.append(Sequence(ids, cfg, job.adapter, emit, index=index, logprobs=job.logprobs,
                                      echo=job.echo and job.logprobs is not None, prompt_only=job.prompt_only,
-                                     context_window=self.context, rules=job.rules))
+                                     context_window=self.context, rules=job.rules,
+                                     grammar=self.grammars.matcher(job.constraint) if job.constraint else None))
         return seqs
 
     def run(self, job: Job, is_disconnected=None):

@@ -15,14 +15,17 @@ from typing import Callable
 from genlab.errors import GenlabError
 from genlab.serving.engine import Engine, EngineConfig
 from genlab.serving.sequence import Delta, Failed, Finished, Sequence
+from genlab.serving.structured import GrammarTokenizer
 
 
 def generate_on_engine(lm, prompts, ids: list[list[int]], config, *, batch_size: int,
                        progress: Callable[[int], None] | None = None, on_batch=None,
-                       on_text: Callable[[str], None] | None = None, prefix_caching: bool = True) -> list:
+                       on_text: Callable[[str], None] | None = None, prefix_caching: bool = True,
+                       structure=None) -> list:
     """``Generation`` per prompt, in the caller's order; ``on_batch(indices, generations)`` receives finished
     prompts ``batch_size`` at a time (the last call may hold fewer), ``progress(1)`` each finished prompt,
-    ``on_text(piece)`` the text as it is let out (as the server streams it)."""
+    ``on_text(piece)`` the text as it is let out (as the server streams it); ``structure`` a
+    ``structured.Constraint`` every answer keeps to."""
     from genlab.generation.generate import Generation, _cut_at_stop
 
     n = config.num_return_sequences
@@ -58,11 +61,13 @@ def generate_on_engine(lm, prompts, ids: list[list[int]], config, *, batch_size:
                     flush()
         return emit
 
+    grammars = GrammarTokenizer(lm.tokenizer) if structure is not None else None
     seqs = []
     for i in order:
         for j in range(n):
             seq = Sequence(ids[i], config.replace(seed=config.seed + i * n + j), None, lambda e: None, index=j,
-                           context_window=lm.context_window)
+                           context_window=lm.context_window,
+                           grammar=grammars.matcher(structure) if grammars else None)
             seq.emit = emit_of(i, seq)
             seqs.append(seq)
     engine.run_here(seqs)

@@ -1,8 +1,9 @@
 """OpenAI request bodies -> a typed ``Job``; every mistake -> an ``APIError`` in OpenAI's shape.
 
 Unknown fields are ignored (clients send many); fields genlab cannot honour
-(tools, best_of > 1, suffix, structured output) give a 400 rather than a
-silently different answer.
+(tools, best_of > 1, suffix, audio output) give a 400 rather than a
+silently different answer. Structured outputs (``response_format``, vLLM's ``guided_*``) are
+``genlab.serving.structured``'s.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Job:
     include_usage: bool = False
     seeds: list[int] = field(default_factory=list)
     rules: LogitRules = NO_RULES
+    constraint: Any = None  # a structured.Constraint: JSON, a schema, a regex or choices
 
 
 def bad(message: str, param: str | None = None, code: str | None = None) -> APIError:
@@ -85,9 +87,10 @@ def refuse_unsupported(body: dict) -> None:
         raise bad("'best_of' is not supported; use n", "best_of", "unsupported_parameter")
     if body.get("suffix"):
         raise bad("'suffix' (insertion) is not supported", "suffix", "unsupported_parameter")
-    fmt = body.get("response_format")
-    if fmt and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        raise bad("only response_format {\"type\": \"text\"} is supported", "response_format", "unsupported_parameter")
+    if body.get("audio") or any(m != "text" for m in body.get("modalities") or []):
+        raise bad("this server answers in text only", "modalities", "unsupported_parameter")
+    if body.get("web_search_options") is not None:
+        raise bad("web search is not supported by this server", "web_search_options", "unsupported_parameter")
 
 
 def sampling(body: dict, limits: Limits, max_tokens: int, n_prompt_max: int) -> tuple[GenerationConfig, int, list[int]]:

@@ -7,7 +7,8 @@ validation, adapters, batching and limits are the chat route's. The answer is on
 (``response.created``, ``response.output_item.added``, ``response.content_part.added``,
 ``response.output_text.delta``..., the ``.done`` events, ``response.completed`` or
 ``response.incomplete``). Nothing is stored, so ``previous_response_id``,
-``conversation`` and ``background`` are a 400, as are tools and non-text formats.
+``conversation`` and ``background`` are a 400, as are tools; ``text.format`` (JSON, a JSON schema) is
+the chat route's ``response_format``.
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ def chat_body(body: dict) -> dict:
                         "in 'input'", name, "unsupported_parameter")
     if body.get("tools"):
         raise P.bad("tools and function calling are not supported by this server", "tools", "unsupported_parameter")
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
-    if fmt and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
-        raise P.bad("only text.format {\"type\": \"text\"} is supported", "text.format", "unsupported_parameter")
+    fmt = _format(body)
     messages = []
     instructions = body.get("instructions")
     if instructions is not None:
@@ -50,9 +49,19 @@ def chat_body(body: dict) -> dict:
     messages += _input_messages(body.get("input"))
     out = {k: body[k] for k in SAME if k in body}
     out["messages"] = messages
+    if fmt.get("type") == "json_schema":  # the Responses API flattens what chat nests under json_schema
+        out["response_format"] = {"type": "json_schema", "json_schema": {
+            k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}}
+    elif fmt.get("type") != "text":
+        out["response_format"] = fmt
     if body.get("max_output_tokens") is not None:
         out["max_tokens"] = body["max_output_tokens"]
     return out
+
+
+def _format(body: dict) -> dict:
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    return fmt if isinstance(fmt, dict) else {"type": "text"}
 
 
 def chat_job(service, body: dict) -> Job:
@@ -72,6 +81,8 @@ def chat_job(service, body: dict) -> Job:
                 e.message = e.message.replace(f"messages[{index}]", e.param.split(".")[0])
         elif param == "messages":
             e.param = "input"
+        elif param.startswith("response_format"):
+            e.param = "text.format" + param[len("response_format"):].replace(".json_schema", "")
         raise
 
 
@@ -126,7 +137,7 @@ def _response(body: dict, job: Job, ids: tuple[str, str], created: float, *, sta
         "metadata": body.get("metadata") or {}, "model": job.model,
         "output": [] if text is None else [_item(ids[1], text, "completed" if status == "completed" else status)],
         "parallel_tool_calls": False, "temperature": body.get("temperature", 1.0), "top_p": body.get("top_p", 1.0),
-        "tool_choice": "none", "tools": [], "text": {"format": {"type": "text"}}, "truncation": "disabled",
+        "tool_choice": "none", "tools": [], "text": {"format": _format(body)}, "truncation": "disabled",
         "store": False, "background": False, "usage": usage,
     }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -102,6 +102,7 @@ class Sequence:
     prompt_only: bool = False  # max_tokens=0 with echo: score the prompt, generate nothing
     context_window: int = 1 << 30
     rules: LogitRules = NO_RULES
+    grammar: Any = None  # a structured.Matcher: masks each next token, ends the choice when the structure is done
     id: int = field(default_factory=lambda: next(_ids))
     cancelled: bool = False
     # engine-side state
@@ -137,7 +138,7 @@ def pick_token(logits: torch.Tensor, config: GenerationConfig, generator: torch.
 
 
 def needs_edit(seq: Sequence) -> bool:
-    return seq.config.repetition_penalty != 1 or seq.rules.edits_logits
+    return seq.config.repetition_penalty != 1 or seq.rules.edits_logits or seq.grammar is not None
 
 
 def edited_logits(logits: torch.Tensor, seq: Sequence, eos_ids: set[int]) -> torch.Tensor:
@@ -159,6 +160,8 @@ def edited_logits(logits: torch.Tensor, seq: Sequence, eos_ids: set[int]) -> tor
     if (rules.frequency_penalty or rules.presence_penalty) and seq.out_ids:
         counts = torch.bincount(torch.tensor(seq.out_ids), minlength=out.shape[0])[:out.shape[0]].to(out.dtype)
         out -= rules.frequency_penalty * counts + rules.presence_penalty * (counts > 0).to(out.dtype)
+    if seq.grammar is not None:  # structured output: last, so no edit can bring back a forbidden token
+        seq.grammar.mask(out)
     return out
 
 
@@ -180,6 +183,8 @@ def advance(seq: Sequence, token: int, eos_ids: set[int], tokenizer, info: Token
         seq.out_ids.append(token)
         if info is not None:
             seq.pending.append(info)
+        if seq.grammar is not None and seq.grammar.consume(token):
+            seq.finish = "stop"
     text = tokenizer.decode(seq.out_ids, skip_special_tokens=True)
     cut = _stop_at(text, cfg.stop, seq.sent_chars)
     if cut is not None:

@@ -216,3 +216,34 @@ def test_on_text_streams_the_answer_in_pieces(tiny_causal, backend):
         assert "".join(pieces).startswith(out.text)
     with pytest.raises(GenlabError, match="one prompt"):
         generate(tiny_causal, ["a", "b"], on_text=print)
+
+
+def test_structured_generation_keeps_every_answer_to_its_choices_regex_or_schema(tiny_causal, tiny_causal_dir,
+                                                                                 tmp_path, capsys):
+    import json
+    import re
+
+    from genlab.cli import main
+    from genlab.errors import ConfigError
+    from genlab.serving.structured import constraint
+
+    colours = ["red", "dark green"]
+    cfg = GenerationConfig(max_new_tokens=12, do_sample=True, num_return_sequences=3, seed=0)
+    outs = generate(tiny_causal, ["Pick", "Choose one"], cfg, structure=constraint(choices=colours),
+                    backend="transformers")  # structure always decodes on the engine
+    assert all(t in colours for o in outs for t in o.texts) and {r for o in outs for r in o.finish_reasons} == {"stop"}
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+              "additionalProperties": False}
+    (path := tmp_path / "s.json").write_text(json.dumps(schema))
+    out = tmp_path / "out.jsonl"
+    assert main(["generate", "-m", str(tiny_causal_dir), "Is it?", "--schema", str(path), "--out", str(out),
+                 "--max-new-tokens", "20"]) == 0
+    assert set(json.loads(json.loads(out.read_text())["output"])) == {"ok"}
+    capsys.readouterr()
+    assert main(["generate", "-m", str(tiny_causal_dir), "Call", "--regex", "[0-9]{2}-[0-9]{2}", "--json",
+                 "--max-new-tokens", "10"]) == 0
+    assert re.fullmatch("[0-9]{2}-[0-9]{2}", json.loads(capsys.readouterr().out)["output"])
+    with pytest.raises(ConfigError, match="--schema is not valid JSON"):
+        constraint(schema="{nope")
+    assert main(["generate", "-m", str(tiny_causal_dir), "x", "--regex", "a", "--choice", "b"]) == 2
+    assert "give one structured-output field, not --regex, --choice" in capsys.readouterr().err

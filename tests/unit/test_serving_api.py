@@ -308,3 +308,64 @@ def test_vllm_chat_template_fields_and_a_request_without_model(server):
         r = httpx.post(url + "/v1/chat/completions", json={"model": "tiny", "messages": messages, "max_tokens": 1,
                                                            **extra})
         assert r.status_code == 400 and r.json()["error"]["param"] == param, (extra, r.text)
+
+
+VERDICT = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]},
+                                            "score": {"type": "integer", "minimum": 0, "maximum": 9}},
+           "required": ["answer", "score"], "additionalProperties": False}
+
+
+def test_structured_outputs_hold_to_their_schema_regex_or_choices(server):
+    import json
+    import re
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    url, _ = server
+    c, msgs = client(url), [{"role": "user", "content": "Is the sky blue?"}]
+    fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": VERDICT}}
+    got = c.chat.completions.create(model="tiny", messages=msgs, max_tokens=40, temperature=0, response_format=fmt)
+    verdict = json.loads(got.choices[0].message.content)  # a random model, held to the schema token by token
+    assert got.choices[0].finish_reason == "stop" and set(verdict) == {"answer", "score"}
+    assert verdict["answer"] in ("yes", "no") and 0 <= verdict["score"] <= 9
+    streamed = c.chat.completions.create(model="tiny", messages=msgs, max_tokens=40, temperature=0,
+                                         response_format=fmt, stream=True)
+    assert "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices) == \
+        got.choices[0].message.content
+
+    class Verdict(BaseModel):  # the openai client's parse(): a strict json_schema from a pydantic model
+        answer: Literal["yes", "no"]
+        score: int = Field(ge=0, le=9)
+
+    parsed = c.chat.completions.parse(model="tiny", messages=msgs, max_tokens=40, response_format=Verdict)
+    assert isinstance(parsed.choices[0].message.parsed, Verdict)
+    colours = ["red", "light blue", 'say "green"']
+    picks = c.chat.completions.create(model="tiny", messages=msgs, max_tokens=20, n=4, temperature=1.0, seed=3,
+                                      extra_body={"guided_choice": colours})
+    assert all(ch.message.content in colours and ch.finish_reason == "stop" for ch in picks.choices)
+    phone = c.completions.create(model="tiny", prompt="Call ", max_tokens=20,
+                                 extra_body={"structured_outputs": {"regex": "[0-9]{3}-[0-9]{4}"}})
+    assert re.fullmatch("[0-9]{3}-[0-9]{4}", phone.choices[0].text) and phone.choices[0].finish_reason == "stop"
+    answer = c.responses.create(model="tiny", input="Is the sky blue?", max_output_tokens=40,
+                                text={"format": {"type": "json_schema", "name": "verdict", "schema": VERDICT}})
+    assert set(json.loads(answer.output_text)) == {"answer", "score"} and answer.text.format.type == "json_schema"
+
+
+def test_structured_output_mistakes_are_400s_naming_the_field(server):
+    url, _ = server
+    msgs = [{"role": "user", "content": "Hi"}]
+    for extra, param in [
+            ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "bogus"}}}},
+             "response_format.json_schema.schema"),
+            ({"response_format": {"type": "xml"}}, "response_format.type"),
+            ({"guided_regex": "[unclosed"}, "guided_regex"),
+            ({"guided_json": "{not json"}, "guided_json"),
+            ({"guided_choice": []}, "guided_choice"),
+            ({"guided_choice": ["a"], "guided_regex": "a"}, "guided_choice"),
+            ({"modalities": ["text", "audio"]}, "modalities")]:
+        r = httpx.post(url + "/v1/chat/completions", json={"model": "tiny", "messages": msgs, "max_tokens": 2, **extra})
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, (extra, r.text)
+    r = httpx.post(url + "/v1/responses", json={"model": "tiny", "input": "Hi", "text": {
+        "format": {"type": "json_schema", "name": "x", "schema": {"type": "bogus"}}}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "text.format.schema"

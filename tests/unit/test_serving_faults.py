@@ -64,7 +64,7 @@ def test_bad_requests_get_clear_errors(server, body, status, param):
     ({"model": "tiny", "input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]}, "input[0]"),
     ({"model": "tiny", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
      "input[0].content"),
-    ({"model": "tiny", "input": "x", "text": {"format": {"type": "json_object"}}}, "text.format"),
+    ({"model": "tiny", "input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
     ({"model": "tiny", "input": ""}, "input"),
     ({"model": "tiny", "input": "x", "max_output_tokens": 5000}, "max_output_tokens"),
     ({"model": "tiny", "input": "x " * 300}, "input"),
