@@ -279,7 +279,7 @@ def _classification(name, label, rows, cols: _Columns, dataset, every_row, class
                        f"({len(choices)} classes: {', '.join(choices)}){unlabeled} (columns told from their names; "
                        "write a task YAML to change the template, metrics or splits)",
         "dataset": cols.dataset(dataset, [*inputs, target]), "output_type": "multiple_choice",
-        "metrics": ["acc", "acc_norm"], "chat": False,
+        "metrics": ["acc", "macro_f1"], "chat": False,  # macro-F1: a rare class counts as much as a common one
         "fewshot": {"target_prefix": f"\n{target.replace('_', ' ').capitalize()}:"},
         "templates": [{"name": f"{'-'.join(inputs)}-{target}", "answer_choices": choices,
                        "jinja": f"{shown}{listing} ||| {{{{{answer}}}}}"}],

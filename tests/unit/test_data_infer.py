@@ -304,7 +304,7 @@ def test_text_and_label_is_classification_with_every_class_as_a_choice(tmp_path)
     rows = [{"sentence": f"movie {i}", "label": i % 3} for i in range(1200)]
     rows[-1]["label"] = 7  # a class past the rows sampled to tell the shape is still a choice
     task = load_task(str(_jsonl(tmp_path / "sst.jsonl", rows)))
-    assert task.output_type == "multiple_choice" and task.metrics == ["acc", "acc_norm"]
+    assert task.output_type == "multiple_choice" and task.metrics == ["acc", "macro_f1"]
     assert "classification, sentence -> label (4 classes: 0, 1, 2, 7)" in task.description
     assert "unlabeled" not in task.description
     req = task.requests("test", shots=0, n=3, seed=0)[0]

@@ -104,3 +104,25 @@ def test_edge_cases_are_covered_in_parity_set():
     assert len(PAIRS) >= 500
     assert any(p == "" for p, _ in PAIRS) and any(r == [""] for _, r in PAIRS)
     assert any(len(r) > 1 for _, r in PAIRS)
+
+
+def test_macro_f1_identical_to_scikit_learn_and_its_bootstrap_resamples_examples():
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from genlab.evaluation.metrics import get_metric
+    from genlab.evaluation.metrics.accuracy import ChoiceScores
+
+    rng = np.random.default_rng(0)
+    metric = get_metric("macro_f1")
+    for k in (2, 3, 5):
+        golds = rng.integers(0, k, 60)
+        preds = np.where(rng.random(60) < 0.5, golds, rng.integers(0, k, 60))
+        preds[0] = k - 1 if golds.max() < k - 1 else preds[0]  # a class only ever predicted still counts
+        scores = [ChoiceScores([0.0 if j == p else -1.0 for j in range(k)], [f"c{j}" for j in range(k)])
+                  for p in preds]
+        assert metric.corpus_score(scores, list(golds)) == pytest.approx(f1_score(golds, preds, average="macro"))
+        stats = metric.stats_matrix(scores, list(golds))
+        picks = rng.integers(0, 60, 60)  # one bootstrap resample: the metric of the resampled examples
+        assert metric.from_stats(stats[picks].sum(axis=0)) == pytest.approx(
+            f1_score(golds[picks], preds[picks], average="macro"))

@@ -35,6 +35,7 @@ REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "answer_accuracy": (f"{_M}.answer:AnswerAccuracy", {}),
     "acc": (f"{_M}.accuracy:Accuracy", {}),
     "acc_norm": (f"{_M}.accuracy:AccuracyNorm", {}),
+    "macro_f1": (f"{_M}.accuracy:MacroF1", {}),
     "fact_accuracy": (f"{_M}.facts:FactAccuracy", {}),
     "fact_recall": (f"{_M}.facts:FactRecall", {}),
     "perplexity": (f"{_M}.perplexity:Perplexity", {}),

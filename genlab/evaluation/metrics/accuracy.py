@@ -67,3 +67,33 @@ class AccuracyNorm(Accuracy):
     name = "acc_norm"
     reference = "lm-eval 0.4 multiple_choice acc_norm (loglik / choice length in characters)"
     normalize = True
+
+
+class MacroF1(Accuracy):
+    """F1 of each class (the gold and the predicted choice index), averaged over the classes that occur as gold or
+    prediction: scikit-learn's ``f1_score(golds, preds, average="macro")``. For classification, where a class that
+    is rare in the data counts as much as a common one. Per sample: ``[tp_k, fp_k, fn_k]`` for k < ``MAX_CLASSES``,
+    summed before the ratio, so bootstrap intervals resample examples."""
+
+    name = "macro_f1"
+    reference = "scikit-learn f1_score(average='macro') over gold vs predicted choice"
+    MAX_CLASSES = 64
+
+    def sample_stats(self, prediction: ChoiceScores, references: Any) -> np.ndarray:
+        self.score(prediction, references)  # the type check
+        pred, gold = prediction.prediction(), min(_golds(references))
+        if max(pred, gold) >= self.MAX_CLASSES:
+            raise ValueError(f"{self.name} scores up to {self.MAX_CLASSES} classes, got choice {max(pred, gold)}")
+        stats = np.zeros((self.MAX_CLASSES, 3))  # tp, fp, fn per class
+        if pred == gold:
+            stats[gold, 0] = 1
+        else:
+            stats[pred, 1], stats[gold, 2] = 1, 1
+        return stats.ravel()
+
+    def from_stats(self, stats: np.ndarray) -> np.ndarray:
+        s = np.asarray(stats, dtype=np.float64).reshape(*np.shape(stats)[:-1], self.MAX_CLASSES, 3)
+        tp, fp, fn = s[..., 0], s[..., 1], s[..., 2]
+        seen = (tp + fp + fn) > 0
+        f1 = np.where(seen, 2 * tp / np.maximum(2 * tp + fp + fn, 1e-300), 0.0)
+        return f1.sum(axis=-1) / np.maximum(seen.sum(axis=-1), 1)
