@@ -44,9 +44,15 @@ SHAPES: list[tuple[str, tuple[str, ...], str]] = [
     ("output", ("instruction",), "{{instruction}}"),  # Alpaca; its optional "input" is added below
     ("response", ("instruction",), "{{instruction}}"),
     ("answer", ("context", "question"), "{{context}}\n\nQuestion: {{question}}"),
+    ("answers", ("context", "question"), "{{context}}\n\nQuestion: {{question}}"),  # SQuAD
     ("answer", ("question",), "{{question}}"),
+    ("answers", ("question",), "{{question}}"),  # WebQuestions, NQ-open: a list of answers
+    ("answer", ("problem",), "{{problem}}"),  # competition math with a final answer
+    ("solution", ("problem",), "{{problem}}"),
+    ("chosen", ("prompt",), "{{prompt}}"),  # preference pairs: tune and evaluate toward the chosen answer
     ("answer", ("query",), "{{query}}"),
     ("response", ("query",), "{{query}}"),
+    ("response", ("context",), "{{context}}"),
     ("output", ("input",), "{{input}}"),
     ("target", ("input",), "{{input}}"),
     ("target", ("source",), "{{source}}"),
@@ -149,7 +155,7 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict, *
             return _spec(name, f"{label}: {cols.original[key]} -> the last assistant turn",
                          cols.dataset(dataset, [key]), {"name": "conversation", "messages": cols.field(key)},
                          answers or [""])
-    for special in (_multiple_choice, _extractive_qa, _translation):
+    for special in (_multiple_choice, _translation):
         if (spec := special(name, label, rows, cols, dataset, config)) is not None:
             return spec
     shape = next(((t, ins, p) for t, ins, p in SHAPES if t in cols and all(i in cols for i in ins)), None)
@@ -172,10 +178,31 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict, *
     dataset = cols.dataset(dataset, used)
     if optional:
         dataset = {**dataset, "optional": [cols.field(k) for k in optional]}
-    what = f"{label}: {' + '.join(cols.original[k] for k in (*inputs, *optional))} -> {cols.original[target]}"
-    jinja = _named(f"{prompt} ||| {{{{{target}}}}}", cols)
-    return _spec(name, what, dataset, {"name": f"{'-'.join(inputs)}-{target}", "jinja": jinja},
-                 [str(v or "") for v in cols.values(rows, target)])
+    expression, picked, texts = _target(cols.field(target), cols.values(rows, target), label,
+                                        cols.original[target])
+    what = f"{label}: {' + '.join(cols.original[k] for k in (*inputs, *optional))} -> {cols.original[target]}{picked}"
+    if target == "chosen" and "rejected" in cols:
+        what += " (the chosen answers; genlab align trains on the pairs)"
+    jinja = _named(prompt, cols) + f" ||| {{{{{expression}}}}}"
+    return _spec(name, what, dataset, {"name": f"{'-'.join(inputs)}-{target}", "jinja": jinja}, texts)
+
+
+def _target(field: str, values: list, label: str, column: str) -> tuple[str, str, list[str]]:
+    """The target's Jinja expression, what it picks (for the description) and the sampled target texts:
+    a text or number as it is; SQuAD's ``{text: [...]}`` or a list of answers: the first; TriviaQA's
+    ``{value: ...}``: the value."""
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, (str, int, float)) for v in present):
+        return field, "", [str(v if v is not None else "") for v in values]
+    if all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in present):
+        return f"({field} or [''])[0]", "[0]", [(v or [""])[0] if v else "" for v in values]
+    if all(isinstance(v, dict) and isinstance(v.get("text"), list) for v in present):
+        return f"({field}['text'] or [''])[0]", ".text[0]", [str((v["text"] or [""])[0]) for v in present]
+    if all(isinstance(v, dict) and isinstance(v.get("value"), str) for v in present):
+        return f"{field}['value']", ".value", [v["value"] for v in present]
+    kinds = sorted({type(v).__name__ for v in present})
+    raise ConfigError(f"{label}: target column {column!r} holds {', '.join(kinds)} values, not text",
+                      hint="write a task YAML whose template picks the text out of it (README: 'Your own data')")
 
 
 def _named(jinja: str, cols: _Columns) -> str:
@@ -211,19 +238,6 @@ def _multiple_choice(name, label, rows, cols: _Columns, dataset, config) -> dict
         "templates": [{"name": f"{question}-{choices}", "answer_choices": {"field": c},
                        "jinja": f"{{{{{q}}}}}{listing} ||| {target}"}],
     }
-
-
-def _extractive_qa(name, label, rows, cols: _Columns, dataset, config) -> dict | None:
-    """SQuAD's layout: context, question and ``answers: {text: [...], answer_start: [...]}``; the first answer."""
-    answers = cols.values(rows, "answers") if "answers" in cols and "question" in cols else []
-    if not answers or not all(isinstance(a, dict) and isinstance(a.get("text"), list) for a in answers):
-        return None
-    prompt = "{{context}}\n\nQuestion: {{question}}" if "context" in cols else "{{question}}"
-    used = ["context", "question", "answers"] if "context" in cols else ["question", "answers"]
-    jinja = _named(prompt, cols) + f" ||| {{{{ ({cols.field('answers')}['text'] or [''])[0] }}}}"
-    what = f"{label}: {' + '.join(cols.original[k] for k in used[:-1])} -> {cols.original['answers']}.text[0]"
-    return _spec(name, what, cols.dataset(dataset, used), {"name": "extractive-qa", "jinja": jinja},
-                 [str((a["text"] or [""])[0]) for a in answers])
 
 
 LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",

@@ -197,9 +197,9 @@ def chat_messages(body: dict) -> list[dict]:
 
 
 # apply_chat_template's own arguments: chat_template_kwargs only adds variables for the template
-_TEMPLATE_ARGS = {"conversation", "tools", "documents", "chat_template", "add_generation_prompt", "continue_final_message",
-                  "tokenize", "padding", "truncation", "max_length", "return_tensors", "return_dict",
-                  "return_assistant_tokens_mask", "tokenizer_kwargs", "messages"}
+_TEMPLATE_ARGS = {"conversation", "tools", "documents", "chat_template", "add_generation_prompt",
+                  "continue_final_message", "tokenize", "padding", "truncation", "max_length", "return_tensors",
+                  "return_dict", "return_assistant_tokens_mask", "tokenizer_kwargs", "messages"}
 
 
 def chat_template_options(body: dict, messages: list[dict]) -> dict:

@@ -358,6 +358,14 @@ def test_hub_class_names_and_an_unlabeled_test_split(tmp_path, monkeypatch, tiny
     ([{"context": f"Paris {i} is in France.", "question": "Where?", "answers": {"text": ["France", "FR"],
                                                                                   "answer_start": [12, 0]}}
       for i in range(20)], "context + question -> answers.text[0]", "France", ["quasi_exact_match", "f1"]),
+    ([{"question": f"Who {i}?", "answer": [f"Bob {i}", "Robert"]} for i in range(20)],  # NQ-open: answers
+     "question -> answer[0]", "Bob {n}", ["quasi_exact_match", "f1"]),
+    ([{"question": f"Who {i}?", "answer": {"value": f"Bob {i}", "aliases": ["Bob"]}} for i in range(20)],
+     "question -> answer.value", "Bob {n}", ["quasi_exact_match", "f1"]),  # TriviaQA
+    ([{"prompt": f"Say {i}", "chosen": f"Hello there {i}", "rejected": "Go away"} for i in range(20)],
+     "prompt -> chosen (the chosen answers", "Hello there {n}", ["quasi_exact_match", "f1"]),
+    ([{"problem": f"{i} + 0?", "answer": str(i)} for i in range(20)], "problem -> answer", "{n}",
+     ["answer_accuracy", "exact_match"]),
     ([{"translation": {"de": f"Hallo Welt {i}", "en": f"Hello big wide world {i}"}} for i in range(20)],
      "translation.de -> .en", "Hello big wide world {n}", ["bleu", "rougeL"]),
     ([{"Instruction": f"Summarize {i}", "Context": f"text {i}" if i % 2 else "", "Response": f"gist {i}"}
@@ -369,7 +377,7 @@ def test_gsm8k_squad_wmt_dolly_and_column_names_in_any_case(tmp_path, rows, what
     for i, r in enumerate(rows):
         r["n"] = i
     task = load_task(str(_jsonl(tmp_path / "data.jsonl", rows)))
-    assert f"data.jsonl: {what} (" in task.description and task.metrics == metrics
+    assert f"data.jsonl: {what}" in task.description and task.metrics == metrics
     for split in task.split_names():
         for row in task.examples(split):
             prompt, rendered = task.variants()[0].render(row)
@@ -379,6 +387,12 @@ def test_gsm8k_squad_wmt_dolly_and_column_names_in_any_case(tmp_path, rows, what
         assert rendered[1] == "Summarize 1\n\ntext 1" and rendered[2] == "Summarize 2"
     if "translation" in rows[0]:
         assert task.variants()[0].render(rows[3])[0] == "Translate German to English:\nHallo Welt 3"
+
+
+def test_a_target_column_that_is_not_text_says_so(tmp_path):
+    path = _jsonl(tmp_path / "odd.jsonl", [{"question": f"q{i}", "answer": {"x": i}} for i in range(5)])
+    with pytest.raises(ConfigError, match="target column 'answer' holds dict values, not text"):
+        load_task(str(path))
 
 
 def test_a_column_name_jinja_cannot_read_is_mapped_in_the_yaml_hint(tmp_path):
