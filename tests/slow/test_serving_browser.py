@@ -1,6 +1,7 @@
 """The playground at / in a real headless browser (Debian's chromium, driven by Playwright): send a message,
 watch the answer stream in, switch to an adapter. Skipped, saying why, where chromium is missing."""
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 ASK = "Customer: my order 12345 arrived late."
+VERDICT = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"],
+           "additionalProperties": False}
 
 
 def _reference(url, model):
@@ -62,6 +65,20 @@ def test_playground_streams_a_chat_and_switches_adapter(tiny_causal_dir, tmp_pat
         assert text == want["support"] and chunks > 1
         assert [b["model"] for b in bodies] == ["tiny", "support"] and all(b["stream"] for b in bodies)
         assert "tokens in" in page.text_content("#status")
+
+        page.click("#clear")  # an answer held to a JSON schema, with the sampling fields the page sends
+        page.select_option("#format", "json_schema")
+        page.fill("#schema", json.dumps(VERDICT))
+        page.eval_on_selector("#min-p", "e => { e.value = '0.05'; e.dispatchEvent(new Event('input')); }")
+        page.fill("#max-tokens", "40")
+        text, _ = _send(page, "Is the sky blue?")
+        assert set(json.loads(text)) == {"answer"} and json.loads(text)["answer"] in ("yes", "no")
+        assert bodies[-1]["response_format"]["json_schema"]["schema"] == VERDICT and bodies[-1]["min_p"] == 0.05
+        page.fill("#schema", "{not json")
+        page.fill("#prompt", "again")
+        page.click("#send")
+        page.wait_for_selector(".msg.error")
+        assert "the schema is not valid JSON" in page.locator(".msg.error").last.text_content()
         page.screenshot(path=str(tmp_path / "playground.png"))
         browser.close()
     assert errors == []
