@@ -29,6 +29,20 @@ NoCacheOpt = typer.Option(False, "--no-cache", help="Generate again even where i
                                                     "(same model, prompt, settings and precision).")
 
 
+def inferred_or_name(task: str):
+    """The loaded ``Task`` when ``--task`` is a data file or a hub dataset (read once, then handed on), else the
+    name as given."""
+    from pathlib import Path
+
+    from genlab.data.infer import is_data_file
+
+    if task.startswith("hf:") or (is_data_file(Path(task)) and Path(task).is_file()):
+        from genlab.tasks import load_task
+
+        return load_task(task)
+    return task
+
+
 def note_inferred_task(task) -> None:
     """Say which columns were read as input and target when the task (a loaded ``Task``, or the ``--task``
     value) came from a data file or a hub dataset; a name is loaded only in that case."""

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import ModelOpt, TaskOpt, TrustOpt, note_inferred_task
+from genlab.cli.common import ModelOpt, TaskOpt, TrustOpt, inferred_or_name, note_inferred_task
 from genlab.errors import ConfigError
 from genlab.tuning.config import TrainConfig
 
@@ -100,8 +100,9 @@ def tune_cmd(
     mopts = {k: v for k, v in dict(r=r, alpha=alpha).items() if v is not None}
     mopts.update(parse_options(method, list(option or []), where=f"--method {method} -o"))
     try:
-        note_inferred_task(task)
-        res = tune(model, task, method, mopts, cfg, out, resume=resume, overwrite=overwrite,
+        task_or_name = inferred_or_name(task) if task else task
+        note_inferred_task(task_or_name)
+        res = tune(model, task_or_name, method, mopts, cfg, out, resume=resume, overwrite=overwrite,
                    forgetting_suite=_csv(forgetting_suite), mixture=_mixture(mixture), head=head,
                    n_train=n_train, eval_cfg=EvalConfig(n=n_test) if test_eval else None,
                    reporter=RichReporter(), trust_remote_code=trust_remote_code)

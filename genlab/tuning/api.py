@@ -238,4 +238,13 @@ def _write_config(out, model_name, lm, task_name, method, mcfg, cfg, head, mixtu
 
 
 def _task_label(task) -> str:
-    return task if isinstance(task, str) else getattr(task, "name", type(task).__name__)
+    """What names the task in config.json and the manifest: the name given, or for a task read from a data file
+    or a hub dataset its source (``qa.jsonl``, ``hf:owner/name``), which loads it again."""
+    if isinstance(task, str):
+        return task
+    source = str(getattr(task, "source", ""))
+    from genlab.data.infer import is_data_file
+
+    if source.startswith("hf:") or (source and is_data_file(Path(source))):
+        return source
+    return getattr(task, "name", type(task).__name__)

@@ -434,3 +434,17 @@ def test_gzipped_files_read_as_the_format_before_gz(tmp_path):
         assert task.name == name.split(".")[0] and f"{name}: question -> answer" in task.description
         got = sorted(r["answer"] for s in task.split_names() for r in task.examples(s))
         assert got == sorted(r["answer"] for r in rows)
+
+
+def test_tune_cli_reads_a_data_file_once_and_records_its_path(tiny_causal_dir, tmp_path, monkeypatch):
+    import genlab.data.infer as infer
+
+    calls = []
+    real = infer.task_spec_for_file
+    monkeypatch.setattr(infer, "task_spec_for_file", lambda path: calls.append(path) or real(path))
+    path = _jsonl(tmp_path / "qa.jsonl", [{"question": f"q {i}?", "answer": f"a{i}"} for i in range(20)])
+    res = CliRunner().invoke(app, ["tune", "-m", str(tiny_causal_dir), "--task", str(path), "--method", "lora",
+                                   "--max-steps", "1", "--no-test-eval", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert len(calls) == 1 and res.output.count("qa.jsonl: question -> answer") == 1
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["task"] == str(path)
