@@ -10,6 +10,7 @@ listed in a report written beside the file. The user's file is only ever read.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -250,6 +251,15 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     return name, config or None
 
 
+@functools.lru_cache(maxsize=4)
+def _hub_dataset(name: str, config: str | None):
+    """``datasets.load_dataset``, once per process for a name and config: telling a ``--task hf:...``'s shape and
+    then loading its splits read the same (immutable, Arrow-backed) dataset, and ask the hub once."""
+    import datasets
+
+    return datasets.load_dataset(name, config)
+
+
 def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iterable[str] = (),
              skip_bad_rows: bool = False) -> dict[str, Loaded]:
     """A hub dataset's own splits, each checked like a file (``where`` is ``hf:name[split]:row``)."""
@@ -262,7 +272,7 @@ def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iter
     import datasets
 
     try:
-        dsd = datasets.load_dataset(name, config)
+        dsd = _hub_dataset(name, config)
     except Exception as e:  # network, missing dataset, gated dataset: all need the user's action
         raise DataError(f"could not load {spec} from the hub: {type(e).__name__}: {e}",
                         hint="check the name and config, your network, and `huggingface-cli login` for gated data") from e
