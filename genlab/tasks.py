@@ -274,8 +274,9 @@ def list_tasks() -> list[str]:
 
 
 def load_task(name_or_path: str | Path) -> Task:
-    """A built-in task by name, a user's task YAML by path, or a data file or ``hf:`` hub dataset whose columns
-    have a common shape (``genlab.data.infer``: messages, prompt/completion, instruction/output, ...)."""
+    """A built-in task by name, a user's task YAML by path, or a data file, a folder of them (split by their
+    names, as ``datasets`` reads a folder) or an ``hf:`` hub dataset whose columns have a common shape
+    (``genlab.data.infer``: messages, prompt/completion, instruction/output, ...)."""
     from genlab.data.infer import is_data_file, task_spec_for_file, task_spec_for_hub
 
     text_path = str(name_or_path)
@@ -287,13 +288,16 @@ def load_task(name_or_path: str | Path) -> Task:
         return task_from_dict(task_spec_for_file(path), source=str(path), base=path.parent)
     if text_path.startswith("hf:"):
         return task_from_dict(task_spec_for_hub(text_path), source=text_path)
+    if path.is_dir():  # a folder of data files (train.jsonl, test.csv, data/train-00000-of-00002.parquet, ...)
+        return task_from_dict(task_spec_for_hub(f"hf:{path}", label=text_path), source=text_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"task file {path} not found")
         return task_from_yaml(path.read_text(encoding="utf-8"), source=str(path), base=path.parent)
     raise ConfigError(f"unknown task {text_path!r}", hint=f"built-in tasks: {', '.join(sorted(builtin))}; "
                                                          "or give the path of a task .yaml file or of a data file "
-                                                         "(.jsonl, .csv, .parquet), or hf:owner/name")
+                                                         "(.jsonl, .csv, .parquet) or a folder of them, "
+                                                         "or hf:owner/name")
 
 
 def task_from_yaml(text: str, *, source: str = "<task>", base: Path | None = None) -> Task:

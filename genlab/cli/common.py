@@ -36,7 +36,7 @@ def inferred_or_name(task: str):
 
     from genlab.data.infer import is_data_file
 
-    if task.startswith("hf:") or (is_data_file(Path(task)) and Path(task).is_file()):
+    if task.startswith("hf:") or Path(task).is_dir() or (is_data_file(Path(task)) and Path(task).is_file()):
         from genlab.tasks import load_task
 
         return load_task(task)
@@ -51,7 +51,7 @@ def note_inferred_task(task) -> None:
     from genlab.data.infer import is_data_file
 
     source = str(getattr(task, "source", task) or "")
-    if source.startswith("hf:") or (is_data_file(Path(source)) and Path(source).is_file()):
+    if source.startswith("hf:") or Path(source).is_dir() or (is_data_file(Path(source)) and Path(source).is_file()):
         from genlab.tasks import load_task
         from genlab.ui import err_console
 

@@ -126,8 +126,9 @@ def task_spec_for_file(path: Path) -> dict:
                               every_row=lambda: (r for r in iter_file(path) if isinstance(r, dict)))
 
 
-def task_spec_for_hub(spec: str) -> dict:
-    """The same for ``hf:owner/name[:config]``: the dataset's own splits, or 80/10/10 when it has one."""
+def task_spec_for_hub(spec: str, label: str | None = None) -> dict:
+    """The same for ``hf:owner/name[:config]`` (or a local folder of data files, named ``label`` in messages): the
+    dataset's own splits, or 80/10/10 when it has one."""
     from genlab.data.loading import load_hub, parse_hub_spec
     from genlab.data.sources import DEFAULT_RATIOS
 
@@ -138,7 +139,7 @@ def task_spec_for_hub(spec: str) -> dict:
     dataset: dict = {"hf": spec} if len(loaded) > 1 else {"hf": spec, "splits": dict(DEFAULT_RATIOS)}
     name, config = parse_hub_spec(spec)
     class_names = {c: n for v in loaded.values() for c, n in v.class_names.items()}
-    return task_spec_for_rows(name.rstrip("/").split("/")[-1], spec, rows, dataset, config=config,
+    return task_spec_for_rows(name.rstrip("/").split("/")[-1], label or spec, rows, dataset, config=config,
                               every_row=lambda: (r for v in loaded.values() for r in v.rows), class_names=class_names)
 
 

@@ -251,10 +251,20 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     return name, config or None
 
 
-@functools.lru_cache(maxsize=4)
 def _hub_dataset(name: str, config: str | None):
     """``datasets.load_dataset``, once per process for a name and config: telling a ``--task hf:...``'s shape and
-    then loading its splits read the same (immutable, Arrow-backed) dataset, and ask the hub once."""
+    then loading its splits read the same (immutable, Arrow-backed) dataset, and ask the hub once. A local folder
+    is read again when its files changed."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        files = sorted(p for p in folder.resolve().rglob("*") if p.is_file())
+        stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        return _load_dataset(str(folder.resolve()), config, stamp)
+    return _load_dataset(name, config, None)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_dataset(name: str, config: str | None, stamp):
     import datasets
 
     return datasets.load_dataset(name, config)
@@ -274,6 +284,10 @@ def load_hub(spec: str, *, columns: dict[str, str] | None = None, required: Iter
     try:
         dsd = _hub_dataset(name, config)
     except Exception as e:  # network, missing dataset, gated dataset: all need the user's action
+        if Path(name).expanduser().is_dir():
+            raise DataError(f"could not read the dataset folder {name}: {type(e).__name__}: {e}", hint=(
+                "a folder of .jsonl/.json/.csv/.parquet files named by split (train.jsonl, test.jsonl, ...)"
+                )) from e
         raise DataError(f"could not load {spec} from the hub: {type(e).__name__}: {e}",
                         hint="check the name and config, your network, and `huggingface-cli login` for gated data") from e
     out = {}

@@ -63,7 +63,14 @@ def fingerprint(recipe: Recipe, stage: Stage, model_hash: str) -> str:
 
 def _file_text(src: str) -> str:
     """A task's definition for the fingerprint: its file's text (a data file's hash when it is binary, as
-    Parquet is), or the name itself (a hub dataset)."""
+    Parquet is), a folder's files' hash, or the name itself (a hub dataset)."""
+    import hashlib
+
+    if isinstance(src, str) and Path(src).is_dir():
+        digest = hashlib.sha256()
+        for f in sorted(p for p in Path(src).rglob("*") if p.is_file()):
+            digest.update(f.relative_to(src).as_posix().encode() + b"\0" + f.read_bytes())
+        return "sha256:" + digest.hexdigest()
     try:
         data = Path(src).read_bytes()
     except (OSError, TypeError):
@@ -71,8 +78,6 @@ def _file_text(src: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        import hashlib
-
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

@@ -98,13 +98,13 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def _tasks_near(recipe: Recipe, base: Path) -> Recipe:
-    """Task paths (a task YAML, a data file) are read beside the recipe when they are there, as a task YAML's
+    """Task paths (a task YAML, a data file or folder) are read beside the recipe when they are there, as a task YAML's
     own data paths are read beside it; built-in names, ``hf:`` datasets and other paths are kept."""
     def near(name: str) -> str:
         if name.startswith("hf:") or Path(name).is_absolute() or "/" not in name and "." not in name:
             return name
         candidate = base / name
-        return str(candidate) if candidate.is_file() else name
+        return str(candidate) if candidate.exists() else name  # a file, or a folder of data files
 
     recipe.task = near(recipe.task) if recipe.task else recipe.task
     if recipe.mixture:

@@ -245,6 +245,6 @@ def _task_label(task) -> str:
     source = str(getattr(task, "source", ""))
     from genlab.data.infer import is_data_file
 
-    if source.startswith("hf:") or (source and is_data_file(Path(source))):
+    if source.startswith("hf:") or (source and (is_data_file(Path(source)) or Path(source).is_dir())):
         return source
     return getattr(task, "name", type(task).__name__)

@@ -448,3 +448,29 @@ def test_tune_cli_reads_a_data_file_once_and_records_its_path(tiny_causal_dir, t
     assert res.exit_code == 0, res.output
     assert len(calls) == 1 and res.output.count("qa.jsonl: question -> answer") == 1
     assert json.loads((tmp_path / "run" / "config.json").read_text())["task"] == str(path)
+
+
+def test_a_folder_of_split_files_is_a_task_with_those_splits(tmp_path, monkeypatch, tiny_causal_dir):
+    import datasets
+
+    from genlab.lifecycle.execute import _file_text
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    folder = tmp_path / "support"
+    folder.mkdir()
+    _jsonl(folder / "train.jsonl", [{"question": f"q {i}?", "answer": f"a{i}"} for i in range(12)])
+    _jsonl(folder / "test.jsonl", [{"question": f"new q {i}?", "answer": f"b{i}"} for i in range(4)])
+    monkeypatch.chdir(tmp_path)
+    task = load_task("support")  # a folder, not a built-in name
+    assert task.name == "support" and sorted(task.split_names()) == ["test", "train"]
+    assert task.description.startswith("support: question -> answer")
+    res = CliRunner().invoke(app, ["eval", "-m", str(tiny_causal_dir), "--task", "support", "--fp32",
+                                   "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["config"]["num_examples"] == 4
+    first = _file_text(str(folder))
+    _jsonl(folder / "test.jsonl", [{"question": "other?", "answer": "c"}])
+    assert _file_text(str(folder)) != first  # an edited file re-runs a recipe's stages
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GenlabError, match="could not read the dataset folder empty"):
+        load_task("empty")
