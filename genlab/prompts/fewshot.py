@@ -112,10 +112,7 @@ def build_prompt(row: dict, render: Render, shots: list[dict], *, config: FewSho
         count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
         alone = count(final([]))
         if alone > max_tokens:
-            raise GenlabError(
-                f"the question alone is {alone} tokens, over the {max_tokens}-token budget of the context window",
-                where=where, hint="use a model with a longer context, lower max_new_tokens, or shorten the input "
-                                  "(genlab never cuts the question silently)")
+            raise _over_budget("the question alone", "question", alone, max_tokens, where)
         if cfg.fit == "drop":
             rendered = _fit_drop(final, rendered, count, max_tokens)
         else:
@@ -136,11 +133,14 @@ def _conversation_prompt(turns: list[dict], target: str, shots: list[dict], *, c
         prompt = transcript(turns)
     n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if tokenizer is not None else None
     if n_tokens is not None and max_tokens and n_tokens > max_tokens:
-        raise GenlabError(f"the conversation is {n_tokens} tokens, over the {max_tokens}-token budget of the "
-                          "context window", where=where,
-                          hint="use a model with a longer context, lower max_new_tokens, or shorten the conversation "
-                               "(genlab never cuts it silently)")
+        raise _over_budget("the conversation", "conversation", n_tokens, max_tokens, where)
     return BuiltPrompt(prompt, target, 0, 0, [], n_tokens)
+
+
+def _over_budget(what: str, noun: str, n_tokens: int, max_tokens: int, where: str | None) -> GenlabError:
+    return GenlabError(f"{what} is {n_tokens} tokens, over the {max_tokens}-token budget of the context window",
+                       where=where, hint=f"use a model with a longer context, lower max_new_tokens, or shorten the "
+                                         f"{noun} (genlab never cuts the {noun} silently)")
 
 
 def _fit_drop(final, rendered, count, budget) -> list[tuple[str, str]]:
