@@ -55,12 +55,27 @@ class Encoder:
         return out
 
     def _batch(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        return self.pool(enc)
+
+    def encode_ids(self, rows: list[list[int]]) -> np.ndarray:
+        """``(n, d)`` unit vectors of token-id rows, taken as they are (no special tokens added, none cut)."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id or 0
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        with torch.inference_mode():
+            return self.pool({"input_ids": ids, "attention_mask": mask})
+
+    def pool(self, enc) -> np.ndarray:
+        """Mean of the last hidden states over each row's real tokens, L2-normalised."""
         import torch
 
         from genlab.runtime import autocast
 
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
-                             return_tensors="pt").to(self.lm.device)
+        enc = {k: v.to(self.lm.device) for k, v in enc.items()}
         model = self.lm.model.get_encoder() if self.lm.kind == "seq2seq" else self.lm.model
         with autocast("auto", self.lm.device):
             hidden = model(**enc, output_hidden_states=True).hidden_states[-1].float()  # (B, T, d)

@@ -38,6 +38,8 @@ def serve_cmd(
     allow_origin: Optional[list[str]] = typer.Option(None, "--allow-origin",
                                                      help="A web page origin (e.g. http://localhost:3000, or *) "
                                                           "whose browser scripts may call the API (CORS; repeatable)."),
+    embedding_model: Optional[str] = typer.Option(None, "--embedding-model", help="Also answer /v1/embeddings "
+                                                  "with this encoder (e.g. minilm-l6), under its name."),
     precision: str = PrecisionOpt,
     trust_remote_code: bool = TrustOpt,
 ) -> None:
@@ -52,10 +54,12 @@ def serve_cmd(
                          prefix_caching=prefix_caching, allow_origins=list(allow_origin or []))
     with err_console.status(f"loading {model}..."):
         service = build_service(model, adapters, config, precision=precision_of(precision),
-                                trust_remote_code=trust_remote_code, name=served_name, start_engine=False)
+                                trust_remote_code=trust_remote_code, name=served_name, start_engine=False,
+                                embedding_model=embedding_model)
     url = f"http://{host}:{port}"
     err_console.print(f"serving [bold]{service.base_name}[/]"
                       + (f" with adapters {', '.join(adapters)}" if adapters else "")
+                      + (f" and embeddings from {embedding_model}" if embedding_model else "")
                       + f" at {url}\n  OpenAI base URL: {url}/v1   playground: {url}/   Ctrl-C stops "
                         "(requests in flight finish first)", highlight=False)
     serve(service)

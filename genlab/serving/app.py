@@ -56,6 +56,7 @@ class Service:
         self.created = int(time.time())
         self.metrics = Metrics()
         self.grammars = GrammarTokenizer(self.tokenizer)
+        self.embeddings = None  # genlab.serving.embeddings.Embeddings, with --embedding-model
 
     @property
     def context(self) -> int:
@@ -255,8 +256,19 @@ def build_app(service: Service):
 
     @app.get("/v1/models/{model:path}")
     async def model(model: str):
-        service.adapter_for(model)  # 404 listing the models when unknown
+        if service.embeddings is None or model != service.embeddings.name:
+            service.adapter_for(model)  # 404 listing the models when unknown
         return next(m for m in R.model_list(service)["data"] if m["id"] == model)
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request):
+        from genlab.serving.embeddings import not_served
+
+        body = await read_json(request, service.config.max_body_bytes)
+        model = body.get("model")
+        if service.embeddings is None or model not in (None, service.embeddings.name):
+            raise not_served(service, model)
+        return JSONResponse(await asyncio.to_thread(service.embeddings.answer, body))
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -15,7 +15,8 @@ def model_list(service) -> dict:
             "root": str(service.lm.path), "parent": None}
     adapters = [{"id": name, "object": "model", "created": service.created, "owned_by": "genlab",
                  "root": _adapter_path(service.lm, name), "parent": service.base_name} for name in service.lm.adapters]
-    return {"object": "list", "data": [base, *adapters]}
+    embedding = [service.embeddings.model_card(service.created)] if service.embeddings else []
+    return {"object": "list", "data": [base, *adapters, *embedding]}
 
 
 def _adapter_path(lm, name: str) -> str | None:

@@ -41,11 +41,12 @@ def _loopback(host: str) -> bool:
 
 def build_service(model, adapters: dict[str, str | Path] | None = None, config: ServeConfig | None = None, *,
                   precision: str = "auto", trust_remote_code: bool = False, name: str | None = None,
-                  start_engine: bool = True) -> Service:
+                  start_engine: bool = True, embedding_model: str | None = None) -> Service:
     """Load ``model`` (a name or a loaded model) and its adapters; start the engine thread (``start_engine``),
     or leave the engine for ``serve`` to run in the thread that calls it.
 
-    ``name``: the base model's id in the API (default: the name it was loaded by)."""
+    ``name``: the base model's id in the API (default: the name it was loaded by). ``embedding_model``: an
+    encoder (e.g. ``minilm-l6``) that answers ``/v1/embeddings`` under that name."""
     from genlab.models import as_loaded
 
     config = config or ServeConfig()
@@ -59,11 +60,22 @@ def build_service(model, adapters: dict[str, str | Path] | None = None, config: 
             raise ConfigError(f"adapter name {adapter_name!r} is the base model's name", where="--adapter",
                               hint="pick another name: --adapter NAME=PATH")
         load_named_adapter(lm, path, adapter_name)
+    embeddings = None
+    if embedding_model is not None:
+        from genlab.apps.encoder import load_encoder
+        from genlab.serving.embeddings import Embeddings
+
+        if embedding_model in (name or lm.name, *(adapters or {})):
+            raise ConfigError(f"{embedding_model!r} already names the served model or an adapter",
+                              where="--embedding-model")
+        embeddings = Embeddings(load_encoder(embedding_model), embedding_model)
     engine = Engine(lm, EngineConfig(max_batch=config.max_batch, max_queue=config.max_queue,
                                      threads=config.threads, prefix_caching=config.prefix_caching))
     if start_engine:
         engine.start()
-    return Service(engine, config, base_name=name or lm.name)
+    service = Service(engine, config, base_name=name or lm.name)
+    service.embeddings = embeddings
+    return service
 
 
 def serve(service: Service) -> None:
