@@ -47,6 +47,7 @@ SHAPES: list[tuple[str, tuple[str, ...], str]] = [
     ("answers", ("context", "question"), "{{context}}\n\nQuestion: {{question}}"),  # SQuAD
     ("answer", ("question",), "{{question}}"),
     ("answers", ("question",), "{{question}}"),  # WebQuestions, NQ-open: a list of answers
+    ("response", ("question",), "{{question}}"),  # OpenOrca, SlimOrca-style
     ("answer", ("problem",), "{{problem}}"),  # competition math with a final answer
     ("solution", ("problem",), "{{problem}}"),
     ("chosen", ("prompt",), "{{prompt}}"),  # preference pairs: tune and evaluate toward the chosen answer
@@ -75,7 +76,7 @@ CLASS_PAIRS = (("premise", "hypothesis"), ("sentence1", "sentence2"), ("question
                ("question", "sentence"), ("text1", "text2"))
 CLASS_TEXT = ("text", "sentence", "review", "review_body", "content", "document", "tweet", "comment", "utterance",
               "body", "question", "query", "title", "headline")
-MAX_CLASSES = 20
+MAX_CLASSES = 100  # Banking77's 77 intents fit; more distinct values read as free text, not classes
 UNLABELED = (None, -1, "", "-1")  # GLUE's test splits carry label -1
 GSM8K_ANSWER = re.compile(r"####\s*-?\$?[\d,]*\.?\d+\s*$")  # "...reasoning #### 72": the number is the answer
 CORPUS_COLUMNS = {"text", "content", "id", "meta", "metadata", "url", "title", "source"}  # documents, no target
@@ -175,6 +176,9 @@ def task_spec_for_rows(name: str, label: str, rows: list[dict], dataset: dict, *
     extra = next((k for k in ("input", "context") if k in cols), None) if inputs == ("instruction",) else None
     if extra:  # Alpaca's input, Dolly's context: present on some rows only
         prompt, optional = f"{{{{instruction}}}}{{% if {extra} %}}\n\n{{{{{extra}}}}}{{% endif %}}", [extra]
+    system = next((k for k in ("system_prompt", "system") if k in cols), None)
+    if system:  # OpenOrca's system prompt, on some rows only: before the rest
+        prompt, optional = f"{{% if {system} %}}{{{{{system}}}}}\n\n{{% endif %}}{prompt}", [*optional, system]
     used = [*inputs, *optional, target]
     dataset = cols.dataset(dataset, used)
     if optional:

@@ -313,6 +313,15 @@ def test_text_and_label_is_classification_with_every_class_as_a_choice(tmp_path)
     assert req.choices[req.target_index] == f" {row['label']}"
 
 
+def test_many_intents_are_classes_and_too_many_values_are_not(tmp_path):
+    banking = load_task(str(_jsonl(tmp_path / "banking.jsonl", [{"text": f"m{i}", "label": f"intent_{i % 77}"}
+                                                                 for i in range(300)])))
+    assert "(77 classes:" in banking.description
+    assert len(banking.requests("test", n=1)[0].choices) == 77
+    with pytest.raises(ConfigError, match="cannot tell which columns"):
+        load_task(str(_jsonl(tmp_path / "ids.jsonl", [{"text": f"m{i}", "label": f"id {i}"} for i in range(300)])))
+
+
 def test_string_labels_sorted_and_a_text_pair(tmp_path):
     path = tmp_path / "nli.csv"
     with path.open("w", newline="") as f:
@@ -366,6 +375,9 @@ def test_hub_class_names_and_an_unlabeled_test_split(tmp_path, monkeypatch, tiny
      "prompt -> chosen (the chosen answers", "Hello there {n}", ["quasi_exact_match", "f1"]),
     ([{"problem": f"{i} + 0?", "answer": str(i)} for i in range(20)], "problem -> answer", "{n}",
      ["answer_accuracy", "exact_match"]),
+    ([{"system_prompt": "Be brief." if i % 2 else "", "question": f"Q{i}?", "response": f"the reply number {i} here"}
+      for i in range(20)], "question + system_prompt -> response", "the reply number {n} here",
+     ["quasi_exact_match", "f1"]),  # OpenOrca: the system prompt, when a row has one, comes first
     ([{"translation": {"de": f"Hallo Welt {i}", "en": f"Hello big wide world {i}"}} for i in range(20)],
      "translation.de -> .en", "Hello big wide world {n}", ["bleu", "rougeL"]),
     ([{"Instruction": f"Summarize {i}", "Context": f"text {i}" if i % 2 else "", "Response": f"gist {i}"}
@@ -385,6 +397,9 @@ def test_gsm8k_squad_wmt_dolly_and_column_names_in_any_case(tmp_path, rows, what
     if "Instruction" in rows[0]:  # Dolly's context, when a row has one, follows the instruction
         rendered = {r["n"]: task.variants()[0].render(r)[0] for s in task.split_names() for r in task.examples(s)}
         assert rendered[1] == "Summarize 1\n\ntext 1" and rendered[2] == "Summarize 2"
+    if "system_prompt" in rows[0]:
+        rendered = {r["n"]: task.variants()[0].render(r)[0] for s in task.split_names() for r in task.examples(s)}
+        assert rendered[1] == "Be brief.\n\nQ1?" and rendered[2] == "Q2?"
     if "translation" in rows[0]:
         assert task.variants()[0].render(rows[3])[0] == "Translate German to English:\nHallo Welt 3"
 

@@ -77,7 +77,7 @@ class MacroF1(Accuracy):
 
     name = "macro_f1"
     reference = "scikit-learn f1_score(average='macro') over gold vs predicted choice"
-    MAX_CLASSES = 64
+    MAX_CLASSES = 128
 
     def sample_stats(self, prediction: ChoiceScores, references: Any) -> np.ndarray:
         self.score(prediction, references)  # the type check
