@@ -30,7 +30,11 @@ def _tune(out: Path, *extra: str) -> subprocess.Popen:
     cfg.write_text("val_max_examples: 4\nval_generate: 0\n")
     # a fixed thread count: left to genlab, it follows the machine's load (runtime.fit_threads_to_load), so a
     # busy moment between two runs would change the kernels' reduction order and the bits
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GENLAB_THREADS": str(THREADS)}
+    # and MKL's and OpenMP's run-to-run freedoms off: a CI run (2026-12-05) saw two identical processes differ
+    # by 2e-5 in the first step's loss, before any update; Intel documents that MKL's results may vary run to
+    # run outside its conditional-numerical-reproducibility mode (MKL_CBWR)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GENLAB_THREADS": str(THREADS), "MKL_CBWR": "AUTO,STRICT",
+           "MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE"}
     cmd = [sys.executable, "-m", "genlab", "tune", *ARGS, "--config", str(cfg), "--out", str(out), *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
