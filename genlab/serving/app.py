@@ -21,6 +21,7 @@ from genlab.serving import responses as R
 from genlab.serving.engine import Engine, QueueFull, ShuttingDown
 from genlab.serving.protocol import APIError, Job, Limits
 from genlab.serving.structured import GrammarTokenizer, constraint_of
+from genlab.serving.tools import tool_choice_of
 from genlab.serving.metrics import Metrics
 from genlab.serving.sequence import Delta, Failed, Finished, Sequence
 
@@ -81,6 +82,9 @@ class Service:
     # -- parsing ------------------------------------------------------------------------------------------------
     def job(self, body: dict, kind: str) -> Job:
         P.refuse_unsupported(body)
+        if kind != "chat" and body.get("tools"):
+            raise P.bad("tools are for /v1/chat/completions", "tools", "unsupported_parameter")
+        tools = tool_choice_of(body) if kind == "chat" else None  # before the template sees the tools
         adapter = self.adapter_for(body.get("model"))
         limits = self.config.limits()
         stream, usage = P.streaming(body)
@@ -101,13 +105,20 @@ class Service:
         fitted = min(P.check_context(len(p), max_tokens, self.context, limits, param) for p in prompts)
         cfg, n, seeds = P.sampling(body, limits, fitted, len(prompts))
         rules = P.logit_rules(body, len(self.tokenizer), fitted)
+        constraint = constraint_of(body)
+        if tools is not None:
+            if constraint is not None:
+                raise P.bad("a forced tool call and a structured-output field cannot go together", "tool_choice")
+            constraint = constraint_of({"guided_json": tools.schema})
         return Job(kind, body.get("model") or self.base_name, adapter, prompts, cfg, n, logprobs, echo, fitted == 0,
-                   stream, usage, seeds, rules, constraint_of(body))
+                   stream, usage, seeds, rules, constraint, tools)
 
     def chat_ids(self, body: dict) -> list[int]:
         """The request's messages through the model's chat template (and vLLM's chat-template fields)."""
         messages = P.chat_messages(body)
         options = P.chat_template_options(body, messages)
+        if body.get("tools") and body.get("tool_choice") != "none":
+            options["tools"] = body["tools"]  # shown by templates that know tools
         if not getattr(self.tokenizer, "chat_template", None):
             raise P.bad("this model has no chat template; use /v1/completions", "messages")
         try:

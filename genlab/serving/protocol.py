@@ -1,13 +1,14 @@
 """OpenAI request bodies -> a typed ``Job``; every mistake -> an ``APIError`` in OpenAI's shape.
 
 Unknown fields are ignored (clients send many); fields genlab cannot honour
-(tools, best_of > 1, suffix, audio output) give a 400 rather than a
+(tool_choice "auto", best_of > 1, suffix, audio output) give a 400 rather than a
 silently different answer. Structured outputs (``response_format``, vLLM's ``guided_*``) are
-``genlab.serving.structured``'s.
+``genlab.serving.structured``'s; forced tool calls ``genlab.serving.tools``'.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from genlab.errors import ConfigError
 from genlab.generation import GenerationConfig
 from genlab.serving.sequence import NO_RULES, LogitRules
 
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
 class APIError(Exception):
@@ -57,6 +58,7 @@ class Job:
     seeds: list[int] = field(default_factory=list)
     rules: LogitRules = NO_RULES
     constraint: Any = None  # a structured.Constraint: JSON, a schema, a regex or choices
+    tool_choice: Any = None  # a tools.ToolChoice: the answer is a forced function call
 
 
 def bad(message: str, param: str | None = None, code: str | None = None) -> APIError:
@@ -81,8 +83,9 @@ def _name(types) -> str:
 
 
 def refuse_unsupported(body: dict) -> None:
-    if body.get("tools") or body.get("functions"):
-        raise bad("tools and function calling are not supported by this server", "tools", "unsupported_parameter")
+    if body.get("functions"):
+        raise bad("the legacy 'functions' field is not supported; send 'tools' with a forced 'tool_choice'",
+                  "functions", "unsupported_parameter")
     if body.get("best_of") not in (None, 1):
         raise bad("'best_of' is not supported; use n", "best_of", "unsupported_parameter")
     if body.get("suffix"):
@@ -192,7 +195,30 @@ def chat_messages(body: dict) -> list[dict]:
         content = m.get("content")
         if content is None and m["role"] == "assistant":
             content = ""  # OpenAI allows a null assistant turn (it had only tool calls)
-        out.append({"role": ROLES[m["role"]], "content": _content(content, i)})
+        turn = {"role": ROLES[m["role"]], "content": _content(content, i)}
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            turn["tool_calls"] = _tool_calls(m["tool_calls"], i)
+        if m["role"] == "tool" and isinstance(m.get("tool_call_id"), str):
+            turn["tool_call_id"] = m["tool_call_id"]
+        out.append(turn)
+    return out
+
+
+def _tool_calls(calls, i: int) -> list[dict]:
+    """An earlier assistant turn's calls, for the chat template: arguments as objects, as templates expect them."""
+    if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("function"), dict)
+                                              for c in calls):
+        raise bad(f"messages[{i}]: 'tool_calls' must be an array of {{id, type, function: {{name, arguments}}}}",
+                  f"messages[{i}].tool_calls")
+    out = []
+    for c in calls:
+        args = c["function"].get("arguments", "{}")
+        try:
+            args = json.loads(args) if isinstance(args, str) else args
+        except json.JSONDecodeError:
+            raise bad(f"messages[{i}]: a tool call's 'arguments' is not JSON", f"messages[{i}].tool_calls") from None
+        out.append({"id": c.get("id"), "type": "function",
+                    "function": {"name": c["function"].get("name"), "arguments": args}})
     return out
 
 

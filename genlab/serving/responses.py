@@ -55,6 +55,8 @@ async def collect(service, job: Job, rid: str, events) -> dict:
         choices = [{"index": i, "message": {"role": "assistant", "content": texts[i]},
                     "logprobs": chat_logprobs(tokens[i]) if job.logprobs is not None else None,
                     "finish_reason": reasons[i]} for i in range(n)]
+        for choice in choices if job.tool_choice is not None else []:
+            _as_tool_calls(job, choice, choice["message"]["content"])
         return {**head, "object": "chat.completion", "choices": choices, "usage": usage(job, used, cached)}
     choices = []
     for i in range(n):
@@ -65,6 +67,14 @@ async def collect(service, job: Job, rid: str, events) -> dict:
             lp = completion_logprobs((prompt_lp.get(i) or []) + tokens[i])
         choices.append({"index": i, "text": prefix + texts[i], "logprobs": lp, "finish_reason": reasons[i]})
     return {**head, "object": "text_completion", "choices": choices, "usage": usage(job, used, cached)}
+
+
+def _as_tool_calls(job: Job, choice: dict, text: str) -> None:
+    """A forced call's text -> ``message.tool_calls`` (content null), when the call is whole."""
+    calls = job.tool_choice.calls(text) if choice["finish_reason"] == "stop" else None
+    if calls is not None:
+        choice["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
+        choice["finish_reason"] = "stop" if job.tool_choice.name else "tool_calls"
 
 
 def chat_logprobs(tokens: list[TokenLogprob]) -> dict:
@@ -115,15 +125,27 @@ async def _chunks(job: Job, rid: str, events):
         if chat:
             for i in range(n):
                 yield chunk(i, role=True)
+        held: dict[int, str] = {}  # a forced tool call's text: sent whole, as tool_calls, when it ends
         async for ev in events:
-            if isinstance(ev, Delta):
+            if isinstance(ev, Delta) and job.tool_choice is not None:
+                held[ev.index] = held.get(ev.index, "") + ev.text
+            elif isinstance(ev, Delta):
                 lp = None
                 if job.logprobs is not None:
                     lp = chat_logprobs(ev.tokens) if chat else completion_logprobs(ev.tokens)
                 yield chunk(ev.index, ev.text, lp=lp)
             elif isinstance(ev, Finished):
                 used, cached[ev.index] = used + ev.completion_tokens, ev.cached_tokens
-                yield chunk(ev.index, None if chat else "", reason=ev.reason)
+                reason = ev.reason
+                if job.tool_choice is not None:
+                    choice = {"message": {}, "finish_reason": reason}
+                    _as_tool_calls(job, choice, held.get(ev.index, ""))
+                    calls, reason = choice["message"].get("tool_calls"), choice["finish_reason"]
+                    delta = {"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]} if calls \
+                        else {"content": held.get(ev.index, "")}
+                    yield {"data": json.dumps({**head, "choices": [{"index": ev.index, "delta": delta,
+                                                                     "logprobs": None, "finish_reason": None}]})}
+                yield chunk(ev.index, None if chat else "", reason=reason)
     except APIError as e:
         yield {"data": json.dumps(e.body())}
     else:

@@ -37,7 +37,8 @@ def chat_body(body: dict) -> dict:
             raise P.bad(f"'{name}' is not supported: this server stores no responses; send the whole conversation "
                         "in 'input'", name, "unsupported_parameter")
     if body.get("tools"):
-        raise P.bad("tools and function calling are not supported by this server", "tools", "unsupported_parameter")
+        raise P.bad("tools are not supported on /v1/responses; /v1/chat/completions calls a function that "
+                    "tool_choice forces", "tools", "unsupported_parameter")
     fmt = _format(body)
     messages = []
     instructions = body.get("instructions")

@@ -369,3 +369,57 @@ def test_structured_output_mistakes_are_400s_naming_the_field(server):
     r = httpx.post(url + "/v1/responses", json={"model": "tiny", "input": "Hi", "text": {
         "format": {"type": "json_schema", "name": "x", "schema": {"type": "bogus"}}}})
     assert r.status_code == 400 and r.json()["error"]["param"] == "text.format.schema"
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_order", "description": "Look up an order", "parameters": {
+             "type": "object", "properties": {"order_id": {"enum": ["A1", "B2"]}}, "required": ["order_id"],
+             "additionalProperties": False}}},
+         {"type": "function", "function": {"name": "refund", "parameters": {
+             "type": "object", "properties": {"amount": {"type": "integer", "minimum": 0, "maximum": 9}},
+             "required": ["amount"], "additionalProperties": False}}}]
+
+
+def test_forced_tool_calls_come_back_as_openai_tool_calls(server):
+    import json
+
+    url, _ = server
+    c, msgs = client(url), [{"role": "user", "content": "Where is order A1?"}]
+    named = c.chat.completions.create(model="tiny", messages=msgs, tools=TOOLS, max_tokens=40, temperature=0,
+                                      tool_choice={"type": "function", "function": {"name": "get_order"}})
+    choice = named.choices[0]
+    assert choice.finish_reason == "stop" and choice.message.content is None  # a named call: "stop", as OpenAI
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_order" and json.loads(call.function.arguments)["order_id"] in ("A1", "B2")
+    forced = c.chat.completions.create(model="tiny", messages=msgs, tools=TOOLS, tool_choice="required",
+                                       parallel_tool_calls=False, max_tokens=80, temperature=0)
+    assert forced.choices[0].finish_reason == "tool_calls"
+    calls = forced.choices[0].message.tool_calls
+    assert len(calls) == 1 and all(k.function.name in ("get_order", "refund") for k in calls)
+    assert all(isinstance(json.loads(k.function.arguments), dict) for k in calls)
+    streamed = c.chat.completions.create(model="tiny", messages=msgs, tools=TOOLS, tool_choice="required",
+                                         parallel_tool_calls=False, max_tokens=80, temperature=0, stream=True)
+    chunks = [ch.choices[0] for ch in streamed if ch.choices]
+    deltas = [d for ch in chunks for d in ch.delta.tool_calls or []]
+    assert [(d.function.name, d.function.arguments) for d in deltas] == \
+        [(k.function.name, k.function.arguments) for k in calls] and chunks[-1].finish_reason == "tool_calls"
+    follow = msgs + [{"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                     {"role": "tool", "tool_call_id": call.id, "content": '{"status": "shipped"}'}]
+    answer = c.chat.completions.create(model="tiny", messages=follow, tools=TOOLS, tool_choice="none", max_tokens=4)
+    assert answer.choices[0].message.tool_calls is None and answer.choices[0].finish_reason in ("stop", "length")
+
+
+def test_tool_choices_that_cannot_be_honoured_are_400s(server):
+    url, _ = server
+    msgs = [{"role": "user", "content": "Hi"}]
+    for extra, param in [({"tools": TOOLS}, "tool_choice"),  # "auto" by default: no parser for the model's format
+                         ({"tools": TOOLS, "tool_choice": "auto"}, "tool_choice"),
+                         ({"tools": [{"type": "x"}], "tool_choice": "required"}, "tools"),
+                         ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "no"}}},
+                          "tool_choice"),
+                         ({"tool_choice": "required"}, "tool_choice"),
+                         ({"tools": TOOLS, "tool_choice": "required", "response_format": {"type": "json_object"}},
+                          "tool_choice"),
+                         ({"functions": [{"name": "f"}]}, "functions")]:
+        r = httpx.post(url + "/v1/chat/completions", json={"model": "tiny", "messages": msgs, "max_tokens": 2,
+                                                           **extra})
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, (extra, r.text)
