@@ -71,7 +71,8 @@ def tool_choice_of(body: dict) -> ToolChoice | None:
                   "{\"name\": ...}}, or pass 'none'", "tool_choice", "unsupported_parameter")
     if choice == "required":
         return ToolChoice(tuple(tools), None, body.get("parallel_tool_calls") is not False)
-    name = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    fn = choice.get("function") if isinstance(choice, dict) else None
+    name = fn.get("name") if isinstance(fn, dict) else None
     if not isinstance(choice, dict) or choice.get("type") != "function" or name not in names:
         raise bad(f"'tool_choice' must be none, auto, required or {{\"type\": \"function\", \"function\": {{\"name\": "
                   f"one of {', '.join(names)}}}}}", "tool_choice")
@@ -80,5 +81,5 @@ def tool_choice_of(body: dict) -> ToolChoice | None:
 
 def _is_function(tool) -> bool:
     fn = tool.get("function") if isinstance(tool, dict) else None
-    return (tool.get("type") == "function" and isinstance(fn, dict) and isinstance(fn.get("name"), str)
+    return (isinstance(fn, dict) and tool.get("type") == "function" and isinstance(fn.get("name"), str)
             and bool(fn["name"]) and isinstance(fn.get("parameters", {}), dict))

@@ -414,6 +414,9 @@ def test_tool_choices_that_cannot_be_honoured_are_400s(server):
     for extra, param in [({"tools": TOOLS}, "tool_choice"),  # "auto" by default: no parser for the model's format
                          ({"tools": TOOLS, "tool_choice": "auto"}, "tool_choice"),
                          ({"tools": [{"type": "x"}], "tool_choice": "required"}, "tools"),
+                         ({"tools": ["get_order"], "tool_choice": "required"}, "tools"),
+                         ({"tools": TOOLS, "tool_choice": {"type": "function", "function": "get_order"}},
+                          "tool_choice"),
                          ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "no"}}},
                           "tool_choice"),
                          ({"tool_choice": "required"}, "tool_choice"),
