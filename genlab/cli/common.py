@@ -32,11 +32,9 @@ NoCacheOpt = typer.Option(False, "--no-cache", help="Generate again even where i
 def inferred_or_name(task: str):
     """The loaded ``Task`` when ``--task`` is a data file or a hub dataset (read once, then handed on), else the
     name as given."""
-    from pathlib import Path
+    from genlab.data.infer import is_data_source
 
-    from genlab.data.infer import is_data_file
-
-    if task.startswith("hf:") or Path(task).is_dir() or (is_data_file(Path(task)) and Path(task).is_file()):
+    if is_data_source(task):
         from genlab.tasks import load_task
 
         return load_task(task)
@@ -46,12 +44,10 @@ def inferred_or_name(task: str):
 def note_inferred_task(task) -> None:
     """Say which columns were read as input and target when the task (a loaded ``Task``, or the ``--task``
     value) came from a data file or a hub dataset; a name is loaded only in that case."""
-    from pathlib import Path
-
-    from genlab.data.infer import is_data_file
+    from genlab.data.infer import is_data_source
 
     source = str(getattr(task, "source", task) or "")
-    if source.startswith("hf:") or Path(source).is_dir() or (is_data_file(Path(source)) and Path(source).is_file()):
+    if source and is_data_source(source):
         from genlab.tasks import load_task
         from genlab.ui import err_console
 

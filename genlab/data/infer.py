@@ -117,6 +117,12 @@ def is_data_file(path: Path) -> bool:
     return data_suffix(path) in DATA_SUFFIXES
 
 
+def is_data_source(text: str) -> bool:
+    """Whether a ``--task`` value names data whose task is inferred: ``hf:...``, a folder, or a data file."""
+    path = Path(text)
+    return text.startswith("hf:") or path.is_dir() or (is_data_file(path) and path.is_file())
+
+
 def task_spec_for_file(path: Path) -> dict:
     """A task spec for a data file whose columns have a known shape; a ConfigError with a YAML to write if not."""
     rows = [r for r in islice((r for r in iter_file(path) if isinstance(r, dict)), SAMPLE_ROWS)]

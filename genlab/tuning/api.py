@@ -242,9 +242,9 @@ def _task_label(task) -> str:
     or a hub dataset its source (``qa.jsonl``, ``hf:owner/name``), which loads it again."""
     if isinstance(task, str):
         return task
-    source = str(getattr(task, "source", ""))
-    from genlab.data.infer import is_data_file
+    from genlab.data.infer import is_data_source
 
-    if source.startswith("hf:") or (source and (is_data_file(Path(source)) or Path(source).is_dir())):
+    source = str(getattr(task, "source", ""))
+    if source and is_data_source(source):
         return source
     return getattr(task, "name", type(task).__name__)
