@@ -30,11 +30,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
-from genlab.data.loading import data_stem, data_suffix, iter_file
+from genlab.data.loading import FORMATS, data_stem, data_suffix, iter_file
 from genlab.prompts.templates import choice_list
 from genlab.errors import ConfigError
 
-DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".parquet", ".pq")
 SAMPLE_ROWS = 1000  # rows read to tell the shape and the target length
 
 # (target column, input columns, prompt side of the template), first match wins
@@ -114,7 +113,7 @@ class _Columns:
 
 
 def is_data_file(path: Path) -> bool:
-    return data_suffix(path) in DATA_SUFFIXES
+    return data_suffix(path) in FORMATS
 
 
 def is_data_source(text: str) -> bool:

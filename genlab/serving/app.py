@@ -21,7 +21,7 @@ from genlab.serving import responses as R
 from genlab.serving.engine import Engine, QueueFull, ShuttingDown
 from genlab.serving.protocol import APIError, Job, Limits
 from genlab.serving.structured import GrammarTokenizer, constraint_of
-from genlab.serving.tools import tool_choice_of
+from genlab.serving.tools import calls_as_text, tool_choice_of
 from genlab.serving.metrics import Metrics
 from genlab.serving.sequence import Delta, Failed, Finished, Sequence
 
@@ -117,10 +117,15 @@ class Service:
         """The request's messages through the model's chat template (and vLLM's chat-template fields)."""
         messages = P.chat_messages(body)
         options = P.chat_template_options(body, messages)
-        if body.get("tools") and body.get("tool_choice") != "none":
-            options["tools"] = body["tools"]  # shown by templates that know tools
-        if not getattr(self.tokenizer, "chat_template", None):
+        template = getattr(self.tokenizer, "chat_template", None)
+        if not template:
             raise P.bad("this model has no chat template; use /v1/completions", "messages")
+        tools = tool_choice_of(body)
+        if tools is not None and tools.auto:
+            messages = tools.instructed(messages)  # the tools and genlab's answer shapes, whatever the template
+        elif tools is not None:
+            options["tools"] = body["tools"]  # shown by templates that know tools
+        messages = calls_as_text(messages, template if isinstance(template, str) else json.dumps(template))
         try:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, **options)
         except Exception as e:  # the template's own checks (roles must alternate, ...) are the client's to fix

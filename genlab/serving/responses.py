@@ -70,11 +70,17 @@ async def collect(service, job: Job, rid: str, events) -> dict:
 
 
 def _as_tool_calls(job: Job, choice: dict, text: str) -> None:
-    """A forced call's text -> ``message.tool_calls`` (content null), when the call is whole."""
-    calls = job.tool_choice.calls(text) if choice["finish_reason"] == "stop" else None
-    if calls is not None:
-        choice["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
-        choice["finish_reason"] = "stop" if job.tool_choice.name else "tool_calls"
+    """A tool choice's text -> ``message.tool_calls`` (content null), or an ``"auto"`` reply in text -> ``content``,
+    when the answer is whole."""
+    answer = job.tool_choice.answer(text) if choice["finish_reason"] == "stop" else None
+    if answer is None:
+        return
+    content, calls = answer
+    if calls is None:  # "auto" and the model replied in text
+        choice["message"] = {"role": "assistant", "content": content}
+        return
+    choice["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
+    choice["finish_reason"] = "stop" if job.tool_choice.name else "tool_calls"
 
 
 def chat_logprobs(tokens: list[TokenLogprob]) -> dict:
@@ -142,7 +148,7 @@ async def _chunks(job: Job, rid: str, events):
                     _as_tool_calls(job, choice, held.get(ev.index, ""))
                     calls, reason = choice["message"].get("tool_calls"), choice["finish_reason"]
                     delta = {"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]} if calls \
-                        else {"content": held.get(ev.index, "")}
+                        else {"content": choice["message"].get("content", held.get(ev.index, ""))}
                     yield {"data": json.dumps({**head, "choices": [{"index": ev.index, "delta": delta,
                                                                      "logprobs": None, "finish_reason": None}]})}
                 yield chunk(ev.index, None if chat else "", reason=reason)

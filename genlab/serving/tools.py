@@ -1,16 +1,24 @@
-"""Function calling when the client forces it: ``tool_choice`` naming a function, or ``"required"``.
+"""Function calling: ``tool_choice`` naming a function, ``"required"``, or ``"auto"`` (the default with tools).
 
-The call is generated under a grammar (``genlab.serving.structured``), as vLLM does for these two choices, so
-it works with any model: a named function's ``parameters`` schema holds the arguments; ``"required"`` holds the
-output to a JSON array of ``{"name": one of the tools, "parameters": its schema}`` (one item with
-``parallel_tool_calls: false``). The answer is OpenAI's
-``message.tool_calls`` (``content`` null); ``finish_reason`` is ``"tool_calls"`` (``"stop"`` for a named
-function, as OpenAI answers), or ``"length"`` when ``max_tokens`` cut the call (then the text is the content).
+Every call is generated under a grammar (``genlab.serving.structured``), so it works with any model and always
+parses:
 
-``tool_choice: "auto"`` (the default when tools are given) needs a parser for each model's own tool-call format
-and is a 400 that says to force a function; ``"none"`` answers in text. The tools go to the chat template
-(``apply_chat_template(tools=...)``), which shows them to models whose template knows tools; earlier assistant
-``tool_calls`` and ``tool`` results go to the template as OpenAI sends them.
+- a named function: its ``parameters`` schema holds the arguments (vLLM does the same);
+- ``"required"``: a JSON array of ``{"name": one of the tools, "parameters": its schema}`` (one item with
+  ``parallel_tool_calls: false``), as vLLM;
+- ``"auto"``: the model chooses, in llama.cpp's generic format for models without a tool-call parser: either
+  ``{"tool_calls": [...]}`` (items as for ``"required"``) or ``{"response": "text for the user"}``. A system
+  instruction lists the tools and the two shapes, since most templates (the embedded model's among them) do not
+  show tools. An answer in text comes back as ``message.content``; calls as ``message.tool_calls``. A small model
+  chooses poorly: the format is guaranteed, the choice is the model's.
+
+The answer is OpenAI's ``message.tool_calls`` (``content`` null); ``finish_reason`` is ``"tool_calls"``
+(``"stop"`` for a named function, as OpenAI answers), or ``"length"`` when ``max_tokens`` cut the call (then the
+text is the content). Streaming sends a call, or an ``"auto"`` text answer, as one delta when it ends.
+``"none"`` answers in text. The tools go to the chat template (``apply_chat_template(tools=...)``), which shows
+them to models whose template knows tools; earlier assistant ``tool_calls`` and ``tool`` results go to the template
+as OpenAI sends them, and to a template that does not know tool calls as the ``{"tool_calls": ...}`` text they
+were generated as.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from genlab.serving.protocol import bad
 class ToolChoice:
     tools: tuple[dict, ...]  # OpenAI's {"type": "function", "function": {name, description, parameters}}
     name: str | None  # the forced function, or None for "required" (any of them, one or more)
-    parallel: bool = True  # "required": several calls may come (OpenAI's parallel_tool_calls); else exactly one
+    parallel: bool = True  # several calls may come (OpenAI's parallel_tool_calls); else exactly one
+    auto: bool = False  # "auto": a call or a text answer, the model's choice
 
     @property
     def schema(self) -> dict:
@@ -36,17 +45,59 @@ class ToolChoice:
         calls = [{"type": "object", "additionalProperties": False, "required": ["name", "parameters"],
                   "properties": {"name": {"enum": [name]}, "parameters": schema}} for name, schema in params.items()]
         array = {"type": "array", "minItems": 1, "items": calls[0] if len(calls) == 1 else {"anyOf": calls}}
-        return array if self.parallel else {**array, "maxItems": 1}
+        array = array if self.parallel else {**array, "maxItems": 1}
+        if not self.auto:
+            return array
+        return {"anyOf": [_object("tool_calls", array), _object("response", {"type": "string"})]}
 
-    def calls(self, text: str) -> list[dict] | None:
-        """OpenAI's ``tool_calls`` from the generated text; None when it is not a whole call (cut short)."""
+    def answer(self, text: str) -> tuple[str | None, list[dict] | None] | None:
+        """``(content, tool_calls)`` from the generated text, one of them None; None when the text is not a whole
+        answer (cut short)."""
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
             return None
+        if self.auto and "response" in value:
+            return value["response"], None
+        if self.auto:
+            value = value["tool_calls"]
         pairs = [(self.name, value)] if self.name is not None else [(c["name"], c["parameters"]) for c in value]
-        return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}} for name, args in pairs]
+        return None, [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+                       "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}
+                      for name, args in pairs]
+
+    def instructed(self, messages: list[dict]) -> list[dict]:
+        """``messages`` with, for ``"auto"``, a system instruction listing the tools and the two answer shapes
+        (after the system turn's own text, or as a new first turn)."""
+        if not self.auto:
+            return messages
+        tools = json.dumps([t["function"] for t in self.tools], ensure_ascii=False, separators=(",", ":"))
+        rule = (f"You can call these tools: {tools}\nAnswer in JSON: "
+                '{"tool_calls": [{"name": ..., "parameters": {...}}]} to call tools, or {"response": "..."} to reply '
+                "to the user.")
+        if messages[0]["role"] == "system":
+            text = messages[0]["content"]
+            return [{**messages[0], "content": f"{text}\n\n{rule}" if text else rule}, *messages[1:]]
+        return [{"role": "system", "content": rule}, *messages]
+
+
+def calls_as_text(messages: list[dict], template: str) -> list[dict]:
+    """Earlier assistant calls as the ``{"tool_calls": [...]}`` text genlab generates them as, for a chat template
+    that does not render ``tool_calls`` (it would drop them, and the model would not see what it called)."""
+    if "tool_calls" in template:
+        return messages
+    out = []
+    for m in messages:
+        if m.get("tool_calls"):
+            calls = [{"name": c["function"]["name"], "parameters": c["function"]["arguments"]} for c in m["tool_calls"]]
+            text = json.dumps({"tool_calls": calls}, ensure_ascii=False)
+            m = {k: v for k, v in m.items() if k != "tool_calls"} | {"content": f"{m['content']}{text}"}
+        out.append(m)
+    return out
+
+
+def _object(key: str, schema: dict) -> dict:
+    return {"type": "object", "additionalProperties": False, "required": [key], "properties": {key: schema}}
 
 
 def tool_choice_of(body: dict) -> ToolChoice | None:
@@ -65,12 +116,8 @@ def tool_choice_of(body: dict) -> ToolChoice | None:
     choice = body.get("tool_choice", "auto")
     if choice == "none":
         return None
-    if choice == "auto":
-        raise bad("tool_choice 'auto' needs a parser for this model's own tool-call format, which this server does "
-                  "not have; force a call with tool_choice 'required' or {\"type\": \"function\", \"function\": "
-                  "{\"name\": ...}}, or pass 'none'", "tool_choice", "unsupported_parameter")
-    if choice == "required":
-        return ToolChoice(tuple(tools), None, body.get("parallel_tool_calls") is not False)
+    if choice in ("auto", "required"):
+        return ToolChoice(tuple(tools), None, body.get("parallel_tool_calls") is not False, auto=choice == "auto")
     fn = choice.get("function") if isinstance(choice, dict) else None
     name = fn.get("name") if isinstance(fn, dict) else None
     if not isinstance(choice, dict) or choice.get("type") != "function" or name not in names:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import httpx
@@ -408,12 +409,127 @@ def test_forced_tool_calls_come_back_as_openai_tool_calls(server):
     assert answer.choices[0].message.tool_calls is None and answer.choices[0].finish_reason in ("stop", "length")
 
 
+@pytest.fixture(scope="module")
+def long_server(tmp_path_factory):
+    """A tiny model that reads 1024 tokens: its tokenizer spends about one token a character on the tool list."""
+    from genlab.testing import tiny_model_dir
+
+    with tiny_server(tiny_model_dir(tmp_path_factory.mktemp("tiny-1k"), max_position_embeddings=1024)) as running:
+        yield running
+
+
+def test_auto_tool_choice_answers_in_text_or_with_calls_as_the_model_chooses(long_server):
+    url, service = long_server
+    c, msgs = client(url), [{"role": "user", "content": "Where is A1?"}]
+    tools = [{"type": "function", "function": {"name": "get", "parameters": {
+        "type": "object", "properties": {"id": {"enum": ["A1", "B2"]}}, "required": ["id"]}}}]
+    vocab = service.tokenizer.get_vocab()
+
+    def away_from(key: str) -> dict:  # the tokens that could begin ``key`` after '{"', held back: the other shape
+        return {str(i): -100 for t, i in vocab.items() if t.lstrip('{" ') and key.startswith(t.lstrip('{" '))}
+
+    quote = {str(vocab['"']): 100}  # the text answer closes its string at once, so it ends well within max_tokens
+    text = c.chat.completions.create(model="tiny", messages=msgs, tools=tools, max_tokens=30, temperature=0,
+                                     logit_bias=away_from("tool_calls") | quote)  # tool_choice left out: "auto"
+    lean = away_from("response")
+    call = c.chat.completions.create(model="tiny", messages=msgs, tools=tools, max_tokens=60, temperature=0,
+                                     tool_choice="auto", parallel_tool_calls=False, logit_bias=lean)
+    shapes = set()
+    for answer in (text, call):
+        choice = answer.choices[0]
+        if choice.finish_reason == "length":
+            continue  # cut inside the JSON: the raw text comes back as content
+        if choice.message.tool_calls:
+            assert choice.finish_reason == "tool_calls" and choice.message.content is None
+            assert all(k.function.name == "get" for k in choice.message.tool_calls)
+            assert all(isinstance(json.loads(k.function.arguments), dict) for k in choice.message.tool_calls)
+            shapes.add("calls")
+        else:
+            assert choice.finish_reason == "stop" and isinstance(choice.message.content, str)
+            assert choice.message.content == ""  # the string closed at once, unwrapped from {"response": ""}
+            shapes.add("text")
+    assert shapes == {"text", "calls"}
+    streamed = c.chat.completions.create(model="tiny", messages=msgs, tools=tools, max_tokens=60, temperature=0,
+                                         tool_choice="auto", parallel_tool_calls=False, logit_bias=lean, stream=True)
+    chunks = [ch.choices[0] for ch in streamed if ch.choices]
+    deltas = [d for ch in chunks for d in ch.delta.tool_calls or []]
+    assert [(d.function.name, d.function.arguments) for d in deltas] == \
+        [(k.function.name, k.function.arguments) for k in call.choices[0].message.tool_calls]
+
+
+def test_auto_tool_choice_tells_the_model_the_tools_and_shows_earlier_calls():
+    from genlab.serving.tools import calls_as_text, tool_choice_of
+
+    auto = tool_choice_of({"tools": TOOLS})
+    assert auto.auto and tool_choice_of({"tools": TOOLS, "tool_choice": "none"}) is None
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where is A1?"}]
+    told = auto.instructed(msgs)
+    assert told[0]["content"].startswith("Be brief.\n\nYou can call these tools") and '"get_order"' in told[0]["content"]
+    assert told[1:] == msgs[1:] and msgs[0]["content"] == "Be brief."  # the caller's list is left as it was
+    assert auto.instructed(msgs[1:])[0]["role"] == "system"
+    assert auto.answer('{"response": "It shipped."}') == ("It shipped.", None)
+    content, (call,) = auto.answer('{"tool_calls": [{"name": "refund", "parameters": {"amount": 3}}]}')
+    assert content is None and call["function"] == {"name": "refund", "arguments": '{"amount": 3}'}
+    assert auto.answer('{"tool_calls": [{"name": "ref') is None  # cut short
+    earlier = [{"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "refund", "arguments": {"amount": 3}}}]}]
+    (shown,) = calls_as_text(earlier, "{{ m.content }}")
+    assert json.loads(shown["content"]) == {"tool_calls": [{"name": "refund", "parameters": {"amount": 3}}]}
+    assert "tool_calls" not in shown and calls_as_text(earlier, "{% if m.tool_calls %}") == earlier
+
+
+def test_responses_api_calls_functions_as_function_call_items(server):
+    url, _ = server
+    c = client(url)
+    flat = [{"type": "function", **t["function"]} for t in TOOLS]  # the Responses API's tool shape
+    named = {"type": "function", "name": "get_order"}
+    got = c.responses.create(model="tiny", input="Where is order A1?", tools=flat, tool_choice=named,
+                             max_output_tokens=40, temperature=0)
+    (item,) = got.output
+    assert item.type == "function_call" and item.name == "get_order" and item.call_id.startswith("call_")
+    assert json.loads(item.arguments)["order_id"] in ("A1", "B2") and got.status == "completed"
+    assert got.tool_choice.name == "get_order" and [t.name for t in got.tools] == ["get_order", "refund"]
+    chat = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Where is order A1?"}],
+                                     tools=TOOLS, max_tokens=40, temperature=0,
+                                     tool_choice={"type": "function", "function": {"name": "get_order"}})
+    assert item.arguments == chat.choices[0].message.tool_calls[0].function.arguments  # the same request
+    with c.responses.stream(model="tiny", input="Where is order A1?", tools=flat, tool_choice=named,
+                            max_output_tokens=40, temperature=0) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    assert kinds[2:] == ["response.output_item.added", "response.function_call_arguments.delta",
+                         "response.function_call_arguments.done", "response.output_item.done", "response.completed"]
+    assert final.output[0].arguments == item.arguments == events[4].arguments
+    follow = c.responses.create(model="tiny", tools=flat, tool_choice="none", max_output_tokens=4, input=[
+        {"role": "user", "content": "Where is order A1?"},
+        {"type": "function_call", "call_id": item.call_id, "name": item.name, "arguments": item.arguments},
+        {"type": "function_call_output", "call_id": item.call_id, "output": '{"status": "shipped"}'}])
+    assert follow.output[0].type == "message" and follow.status in ("completed", "incomplete")
+
+
+def test_responses_input_items_become_the_chat_turns_clients_mean():
+    from genlab.serving.responses_api import chat_body
+
+    body, origin = chat_body({"instructions": "Be brief.", "tools": [{"type": "function", "name": "f"}],
+                              "tool_choice": {"type": "function", "name": "f"}, "input": [
+        {"role": "user", "content": "Hi"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me look."}]},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "f", "arguments": '{"a": 1}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "one"},
+        {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "two"}]}]})
+    assert [(m["role"], m["content"]) for m in body["messages"]] == [
+        ("system", "Be brief."), ("user", "Hi"), ("assistant", "Let me look."), ("tool", "one"), ("tool", "two")]
+    assert [k["id"] for k in body["messages"][2]["tool_calls"]] == ["c1", "c2"] and origin == [None, 0, 3, 4, 5]
+    assert body["tools"] == [{"type": "function", "function": {"name": "f"}}]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+
+
 def test_tool_choices_that_cannot_be_honoured_are_400s(server):
     url, _ = server
     msgs = [{"role": "user", "content": "Hi"}]
-    for extra, param in [({"tools": TOOLS}, "tool_choice"),  # "auto" by default: no parser for the model's format
-                         ({"tools": TOOLS, "tool_choice": "auto"}, "tool_choice"),
-                         ({"tools": [{"type": "x"}], "tool_choice": "required"}, "tools"),
+    for extra, param in [({"tools": [{"type": "x"}], "tool_choice": "required"}, "tools"),
                          ({"tools": ["get_order"], "tool_choice": "required"}, "tools"),
                          ({"tools": TOOLS, "tool_choice": {"type": "function", "function": "get_order"}},
                           "tool_choice"),

@@ -60,8 +60,14 @@ def test_bad_requests_get_clear_errors(server, body, status, param):
 
 @pytest.mark.parametrize("body, param", [
     ({"model": "tiny", "input": "x", "previous_response_id": "resp_1"}, "previous_response_id"),
-    ({"model": "tiny", "input": "x", "tools": [{"type": "function", "name": "f"}]}, "tools"),
-    ({"model": "tiny", "input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]}, "input[0]"),
+    ({"model": "tiny", "input": "x", "tools": [{"type": "web_search"}]}, "tools"),
+    ({"model": "tiny", "input": "x", "tools": {"type": "function", "name": "f"}}, "tools"),
+    ({"model": "tiny", "input": [{"type": "reasoning", "summary": []}]}, "input[0]"),
+    ({"model": "tiny", "input": [{"type": "function_call_output", "output": "1"}]}, "input[0].call_id"),
+    ({"model": "tiny", "input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {}}]},
+     "input[0]"),
+    ({"model": "tiny", "input": [{"role": "user", "content": "x"}, {"role": "robot", "content": "y"}]},
+     "input[1].role"),
     ({"model": "tiny", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
      "input[0].content"),
     ({"model": "tiny", "input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
