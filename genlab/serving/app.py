@@ -85,6 +85,11 @@ class Service:
         if kind != "chat" and body.get("tools"):
             raise P.bad("tools are for /v1/chat/completions", "tools", "unsupported_parameter")
         tools = tool_choice_of(body) if kind == "chat" else None  # before the template sees the tools
+        constraint = constraint_of(body)
+        if tools is not None:
+            if constraint is not None:
+                raise P.bad("tools and a structured-output field cannot go together", "tool_choice")
+            constraint = constraint_of({"guided_json": tools.schema})
         adapter = self.adapter_for(body.get("model"))
         limits = self.config.limits()
         stream, usage = P.streaming(body)
@@ -105,11 +110,6 @@ class Service:
         fitted = min(P.check_context(len(p), max_tokens, self.context, limits, param) for p in prompts)
         cfg, n, seeds = P.sampling(body, limits, fitted, len(prompts))
         rules = P.logit_rules(body, len(self.tokenizer), fitted)
-        constraint = constraint_of(body)
-        if tools is not None:
-            if constraint is not None:
-                raise P.bad("a forced tool call and a structured-output field cannot go together", "tool_choice")
-            constraint = constraint_of({"guided_json": tools.schema})
         return Job(kind, body.get("model") or self.base_name, adapter, prompts, cfg, n, logprobs, echo, fitted == 0,
                    stream, usage, seeds, rules, constraint, tools)
 
@@ -120,12 +120,13 @@ class Service:
         template = getattr(self.tokenizer, "chat_template", None)
         if not template:
             raise P.bad("this model has no chat template; use /v1/completions", "messages")
+        source = template if isinstance(template, str) else json.dumps(template)
         tools = tool_choice_of(body)
-        if tools is not None and tools.auto:
-            messages = tools.instructed(messages)  # the tools and genlab's answer shapes, whatever the template
-        elif tools is not None:
-            options["tools"] = body["tools"]  # shown by templates that know tools
-        messages = calls_as_text(messages, template if isinstance(template, str) else json.dumps(template))
+        if tools is not None:
+            if not tools.auto:
+                options["tools"] = body["tools"]  # shown by templates that know tools
+            messages = tools.instructed(messages, source)
+        messages = calls_as_text(messages, source)
         try:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, **options)
         except Exception as e:  # the template's own checks (roles must alternate, ...) are the client's to fix

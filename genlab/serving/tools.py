@@ -5,7 +5,8 @@ parses:
 
 - a named function: its ``parameters`` schema holds the arguments (vLLM does the same);
 - ``"required"``: a JSON array of ``{"name": one of the tools, "parameters": its schema}`` (one item with
-  ``parallel_tool_calls: false``), as vLLM;
+  ``parallel_tool_calls: false``), as vLLM; the same call twice (same name and arguments, which small models
+  repeat) is returned once;
 - ``"auto"``: the model chooses, in llama.cpp's generic format for models without a tool-call parser: either
   ``{"tool_calls": [...]}`` (items as for ``"required"``) or ``{"response": "text for the user"}``. A system
   instruction lists the tools and the two shapes, since most templates (the embedded model's among them) do not
@@ -15,10 +16,10 @@ parses:
 The answer is OpenAI's ``message.tool_calls`` (``content`` null); ``finish_reason`` is ``"tool_calls"``
 (``"stop"`` for a named function, as OpenAI answers), or ``"length"`` when ``max_tokens`` cut the call (then the
 text is the content). Streaming sends a call, or an ``"auto"`` text answer, as one delta when it ends.
-``"none"`` answers in text. The tools go to the chat template (``apply_chat_template(tools=...)``), which shows
-them to models whose template knows tools; earlier assistant ``tool_calls`` and ``tool`` results go to the template
-as OpenAI sends them, and to a template that does not know tool calls as the ``{"tool_calls": ...}`` text they
-were generated as.
+``"none"`` answers in text. For a forced call the tools go to the chat template (``apply_chat_template(tools=
+...)``) when it shows tools, and to a system instruction otherwise. Earlier assistant ``tool_calls`` and
+``tool`` results go to the template as OpenAI sends them, and to a template that does not know tool calls as
+the ``{"tool_calls": ...}`` text they were generated as.
 """
 
 from __future__ import annotations
@@ -62,19 +63,26 @@ class ToolChoice:
         if self.auto:
             value = value["tool_calls"]
         pairs = [(self.name, value)] if self.name is not None else [(c["name"], c["parameters"]) for c in value]
+        calls = dict.fromkeys((name, json.dumps(args, ensure_ascii=False)) for name, args in pairs)  # a repeat: once
         return None, [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                       "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}
-                      for name, args in pairs]
+                       "function": {"name": name, "arguments": args}} for name, args in calls]
 
-    def instructed(self, messages: list[dict]) -> list[dict]:
-        """``messages`` with, for ``"auto"``, a system instruction listing the tools and the two answer shapes
-        (after the system turn's own text, or as a new first turn)."""
-        if not self.auto:
-            return messages
+    def instructed(self, messages: list[dict], template: str) -> list[dict]:
+        """``messages`` with a system instruction (after the system turn's own text, or as a new first turn) that
+        lists the tools and the answer's shape: always for ``"auto"``, whose shapes are genlab's own; for a forced
+        call only when the chat template does not show ``tools`` (the embedded model's), since the grammar holds
+        the answer to the schema but the model must still know what the fields are for."""
         tools = json.dumps([t["function"] for t in self.tools], ensure_ascii=False, separators=(",", ":"))
-        rule = (f"You can call these tools: {tools}\nAnswer in JSON: "
-                '{"tool_calls": [{"name": ..., "parameters": {...}}]} to call tools, or {"response": "..."} to reply '
-                "to the user.")
+        if self.auto:
+            shape = ('Answer in JSON: {"tool_calls": [{"name": ..., "parameters": {...}}]} to call tools, or '
+                     '{"response": "..."} to reply to the user, also once tool results answer the question.')
+        elif "tools" in template:
+            return messages
+        elif self.name is not None:
+            shape = f"Call {self.name}: answer with its parameters as JSON."
+        else:
+            shape = 'Answer with the calls as JSON: [{"name": ..., "parameters": {...}}].'
+        rule = f"You can call these tools: {tools}\n{shape}"
         if messages[0]["role"] == "system":
             text = messages[0]["content"]
             return [{**messages[0], "content": f"{text}\n\n{rule}" if text else rule}, *messages[1:]]

@@ -372,6 +372,15 @@ def test_structured_output_mistakes_are_400s_naming_the_field(server):
     assert r.status_code == 400 and r.json()["error"]["param"] == "text.format.schema"
 
 
+@pytest.fixture(scope="module")
+def long_server(tmp_path_factory):
+    """A tiny model that reads 1024 tokens: its tokenizer spends about one token a character on the tool list."""
+    from genlab.testing import tiny_model_dir
+
+    with tiny_server(tiny_model_dir(tmp_path_factory.mktemp("tiny-1k"), max_position_embeddings=1024)) as running:
+        yield running
+
+
 TOOLS = [{"type": "function", "function": {"name": "get_order", "description": "Look up an order", "parameters": {
              "type": "object", "properties": {"order_id": {"enum": ["A1", "B2"]}}, "required": ["order_id"],
              "additionalProperties": False}}},
@@ -380,10 +389,8 @@ TOOLS = [{"type": "function", "function": {"name": "get_order", "description": "
              "required": ["amount"], "additionalProperties": False}}}]
 
 
-def test_forced_tool_calls_come_back_as_openai_tool_calls(server):
-    import json
-
-    url, _ = server
+def test_forced_tool_calls_come_back_as_openai_tool_calls(long_server):
+    url, _ = long_server
     c, msgs = client(url), [{"role": "user", "content": "Where is order A1?"}]
     named = c.chat.completions.create(model="tiny", messages=msgs, tools=TOOLS, max_tokens=40, temperature=0,
                                       tool_choice={"type": "function", "function": {"name": "get_order"}})
@@ -407,15 +414,6 @@ def test_forced_tool_calls_come_back_as_openai_tool_calls(server):
                      {"role": "tool", "tool_call_id": call.id, "content": '{"status": "shipped"}'}]
     answer = c.chat.completions.create(model="tiny", messages=follow, tools=TOOLS, tool_choice="none", max_tokens=4)
     assert answer.choices[0].message.tool_calls is None and answer.choices[0].finish_reason in ("stop", "length")
-
-
-@pytest.fixture(scope="module")
-def long_server(tmp_path_factory):
-    """A tiny model that reads 1024 tokens: its tokenizer spends about one token a character on the tool list."""
-    from genlab.testing import tiny_model_dir
-
-    with tiny_server(tiny_model_dir(tmp_path_factory.mktemp("tiny-1k"), max_position_embeddings=1024)) as running:
-        yield running
 
 
 def test_auto_tool_choice_answers_in_text_or_with_calls_as_the_model_chooses(long_server):
@@ -463,10 +461,15 @@ def test_auto_tool_choice_tells_the_model_the_tools_and_shows_earlier_calls():
     auto = tool_choice_of({"tools": TOOLS})
     assert auto.auto and tool_choice_of({"tools": TOOLS, "tool_choice": "none"}) is None
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where is A1?"}]
-    told = auto.instructed(msgs)
+    told = auto.instructed(msgs, "{{ tools }}")  # "auto": genlab's own shapes, whatever the template shows
     assert told[0]["content"].startswith("Be brief.\n\nYou can call these tools") and '"get_order"' in told[0]["content"]
     assert told[1:] == msgs[1:] and msgs[0]["content"] == "Be brief."  # the caller's list is left as it was
-    assert auto.instructed(msgs[1:])[0]["role"] == "system"
+    assert auto.instructed(msgs[1:], "")[0]["role"] == "system"
+    named = tool_choice_of({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "refund"}}})
+    assert named.instructed(msgs, "{{ tools }}") == msgs  # a template that shows tools is told them by the template
+    assert "Call refund" in named.instructed(msgs, "{{ m.content }}")[0]["content"]
+    assert auto.answer('{"tool_calls": [{"name": "refund", "parameters": {"amount": 3}}, '
+                       '{"name": "refund", "parameters": {"amount": 3}}]}')[1][1:] == []  # a repeat comes once
     assert auto.answer('{"response": "It shipped."}') == ("It shipped.", None)
     content, (call,) = auto.answer('{"tool_calls": [{"name": "refund", "parameters": {"amount": 3}}]}')
     assert content is None and call["function"] == {"name": "refund", "arguments": '{"amount": 3}'}
@@ -478,8 +481,8 @@ def test_auto_tool_choice_tells_the_model_the_tools_and_shows_earlier_calls():
     assert "tool_calls" not in shown and calls_as_text(earlier, "{% if m.tool_calls %}") == earlier
 
 
-def test_responses_api_calls_functions_as_function_call_items(server):
-    url, _ = server
+def test_responses_api_calls_functions_as_function_call_items(long_server):
+    url, _ = long_server
     c = client(url)
     flat = [{"type": "function", **t["function"]} for t in TOOLS]  # the Responses API's tool shape
     named = {"type": "function", "name": "get_order"}
