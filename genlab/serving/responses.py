@@ -8,6 +8,7 @@ import time
 from genlab.serving import protocol as P
 from genlab.serving.protocol import APIError, Job
 from genlab.serving.sequence import Delta, Finished, PromptLogprobs, TokenLogprob
+from genlab.serving.tools import reply_so_far
 
 
 def model_list(service) -> dict:
@@ -74,6 +75,9 @@ def _as_tool_calls(job: Job, choice: dict, text: str) -> None:
     when the answer is whole."""
     answer = job.tool_choice.answer(text) if choice["finish_reason"] == "stop" else None
     if answer is None:
+        partial = reply_so_far(text) if job.tool_choice.auto else None
+        if partial is not None:  # an "auto" reply cut short: its text so far, as a plain answer would be
+            choice["message"] = {"role": "assistant", "content": partial}
         return
     content, calls = answer
     if calls is None:  # "auto" and the model replied in text
@@ -131,10 +135,15 @@ async def _chunks(job: Job, rid: str, events):
         if chat:
             for i in range(n):
                 yield chunk(i, role=True)
-        held: dict[int, str] = {}  # a forced tool call's text: sent whole, as tool_calls, when it ends
+        held: dict[int, str] = {}  # a tool choice's text: calls are sent whole, as tool_calls, when they end
+        shown: dict[int, int] = {}  # characters of an "auto" text reply sent so far
         async for ev in events:
             if isinstance(ev, Delta) and job.tool_choice is not None:
-                held[ev.index] = held.get(ev.index, "") + ev.text
+                held[ev.index] = text = held.get(ev.index, "") + ev.text
+                reply = reply_so_far(text) if job.tool_choice.auto else None
+                if reply is not None and len(reply) > shown.get(ev.index, 0):
+                    yield chunk(ev.index, reply[shown.get(ev.index, 0):])
+                    shown[ev.index] = len(reply)
             elif isinstance(ev, Delta):
                 lp = None
                 if job.logprobs is not None:
@@ -147,10 +156,13 @@ async def _chunks(job: Job, rid: str, events):
                     choice = {"message": {}, "finish_reason": reason}
                     _as_tool_calls(job, choice, held.get(ev.index, ""))
                     calls, reason = choice["message"].get("tool_calls"), choice["finish_reason"]
+                    text = "" if calls else choice["message"].get("content", held.get(ev.index, ""))
+                    rest = text[shown.get(ev.index, 0):]
                     delta = {"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]} if calls \
-                        else {"content": choice["message"].get("content", held.get(ev.index, ""))}
-                    yield {"data": json.dumps({**head, "choices": [{"index": ev.index, "delta": delta,
-                                                                     "logprobs": None, "finish_reason": None}]})}
+                        else {"content": rest}
+                    if calls or rest:
+                        yield {"data": json.dumps({**head, "choices": [{"index": ev.index, "delta": delta,
+                                                                         "logprobs": None, "finish_reason": None}]})}
                 yield chunk(ev.index, None if chat else "", reason=reason)
     except APIError as e:
         yield {"data": json.dumps(e.body())}

@@ -12,9 +12,9 @@ the chat route's ``response_format``.
 
 Function tools (``{"type": "function", "name", "parameters"}``) and ``tool_choice`` are the chat route's
 (``genlab.serving.tools``): calls come back as ``function_call`` output items, streamed with the
-``response.function_call_arguments.*`` events when the answer ends; ``function_call`` and
-``function_call_output`` input items are the earlier calls and their results. Hosted tools (web search, file
-search, ...) are a 400.
+``response.function_call_arguments.*`` events when the answer ends (a text reply streams as it comes);
+``function_call`` and ``function_call_output`` input items are the earlier calls and their results. Hosted
+tools (web search, file search, ...) are a 400.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from genlab.serving import protocol as P
 from genlab.serving.protocol import APIError, Job
 from genlab.serving.responses import usage as chat_usage
 from genlab.serving.sequence import Delta, Finished
+from genlab.serving.tools import reply_so_far
 
 ROLES = {"user", "assistant", "system", "developer"}
 TEXT_PARTS = {"input_text", "output_text", "text"}
@@ -200,7 +201,9 @@ def _output(job: Job, ids: tuple[str, str], text: str, reason: str | None) -> li
     answer = job.tool_choice.answer(text) if job.tool_choice is not None and reason == "stop" else None
     if answer is not None and answer[1] is not None:
         return [_call_item(call) for call in answer[1]]
-    text = answer[0] if answer is not None else text
+    auto = job.tool_choice is not None and job.tool_choice.auto
+    partial = reply_so_far(text) if answer is None and auto else None  # an "auto" reply cut short
+    text = answer[0] if answer is not None else partial if partial is not None else text
     return [_item(ids[1], text, "incomplete" if reason == "length" else "completed")]
 
 
@@ -255,19 +258,32 @@ async def _events(body: dict, job: Job, events):
         return {"event": kind, "data": json.dumps({"type": kind, "sequence_number": next(counter), **data})}
 
     where = {"item_id": ids[1], "output_index": 0, "content_index": 0}
-    live = job.tool_choice is None  # text streams as it comes
+    tools = job.tool_choice
     yield event("response.created", response=_response(body, job, ids, created, status="in_progress"))
     yield event("response.in_progress", response=_response(body, job, ids, created, status="in_progress"))
-    if live:
+    opened = False  # the message item has been announced
+
+    def open_message():
         yield event("response.output_item.added", output_index=0, item=_item(ids[1], None, "in_progress"))
         yield event("response.content_part.added", **where, part=_part(""))
-    text, reason, used, cached = "", None, 0, {}
+
+    if tools is None:  # text streams as it comes; an "auto" reply once it shows it is one
+        opened = True
+        for e in open_message():
+            yield e
+    text, shown, reason, used, cached = "", 0, None, 0, {}
     try:
         async for ev in events:
             if isinstance(ev, Delta) and ev.text:
                 text += ev.text
-                if live:
-                    yield event("response.output_text.delta", **where, delta=ev.text, logprobs=[])
+                reply = text if tools is None else reply_so_far(text) if tools.auto else None
+                if reply is not None and len(reply) > shown:
+                    if not opened:
+                        opened = True
+                        for e in open_message():
+                            yield e
+                    yield event("response.output_text.delta", **where, delta=reply[shown:], logprobs=[])
+                    shown = len(reply)
             elif isinstance(ev, Finished):
                 reason, used, cached[ev.index] = ev.reason, ev.completion_tokens, ev.cached_tokens
     except APIError as e:
@@ -285,10 +301,11 @@ async def _events(body: dict, job: Job, events):
             yield event("response.output_item.done", output_index=index, item=item)
             continue
         text = item["content"][0]["text"]
-        if not live:
-            yield event("response.output_item.added", output_index=0, item=_item(ids[1], None, "in_progress"))
-            yield event("response.content_part.added", **where, part=_part(""))
-            yield event("response.output_text.delta", **where, delta=text, logprobs=[])
+        if not opened:
+            for e in open_message():
+                yield e
+        if text[shown:]:
+            yield event("response.output_text.delta", **where, delta=text[shown:], logprobs=[])
         yield event("response.output_text.done", **where, text=text, logprobs=[])
         yield event("response.content_part.done", **where, part=_part(text))
         yield event("response.output_item.done", output_index=0, item=item)

@@ -15,7 +15,8 @@ parses:
 
 The answer is OpenAI's ``message.tool_calls`` (``content`` null); ``finish_reason`` is ``"tool_calls"``
 (``"stop"`` for a named function, as OpenAI answers), or ``"length"`` when ``max_tokens`` cut the call (then the
-text is the content). Streaming sends a call, or an ``"auto"`` text answer, as one delta when it ends.
+text is the content; an ``"auto"`` reply cut short is the reply's text so far). Streaming sends a call as one
+delta when it ends, and an ``"auto"`` reply as its text comes (decoded from the JSON string as it grows).
 ``"none"`` answers in text. For a forced call the tools go to the chat template (``apply_chat_template(tools=
 ...)``) when it shows tools, and to a system instruction otherwise. Earlier assistant ``tool_calls`` and
 ``tool`` results go to the template as OpenAI sends them, and to a template that does not know tool calls as
@@ -25,6 +26,7 @@ the ``{"tool_calls": ...}`` text they were generated as.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -102,6 +104,34 @@ def calls_as_text(messages: list[dict], template: str) -> list[dict]:
             m = {k: v for k, v in m.items() if k != "tool_calls"} | {"content": f"{m['content']}{text}"}
         out.append(m)
     return out
+
+
+_REPLY = re.compile(r'\{\s*"response"\s*:\s*"')  # how an "auto" text reply begins
+
+
+def reply_so_far(text: str) -> str | None:
+    """The text reply of an ``"auto"`` answer being generated, decoded as far as its JSON string is whole (an
+    escape or a surrogate pair cut in two waits for its end); None when the answer is not a text reply."""
+    start = _REPLY.match(text)
+    if start is None:
+        return None
+    body, i, safe = text[start.end():], 0, 0
+    while i < len(body) and body[i] != '"':
+        if body[i] == "\\":
+            width = 6 if body[i + 1:i + 2] == "u" else 2
+            if width == 6 and 0xD800 <= _hex(body[i + 2:i + 6]) <= 0xDBFF:
+                width = 12  # a high surrogate: its low half must come too
+            if i + width > len(body):
+                break
+            i += width
+        else:
+            i += 1
+        safe = i
+    return json.loads(f'"{body[:safe]}"')
+
+
+def _hex(digits: str) -> int:
+    return int(digits, 16) if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits) else -1
 
 
 def _object(key: str, schema: dict) -> dict:

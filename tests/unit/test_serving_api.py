@@ -455,6 +455,39 @@ def test_auto_tool_choice_answers_in_text_or_with_calls_as_the_model_chooses(lon
         [(k.function.name, k.function.arguments) for k in call.choices[0].message.tool_calls]
 
 
+def test_an_auto_text_reply_streams_as_it_comes_and_a_cut_one_is_its_text(long_server):
+    url, service = long_server
+    c, msgs = client(url), [{"role": "user", "content": "Where is A1?"}]
+    tools = [{"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}]
+    vocab = service.tokenizer.get_vocab()
+    held_back = {str(i): -100 for t, i in vocab.items()  # the call's key, and quotes: the reply never closes
+                 if '"' in t or (t.lstrip('{" ') and "tool_calls".startswith(t.lstrip('{" ')))}
+    ask = dict(model="tiny", messages=msgs, tools=tools, max_tokens=16, temperature=0, logit_bias=held_back)
+    whole = c.chat.completions.create(**ask).choices[0]
+    assert whole.finish_reason == "length" and whole.message.content and not whole.message.content.startswith("{")
+    pieces = [ch.choices[0].delta.content for ch in c.chat.completions.create(**ask, stream=True)
+              if ch.choices and ch.choices[0].delta.content]
+    assert len(pieces) > 1 and "".join(pieces) == whole.message.content  # token by token, decoded
+    flat = [{"type": "function", "name": "get", "parameters": {"type": "object"}}]
+    events = list(c.responses.create(model="tiny", input="Where is A1?", tools=flat, max_output_tokens=16,
+                                     temperature=0, stream=True, extra_body={"logit_bias": held_back}))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    final = events[-1].response  # response.incomplete: cut at max_output_tokens
+    assert events[-1].type == "response.incomplete" and final.status == "incomplete"
+    assert len(deltas) > 1 and "".join(deltas) == final.output_text == whole.message.content
+
+
+def test_reply_so_far_decodes_only_whole_escapes():
+    from genlab.serving.tools import reply_so_far
+
+    assert reply_so_far('{"tool_calls": [') is None and reply_so_far('{"resp') is None
+    assert reply_so_far('{"response": "') == "" and reply_so_far('{"response":"Hi') == "Hi"
+    assert reply_so_far('{"response": "a\\') == "a" and reply_so_far('{"response": "a\\n') == "a\n"
+    assert reply_so_far('{"response": "\\u00e9') == "\u00e9" and reply_so_far('{"response": "x\\u00') == "x"
+    assert reply_so_far('{"response": "\\ud83d') == "" and reply_so_far('{"response": "\\ud83d\\ude00') == "\U0001f600"
+    assert reply_so_far('{"response": "done \\"quoted\\"."}') == 'done "quoted".'
+
+
 def test_auto_tool_choice_tells_the_model_the_tools_and_shows_earlier_calls():
     from genlab.serving.tools import calls_as_text, tool_choice_of
 
@@ -462,7 +495,8 @@ def test_auto_tool_choice_tells_the_model_the_tools_and_shows_earlier_calls():
     assert auto.auto and tool_choice_of({"tools": TOOLS, "tool_choice": "none"}) is None
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where is A1?"}]
     told = auto.instructed(msgs, "{{ tools }}")  # "auto": genlab's own shapes, whatever the template shows
-    assert told[0]["content"].startswith("Be brief.\n\nYou can call these tools") and '"get_order"' in told[0]["content"]
+    assert told[0]["content"].startswith("Be brief.\n\nYou can call these tools")
+    assert '"get_order"' in told[0]["content"]
     assert told[1:] == msgs[1:] and msgs[0]["content"] == "Be brief."  # the caller's list is left as it was
     assert auto.instructed(msgs[1:], "")[0]["role"] == "system"
     named = tool_choice_of({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "refund"}}})
