@@ -63,7 +63,7 @@ def continuation_text(prompt: str, choice: str, delimiter: str) -> str:
     return delimiter + choice
 
 
-def _forward_params(model) -> set[str]:
+def forward_params(model) -> set[str]:
     import inspect
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wrappers
@@ -72,11 +72,11 @@ def _forward_params(model) -> set[str]:
 
 def _cache_kwargs(model, cache) -> dict:
     """transformers 5 renamed ``past_key_values`` to ``cache``; accept either."""
-    return {"cache" if "cache" in _forward_params(model) else "past_key_values": cache}
+    return {"cache" if "cache" in forward_params(model) else "past_key_values": cache}
 
 
 def _last_logits_kwargs(model) -> dict:
-    return {"logits_to_keep": 1} if "logits_to_keep" in _forward_params(model) else {}
+    return {"logits_to_keep": 1} if "logits_to_keep" in forward_params(model) else {}
 
 
 # -- multiple choice -------------------------------------------------------------

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
+from genlab.evaluation.loglik import forward_params
+from genlab.tuning.loss import cross_entropy
 from genlab.tuning.objective import BaseObjective
 
 IGNORE = -100
@@ -63,9 +64,12 @@ class _BlockObjective(BaseObjective):
 class CausalLM(_BlockObjective):
     def loss(self, model, batch):
         ids = batch["input_ids"]  # (B, S)
-        logits = model(input_ids=ids, use_cache=False).logits  # (B, S, V)
+        s = ids.shape[1]
+        # the LM head skips the last position (it has no target): logits come out contiguous, no (B, S, V) copy
+        keep = {"logits_to_keep": torch.arange(s - 1)} if "logits_to_keep" in forward_params(model) else {}
+        logits = model(input_ids=ids, use_cache=False, **keep).logits[:, :s - 1]  # (B, S-1, V)
         targets = ids[:, 1:]  # position t predicts token t+1
-        return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten()), targets.numel()
+        return cross_entropy(logits.flatten(0, 1), targets.flatten()), targets.numel()
 
 
 def mask_tokens(ids: torch.Tensor, mask_id: int, vocab_size: int, special_ids: Sequence[int] = (),
@@ -97,7 +101,7 @@ class MaskedLM(_BlockObjective):
         h = model.bert(input_ids=inputs).last_hidden_state  # (B, S, d)
         logits = model.cls(h[sel])  # the MLM head only where a token is predicted: (N, V)
         n = int(sel.sum())
-        return F.cross_entropy(logits.float(), labels[sel]), n
+        return cross_entropy(logits, labels[sel]), n
 
 
 def noise_spans(length: int, rng: random.Random, density: float = 0.15, mean_span: float = 3.0,
@@ -183,7 +187,7 @@ class SpanCorruption(_BlockObjective):
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
                        decoder_input_ids=decoder_inputs, use_cache=False).logits  # (B, L, V)
         sel = b["labels"] != IGNORE
-        return F.cross_entropy(logits[sel].float(), b["labels"][sel]), int(sel.sum())
+        return cross_entropy(logits[sel], b["labels"][sel]), int(sel.sum())
 
 
 def make_objective(name: str, tokenizer=None, vocab_size: int | None = None, seed: int = 0):

@@ -8,7 +8,9 @@ attention keeps the softmax probabilities for the backward pass in fp32 and in
 bf16, batch x heads x length² per layer (0.9 GB over the embedded model's 30
 layers for 4 x 402 tokens). Here the attention core runs under activation
 checkpointing: only q, k, v and the mask are kept, and the scores are recomputed
-when the gradient arrives (one extra q·kᵀ matmul per layer).
+when the gradient arrives (one extra q·kᵀ matmul per layer). Where all layers' probabilities
+come to at most ``KEEP_BYTES`` (256 MB), they are kept instead: a compiled 96x4 pre-training step
+(16 x 128 tokens, 19 MB of probabilities) took 60.8 vs 64.0 ms (median of 5 alternating rounds).
 
 The function is the model's own ``eager_attention_forward`` (looked up from the
 attention module's modeling file), so the forward values are exactly eager's.
@@ -25,13 +27,23 @@ from torch.utils.checkpoint import checkpoint
 NAME = "genlab_recomputed_eager"
 
 
+KEEP_BYTES = 256 * 2**20  # probabilities of all layers below this are kept, not recomputed
+
+
 def recomputed_eager_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     eager = sys.modules[type(module).__module__].eager_attention_forward
-    if dropout or not torch.is_grad_enabled():  # random attention dropout would be redrawn by the recompute
+    # random attention dropout would be redrawn by the recompute; small probabilities cost less kept than recomputed
+    if dropout or not torch.is_grad_enabled() or _kept_bytes(module, query, key) <= KEEP_BYTES:
         return eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
     output = checkpoint(_output_only, eager, module, query, key, value, attention_mask, scaling, kwargs,
                         use_reentrant=False)
     return output, None
+
+
+def _kept_bytes(module, query, key) -> int:
+    """What eager keeps for the backward over all layers: batch x heads x q x k probabilities, fp32 + bf16."""
+    layers = getattr(getattr(module, "config", None), "num_hidden_layers", 1) or 1
+    return query.shape[0] * query.shape[1] * query.shape[2] * key.shape[2] * 6 * layers
 
 
 def _output_only(eager, module, query, key, value, attention_mask, scaling, kwargs):

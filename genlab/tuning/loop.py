@@ -30,6 +30,7 @@ from genlab.tuning.checkpoint import interrupts_deferred
 from genlab.tuning.config import TrainConfig
 from genlab.tuning.data import Example
 from genlab.tuning.dropout import fast_dropout
+from genlab.tuning.loss import compiled_cross_entropy
 from genlab.tuning.objective import CompletionObjective, Objective, mean_logs
 from genlab.tuning.bookkeeping import Bookkeeper, LoopState, TrainResult
 
@@ -148,6 +149,7 @@ def speedups(model, cfg: TrainConfig, device: torch.device):
         stack.enter_context(fast_dropout(model))
         if cfg.compile:
             stack.enter_context(compiled_blocks(model))
+            stack.enter_context(compiled_cross_entropy())
         if device.type == "cpu" and (precision == "bf16" or cfg.compile):
             stack.enter_context(recomputed_eager(model))
         yield

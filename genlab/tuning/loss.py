@@ -11,10 +11,40 @@ they are sliced off the front).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
 from genlab.tuning.data import IGNORE
+
+_compiled_ce = None  # set inside ``compiled_cross_entropy()``
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of (N, V) logits against (N,) labels, computed in fp32 whatever the logits' dtype."""
+    if _compiled_ce is not None:
+        return _compiled_ce(logits, labels)
+    return F.cross_entropy(logits.float(), labels)
+
+
+def _fp32_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), labels)
+
+
+@contextlib.contextmanager
+def compiled_cross_entropy():
+    """For the block, ``cross_entropy`` runs compiled: inductor fuses the fp32 cast, log-softmax and the
+    loss (and, in the backward, softmax minus one-hot) into one pass over the logits, instead of eager's
+    four full-size tensors. For 2,032 positions x 2,048 vocabulary (the 96x4 pre-training bench's step, bf16
+    logits, 2 cores) the loss and its backward took ~4.5 ms instead of ~8 ms."""
+    global _compiled_ce
+    before = _compiled_ce
+    _compiled_ce = torch.compile(_fp32_cross_entropy, dynamic=True)
+    try:
+        yield
+    finally:
+        _compiled_ce = before
 
 
 class CompletionHead:
@@ -67,7 +97,7 @@ def completion_loss(model, batch: dict, kind: str, head: CompletionHead | None) 
     sel = labels != IGNORE  # (B, T-1) or (B, L)
     logits = head.logits(h[sel])  # (N, V)
     n = int(sel.sum())
-    return F.cross_entropy(logits.float(), labels[sel], reduction="mean"), n
+    return cross_entropy(logits, labels[sel]), n
 
 
 def _unwrap(model):

@@ -177,6 +177,8 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 
 
 def test_compiled_blocks_train_like_uncompiled_only_during_the_loop(tmp_path):
+    from genlab.tuning import loss as loss_module
+
     def losses(compile_):
         model, tok = tiny_model("causal", seed=0, initializer_range=0.3)
         model = methods.apply("lora", model, {"r": 4, "dropout": 0.0})
@@ -189,16 +191,35 @@ def test_compiled_blocks_train_like_uncompiled_only_during_the_loop(tmp_path):
         def during(_state):
             seen.append([getattr(block, "_compiled_call_impl", None) is not None for block in layers])
             seen.append(model.config._attn_implementation != attention)
+            seen.append(loss_module._compiled_ce is not None)
 
         res = train(model, tok, "causal", ex, [], cfg, tmp_path / str(compile_), on_step=during)
         assert seen[0] == [compile_] * len(layers)
         assert seen[1] == compile_  # fp32 on CPU: recomputed eager attention when compiled, SDPA when not
+        assert seen[2] == compile_ and loss_module._compiled_ce is None  # the loss too, only in the loop
         assert all(getattr(block, "_compiled_call_impl", None) is None for block in layers)  # uncompiled after
         assert model.config._attn_implementation == attention
         return [r["loss"] for r in res.history if "loss" in r]
 
     plain, compiled = losses(False), losses(True)
     assert len(compiled) == 3 and compiled == pytest.approx(plain, rel=1e-4)
+
+
+def test_compiled_cross_entropy_equals_eager_in_value_and_gradient():
+    from genlab.tuning.loss import compiled_cross_entropy, cross_entropy
+
+    torch.manual_seed(0)
+    for n in (7, 33):  # two lengths: one compiled graph with dynamic shapes
+        logits = (3 * torch.randn(n, 50)).to(torch.bfloat16).requires_grad_()
+        labels = torch.randint(0, 50, (n,))
+        plain = cross_entropy(logits, labels)
+        (g_plain,) = torch.autograd.grad(plain, logits)
+        with compiled_cross_entropy():
+            fused = cross_entropy(logits, labels)
+            (g_fused,) = torch.autograd.grad(fused, logits)
+        assert fused.dtype == torch.float32
+        assert fused.item() == pytest.approx(plain.item(), rel=1e-6)
+        assert torch.allclose(g_fused.float(), g_plain.float(), atol=1e-3)  # bf16 gradients: 1 ulp at most
 
 
 def test_frozen_weights_run_in_bf16_and_come_back_bit_for_bit(tmp_path, monkeypatch):
