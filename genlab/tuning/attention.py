@@ -9,7 +9,7 @@ bf16, batch x heads x length² per layer (0.9 GB over the embedded model's 30
 layers for 4 x 402 tokens). Here the attention core runs under activation
 checkpointing: only q, k, v and the mask are kept, and the scores are recomputed
 when the gradient arrives (one extra q·kᵀ matmul per layer). Where all layers' probabilities
-come to at most ``KEEP_BYTES`` (256 MB), they are kept instead: a compiled 96x4 pre-training step
+come to at most ``KEEP_BYTES`` (64 MB), they are kept instead: a compiled 96x4 pre-training step
 (16 x 128 tokens, 19 MB of probabilities) took 60.8 vs 64.0 ms (median of 5 alternating rounds).
 
 The function is the model's own ``eager_attention_forward`` (looked up from the
@@ -27,7 +27,7 @@ from torch.utils.checkpoint import checkpoint
 NAME = "genlab_recomputed_eager"
 
 
-KEEP_BYTES = 256 * 2**20  # probabilities of all layers below this are kept, not recomputed
+KEEP_BYTES = 64 * 2**20  # probabilities of all layers below this are kept, not recomputed
 
 
 def recomputed_eager_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
