@@ -1,6 +1,7 @@
 """Serving under load: N concurrent streaming clients against genlab serve and against `transformers serve`.
 
     flock /tmp/genlab-heavy.lock python bench/serve.py [--streams 1,4,16] [--rounds 2] [--max-tokens 48]
+    flock /tmp/genlab-heavy.lock python bench/serve.py --batch-invariant   # both genlab sides batch-invariant
 
 Each of N async ``openai`` clients sends ``--rounds`` chat requests one after the other (so requests join
 and leave a running batch), prompts from ``support-summary`` (test split), greedy. Reported per run:
@@ -8,7 +9,8 @@ aggregate completion tokens/s over the wall time, p50/p95 time to first token (T
 latency (ITL, gaps between streamed chunks). Peers in the same run: `transformers serve
 --continuous-batching` on the embedded model's cached folder (same weights and dtype), and genlab's own
 single stream (N=1). Each server runs in its own process (`genlab serve`, `transformers serve`), the
-clients in this one. Then 16 streams spread over 4 LoRA adapters vs 16 streams on one adapter.
+clients in this one. Then 16 streams spread over 4 LoRA adapters vs 16 streams on one adapter, and
+the greedy texts of 16 prompts sent at once against offline ``genlab generate`` on the same prompts.
 """
 
 from __future__ import annotations
@@ -113,11 +115,12 @@ def served_greedy(url: str, texts: list[str], max_tokens: int) -> list[str]:
     return asyncio.run(ask())
 
 
-def offline_greedy(lm, texts: list[str], max_tokens: int) -> list[str]:
+def offline_greedy(lm, texts: list[str], max_tokens: int, invariant: bool = False) -> list[str]:
     """The same prompts through offline ``genlab.generate`` on the base."""
     from genlab.generation import GenerationConfig, generate
 
-    return [g.text for g in generate(lm, texts, GenerationConfig(max_new_tokens=max_tokens), chat=True)]
+    return [g.text for g in generate(lm, texts, GenerationConfig(max_new_tokens=max_tokens), chat=True,
+                                     batch_invariant=invariant)]
 
 
 def start_transformers_serve(model_dir: Path, port: int, dtype: torch.dtype):
@@ -152,6 +155,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--batch-invariant", action="store_true",
+                    help="genlab serve --batch-invariant, and offline generate batch-invariant for the text check")
     args = ap.parse_args()
     streams = [int(s) for s in args.streams.split(",")]
 
@@ -174,6 +179,7 @@ def main() -> None:
     port = free_port()
     cmd = [sys.executable, "-m", "genlab", "serve", "-m", "smollm2-135m-instruct", "--served-model-name", "smollm2",
            "--port", str(port), "--max-batch", "16"] + [a for k, v in adapters.items() for a in ("--adapter", f"{k}={v}")]
+    cmd += ["--batch-invariant"] if args.batch_invariant else []
     proc, why = start_server(cmd, port)
     if proc is None:
         raise SystemExit(f"genlab serve did not start: {why}")
@@ -191,15 +197,15 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
-    same = sum(a == b for a, b in zip(served, offline_greedy(lm, pool[:16], args.max_tokens)))
+    same = sum(a == b for a, b in zip(served, offline_greedy(lm, pool[:16], args.max_tokens, args.batch_invariant)))
     top = max(streams)
     rate = {n: s["tokens"] / s["wall"] for n, s in ours.items()}
     if 1 in rate:
         print(f"genlab {top} streams / genlab 1 stream: {rate[top] / rate[1]:.2f}x (target >= 3x)")
     r1, r4 = one["tokens"] / one["wall"], four["tokens"] / four["wall"]
     print(f"16 streams over 4 adapters / over 1 adapter: {r4 / r1:.2f}x throughput (target within 15%)")
-    print(f"greedy server text == offline genlab generate ({next(lm.model.parameters()).dtype}): {same}/16 prompts "
-          "(target >= 95%)", flush=True)
+    print(f"greedy server text == offline genlab generate ({next(lm.model.parameters()).dtype}"
+          f"{', batch-invariant' if args.batch_invariant else ''}): {same}/16 prompts (target >= 95%)", flush=True)
     peer = {}
     if not args.skip_peer:
         port = free_port()

@@ -47,6 +47,10 @@ def generate_cmd(
     num_return_sequences: Optional[int] = typer.Option(None, "--num-return-sequences",
                                                        help="Texts per prompt (needs --sample) [default: 1]."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts decoding at once."),
+    batch_invariant: bool = typer.Option(False, "--batch-invariant",
+                                         help="Each answer is what its prompt alone would give, whatever "
+                                              "--batch-size and the other prompts (bf16 greedy text then does "
+                                              "not move with the batch; ~0.75x the speed at batch 16)."),
     precision: str = PrecisionOpt,
     fp32: bool = Fp32Opt,
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),
@@ -71,7 +75,7 @@ def generate_cmd(
     lm = load_model(model, trust_remote_code, adapter, precision=precision)
     use_chat = lm.has_chat_template if chat is None else chat
     kw = dict(chat=use_chat, batch_size=batch_size, precision=precision,
-              on_overflow="truncate" if truncate else "error", structure=structure)
+              on_overflow="truncate" if truncate else "error", structure=structure, batch_invariant=batch_invariant)
     if len(prompts) == 1 and not out and not as_json and cfg.num_return_sequences == 1:
         outs = generate(lm, prompts, cfg, on_text=lambda piece: print(piece, end="", flush=True), **kw)
         print()

@@ -35,6 +35,10 @@ def serve_cmd(
     prefix_caching: bool = typer.Option(True, "--prefix-caching/--no-prefix-caching",
                                         help="Reuse the keys/values of prompt beginnings seen before (a shared "
                                              "system prompt is prefilled once)."),
+    batch_invariant: bool = typer.Option(False, "--batch-invariant",
+                                         help="A request's answer does not depend on the requests decoding "
+                                              "beside it (per-row attention; turns prefix caching off; "
+                                              "~0.75x the throughput at 16 streams)."),
     allow_origin: Optional[list[str]] = typer.Option(None, "--allow-origin",
                                                      help="A web page origin (e.g. http://localhost:3000, or *) "
                                                           "whose browser scripts may call the API (CORS; repeatable)."),
@@ -51,7 +55,8 @@ def serve_cmd(
     config = ServeConfig(host=host, port=port, api_key=api_key, max_batch=max_batch, max_queue=max_queue,
                          max_tokens_cap=max_tokens, timeout_s=timeout,
                          allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads,
-                         prefix_caching=prefix_caching, allow_origins=list(allow_origin or []))
+                         prefix_caching=prefix_caching, allow_origins=list(allow_origin or []),
+                         batch_invariant=batch_invariant)
     with err_console.status(f"loading {model}..."):
         service = build_service(model, adapters, config, precision=precision_of(precision),
                                 trust_remote_code=trust_remote_code, name=served_name, start_engine=False,

@@ -7,6 +7,7 @@ Results come back in the caller's order.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
@@ -14,6 +15,7 @@ from typing import Literal, Sequence
 import torch
 
 from genlab.errors import GenlabError
+from genlab.generation import invariant
 from genlab.generation.config import GenerationConfig
 from genlab.generation.packed import packed_linears
 from genlab.prompts.chat import chat_prompt, transcript, wrap_chat
@@ -84,7 +86,8 @@ def _overflow(row, i, budget, lm, config, on_overflow: Overflow) -> list[int]:
 def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None, *, chat: bool = False,
              batch_size: int = 16, precision: Precision = "auto", on_overflow: Overflow = "error",
              streamer=None, on_text=None, progress=None, on_batch=None,
-             backend: Backend = "auto", prefix_caching: bool = True, structure=None) -> list[Generation]:
+             backend: Backend = "auto", prefix_caching: bool = True, structure=None,
+             batch_invariant: bool = False) -> list[Generation]:
     """Generate ``config.num_return_sequences`` continuations for each prompt.
 
     ``lm`` is a model name or a model loaded with ``genlab.load`` (a name is loaded at ``precision``). ``streamer`` (a transformers
@@ -101,6 +104,9 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
     On the engine, prompts that begin alike prefill their shared beginning once (``prefix_caching``,
     ``genlab.serving.prefix``). ``structure`` (a ``genlab.serving.structured.Constraint``: JSON, a JSON schema,
     a regex or choices; ``structured.constraint(...)`` builds one) holds every answer to it, on the engine only.
+    ``batch_invariant``: each answer is what its prompt alone would give, whatever the batch size and the other
+    prompts (``genlab.generation.invariant``: per-row attention; bf16 greedy text then does not move with
+    ``batch_size``), at some speed; prefix caching is off then.
     """
     from genlab.models import as_loaded
 
@@ -122,14 +128,15 @@ def generate(lm, prompts: Sequence[str], config: GenerationConfig | None = None,
         with autocast("fp32" if _all_low_precision(lm.model) else precision, lm.device):
             return generate_on_engine(lm, prompts, ids, config, batch_size=batch_size, progress=progress,
                                       on_batch=on_batch, on_text=on_text, prefix_caching=prefix_caching,
-                                      structure=structure)
+                                      structure=structure, batch_invariant=batch_invariant)
     if on_text is not None:
         streamer = _text_streamer(lm.tokenizer, on_text)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
     hf_config = config.to_hf(lm.tokenizer)
     torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
-    with packed_linears(lm.model, rows=min(batch_size, len(order)) * config.num_return_sequences):
+    with packed_linears(lm.model, rows=min(batch_size, len(order)) * config.num_return_sequences), \
+            (invariant.batch_invariant(lm.model) if batch_invariant else contextlib.nullcontext()):
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             outs = _generate_batch(lm, [ids[i] for i in batch], hf_config, precision, streamer)

@@ -41,6 +41,7 @@ class ServeConfig:
     allow_adapter_dirs: list[str] = field(default_factory=list)  # runtime adapter loading only from these
     threads: int | None = None
     prefix_caching: bool = True  # reuse the KV of prompt beginnings seen before (genlab.serving.prefix)
+    batch_invariant: bool = False  # answers independent of the batch (genlab.generation.invariant)
     allow_origins: list[str] = field(default_factory=list)  # CORS: web origins whose scripts may call (none)
 
     def limits(self) -> Limits:

@@ -56,6 +56,7 @@ class EngineConfig:
     threads: int | None = None  # torch threads; None: every core this process may use
     per_request_adapters: bool = True  # False: every sequence runs on lm.model as it is (offline generate)
     prefix_caching: bool = True  # reuse the KV of prompt beginnings seen before (genlab.serving.prefix)
+    batch_invariant: bool = False  # a row's logits do not depend on its batch (genlab.generation.invariant)
 
 
 class QueueFull(Exception):
@@ -81,7 +82,12 @@ class Engine:
         self.finished: Counter[str] = Counter()  # finish reasons so far (stop, length, cancelled)
         self.most_adapters_in_a_step = 0  # distinct adapters (base included) in one forward, the most seen
         self.loras: set[str] = set()
-        self.prefixes = PrefixStore() if self.config.prefix_caching else None
+        if self.config.batch_invariant:
+            from genlab.generation.invariant import check_supported
+
+            check_supported(lm.model)
+        # a prefill after a reused beginning is another attention call than a whole one: not batch-invariant
+        self.prefixes = PrefixStore() if self.config.prefix_caching and not self.config.batch_invariant else None
         self.refresh_adapters()
         self._stopping = False
         self._looping = False  # running in a caller's thread (run_in_this_thread)
@@ -169,11 +175,13 @@ class Engine:
 
     @contextlib.contextmanager
     def _decoding(self):
+        from genlab.generation.invariant import batch_invariant
         from genlab.generation.packed import packed_linears
 
         state = self.lm.adapter_state
         outer = state.peft if self.config.per_request_adapters and state and state.peft else self.lm.model
-        with torch.inference_mode(), packed_linears(outer, rows=self.config.max_batch):
+        with torch.inference_mode(), packed_linears(outer, rows=self.config.max_batch), \
+                (batch_invariant(outer) if self.config.batch_invariant else contextlib.nullcontext()):
             yield
 
     def _turn(self) -> None:

@@ -21,7 +21,7 @@ from genlab.serving.structured import GrammarTokenizer
 def generate_on_engine(lm, prompts, ids: list[list[int]], config, *, batch_size: int,
                        progress: Callable[[int], None] | None = None, on_batch=None,
                        on_text: Callable[[str], None] | None = None, prefix_caching: bool = True,
-                       structure=None) -> list:
+                       structure=None, batch_invariant: bool = False) -> list:
     """``Generation`` per prompt, in the caller's order; ``on_batch(indices, generations)`` receives finished
     prompts ``batch_size`` at a time (the last call may hold fewer), ``progress(1)`` each finished prompt,
     ``on_text(piece)`` the text as it is let out (as the server streams it); ``structure`` a
@@ -31,7 +31,8 @@ def generate_on_engine(lm, prompts, ids: list[list[int]], config, *, batch_size:
     n = config.num_return_sequences
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # longest first: OOM shows early
     engine = Engine(lm, EngineConfig(max_batch=min(batch_size, len(ids)) * n, max_queue=len(ids) * n,
-                                     per_request_adapters=False, prefix_caching=prefix_caching))
+                                     per_request_adapters=False, prefix_caching=prefix_caching,
+                                     batch_invariant=batch_invariant))
     ends: dict[int, list] = {i: [None] * n for i in order}
     results: dict[int, Generation] = {}
     ready: list[int] = []

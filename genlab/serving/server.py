@@ -70,7 +70,8 @@ def build_service(model, adapters: dict[str, str | Path] | None = None, config: 
                               where="--embedding-model")
         embeddings = Embeddings(load_encoder(embedding_model), embedding_model)
     engine = Engine(lm, EngineConfig(max_batch=config.max_batch, max_queue=config.max_queue,
-                                     threads=config.threads, prefix_caching=config.prefix_caching))
+                                     threads=config.threads, prefix_caching=config.prefix_caching,
+                                     batch_invariant=config.batch_invariant))
     if start_engine:
         engine.start()
     service = Service(engine, config, base_name=name or lm.name)

@@ -1,0 +1,104 @@
+"""Batch-invariant decoding: per-row attention equals SDPA's values, and a row's bf16 logits and greedy text do
+not depend on the batch around it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genlab.errors import GenlabError
+from genlab.generation import GenerationConfig, generate
+from genlab.generation import invariant
+from genlab.generation.invariant import batch_invariant
+from genlab.models import load
+from genlab.serving.batch import prefill_inputs
+from genlab.serving.engine import Engine, EngineConfig
+from genlab.testing import tiny_model, tiny_model_dir
+
+# lengths 37, 5, 20, 64, 1: on the 2-core EPYC, plain SDPA gave two of these rows other bf16 logits in the batch
+# than alone (in a 32-wide, 3-layer model), so the test below would catch a mode that changed nothing
+ROWS = [torch.randint(5, 500, (n,), generator=torch.Generator().manual_seed(n)).tolist() for n in (37, 5, 20, 64, 1)]
+
+
+def _logits(model, rows):
+    inputs = prefill_inputs(rows, 4, "cpu")
+    with torch.inference_mode():
+        out = model(**{k: v for k, v in inputs.items() if k != "use_cache"}).logits
+    width = inputs["input_ids"].shape[1]
+    return [out[i, width - len(r):] for i, r in enumerate(rows)]  # each row's real positions
+
+
+def test_rowwise_attention_gives_sdpa_values_on_a_padded_batch():
+    model, _ = tiny_model("causal", seed=0, initializer_range=0.3)  # 4 heads over 2 kv heads (GQA)
+    model.set_attn_implementation("sdpa")
+    plain = _logits(model, ROWS)
+    with batch_invariant(model):
+        assert model.config._attn_implementation == invariant.NAME
+        rowwise = _logits(model, ROWS)
+    assert model.config._attn_implementation == "sdpa"
+    for a, b in zip(plain, rowwise):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def bf16_wide(tmp_path_factory):
+    """bf16, with an MLP wider than ``invariant.WIDE`` so the down projection's one-row calls get a second row."""
+    path = tiny_model_dir(tmp_path_factory.mktemp("wide"), "causal", intermediate_size=invariant.WIDE + 76,
+                          num_hidden_layers=3, initializer_range=0.2)
+    return load(str(path), precision="bf16")
+
+
+def test_a_rows_bf16_logits_are_the_same_alone_and_in_any_batch(bf16_wide):
+    model = bf16_wide.model
+    with batch_invariant(model):
+        together = _logits(model, ROWS)
+        split = _logits(model, ROWS[2:]) + _logits(model, ROWS[:2])
+        alone = [_logits(model, [r])[0] for r in ROWS]
+    split = split[3:] + split[:3]
+    for t, p, a in zip(together, split, alone):
+        assert t.dtype == torch.bfloat16
+        assert torch.equal(t, a) and torch.equal(p, a)
+
+
+def test_bf16_greedy_text_does_not_move_with_the_batch_size(bf16_wide):
+    prompts = ["a b c d e f g h", "hello", "one two three", "x y", "the quick brown fox jumps", "q"]
+    cfg = GenerationConfig(max_new_tokens=12)
+    texts = {bs: [g.texts[0] for g in generate(bf16_wide, prompts, cfg, batch_size=bs, batch_invariant=True)]
+             for bs in (6, 4, 1)}
+    assert texts[6] == texts[1] and texts[4] == texts[1]
+    assert any(texts[1])
+
+
+def test_one_row_calls_of_wide_linears_run_as_two_rows():
+    model, _ = tiny_model("causal", intermediate_size=invariant.WIDE + 8)
+    down = model.model.layers[0].mlp.down_proj
+    seen = []
+    down.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))  # what forward got
+    x = torch.randn(1, 1, down.in_features)
+    two = torch.cat([x, torch.zeros_like(x)])
+    with batch_invariant(model), torch.no_grad():
+        one = down(x)
+        both = down(two)  # a real second row of zeros is not taken for the added one
+    assert one.shape == (1, 1, down.out_features) and both.shape == (2, 1, down.out_features)
+    assert seen == [(2, 1, down.in_features), (2, 1, down.in_features)]
+    assert torch.equal(one[0], both[0])
+    assert not down._forward_pre_hooks and len(down._forward_hooks) == 1  # only this test's own hook is left
+    with torch.no_grad():
+        down(x)
+    assert seen[-1] == (1, 1, down.in_features)  # outside the block: as it was
+
+
+def test_models_it_does_not_cover_get_a_clear_error():
+    model, _ = tiny_model("causal")
+    model.config.sliding_window = 16
+    with pytest.raises(GenlabError, match="sliding-window"):
+        with batch_invariant(model):
+            pass
+    assert model.config._attn_implementation != invariant.NAME
+    with pytest.raises(GenlabError, match="encoder-decoder"):
+        invariant.check_supported(tiny_model("seq2seq")[0])
+
+
+def test_the_engine_turns_prefix_caching_off(tiny_causal):
+    assert Engine(tiny_causal, EngineConfig(batch_invariant=True)).prefixes is None
+    assert Engine(tiny_causal, EngineConfig()).prefixes is not None
