@@ -8,11 +8,12 @@ from genlab.models import load
 
 
 @contextlib.contextmanager
-def tiny_server(model_dir, adapters: dict | None = None, *, embedding_model: str | None = None, **config):
+def tiny_server(model_dir, adapters: dict | None = None, *, embedding_model: str | None = None,
+                precision: str = "fp32", **config):
     """Yields (base URL, service); the engine thread and uvicorn stop after the block."""
     from genlab.serving import ServeConfig, build_service, running
 
-    service = build_service(load(str(model_dir), precision="fp32"), adapters or {}, ServeConfig(**config),
+    service = build_service(load(str(model_dir), precision=precision), adapters or {}, ServeConfig(**config),
                             name="tiny", embedding_model=embedding_model)
     try:
         with running(service) as url:

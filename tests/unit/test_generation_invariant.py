@@ -3,8 +3,11 @@ not depend on the batch around it."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import torch
+from serving_helpers import async_client, client, tiny_server
 
 from genlab.errors import GenlabError
 from genlab.generation import GenerationConfig, generate
@@ -41,11 +44,15 @@ def test_rowwise_attention_gives_sdpa_values_on_a_padded_batch():
 
 
 @pytest.fixture(scope="module")
-def bf16_wide(tmp_path_factory):
-    """bf16, with an MLP wider than ``invariant.WIDE`` so the down projection's one-row calls get a second row."""
-    path = tiny_model_dir(tmp_path_factory.mktemp("wide"), "causal", intermediate_size=invariant.WIDE + 76,
+def bf16_wide_dir(tmp_path_factory):
+    """An MLP wider than ``invariant.WIDE``, so the down projection's one-row calls get a second row."""
+    return tiny_model_dir(tmp_path_factory.mktemp("wide"), "causal", intermediate_size=invariant.WIDE + 76,
                           num_hidden_layers=3, initializer_range=0.2)
-    return load(str(path), precision="bf16")
+
+
+@pytest.fixture(scope="module")
+def bf16_wide(bf16_wide_dir):
+    return load(str(bf16_wide_dir), precision="bf16")
 
 
 def test_a_rows_bf16_logits_are_the_same_alone_and_in_any_batch(bf16_wide):
@@ -102,3 +109,22 @@ def test_models_it_does_not_cover_get_a_clear_error():
 def test_the_engine_turns_prefix_caching_off(tiny_causal):
     assert Engine(tiny_causal, EngineConfig(batch_invariant=True)).prefixes is None
     assert Engine(tiny_causal, EngineConfig()).prefixes is not None
+
+
+def test_bf16_server_answers_equal_offline_ones_under_concurrent_requests(bf16_wide_dir, bf16_wide):
+    prompts = ["a b c d e f g h", "hello", "one two three", "x y", "the quick brown fox jumps", "q"]
+    offline = [g.text for g in generate(bf16_wide, prompts, GenerationConfig(max_new_tokens=12), batch_size=1,
+                                        batch_invariant=True)]
+    with tiny_server(bf16_wide_dir, precision="bf16", batch_invariant=True) as (url, service):
+        assert service.engine.prefixes is None
+        together = client(url).completions.create(model="tiny", prompt=prompts, max_tokens=12, temperature=0)
+
+        async def one_each():  # separate requests: they join the running batch at different steps
+            async with async_client(url) as c:
+                outs = await asyncio.gather(*(c.completions.create(model="tiny", prompt=p, max_tokens=12,
+                                                                   temperature=0) for p in prompts))
+            return [o.choices[0].text for o in outs]
+
+        apart = asyncio.run(one_each())
+    assert [c.text for c in sorted(together.choices, key=lambda c: c.index)] == offline
+    assert apart == offline
