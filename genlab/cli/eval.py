@@ -46,6 +46,9 @@ def eval_cmd(
     no_cache: bool = NoCacheOpt,
     seed: int = typer.Option(0, "--seed", help="Seeds few-shot selection and the bootstrap."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Prompts per forward pass."),
+    batch_invariant: bool = typer.Option(False, "--batch-invariant",
+                                         help="Generated answers do not depend on --batch-size (bf16 scores "
+                                              "then too; slower)."),
     precision: str = PrecisionOpt,
     fp32: bool = Fp32Opt,
     chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Chat-format prompts (default: the task's setting)."),
@@ -69,7 +72,7 @@ def eval_cmd(
     splits = _splits(split, spec)
     cfg = EvalConfig(split=splits[0], n=n, shots=shots, seed=seed, batch_size=batch_size,
                      precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template,
-                     cot=cot, pal=pal, self_consistency=self_consistency)
+                     cot=cot, pal=pal, self_consistency=self_consistency, batch_invariant=batch_invariant)
     k = spec.default_shots if shots is None else shots
     lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
     root = out or _default_out(task, k, adapter, cfg)

@@ -49,9 +49,12 @@ def model_identity(lm) -> str:
     return "|".join(parts)
 
 
-def cache_key(identity: str, prompt: str, config: dict[str, Any], *, chat: bool, precision: str) -> str:
-    payload = json.dumps({"model": identity, "prompt": prompt, "config": config, "chat": chat,
-                          "precision": precision}, sort_keys=True, ensure_ascii=False)
+def cache_key(identity: str, prompt: str, config: dict[str, Any], *, chat: bool, precision: str,
+              batch_invariant: bool = False) -> str:
+    fields = {"model": identity, "prompt": prompt, "config": config, "chat": chat, "precision": precision}
+    if batch_invariant:  # its own entries (keys made before the option are unchanged)
+        fields["batch_invariant"] = True
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -28,6 +28,7 @@ class EvalConfig:
     shots: int | None = None  # None: the task's default_shots
     seed: int = 0  # picks the few-shot examples and seeds the bootstrap; same seed, same examples
     batch_size: int = 16
+    batch_invariant: bool = False  # each answer as its prompt alone gives it (genlab.generation.invariant)
     precision: str = "auto"  # auto = bf16 where it is fast (AMX CPU, bf16 GPU), else fp32
     cache: bool = True  # reuse identical generations from the generation cache
     chat: bool | None = None  # None: the task's setting
@@ -59,6 +60,8 @@ class EvalConfig:
             bad("precision", f"must be one of {', '.join(PRECISIONS)}")
         if not isinstance(self.cache, bool):
             bad("cache", "must be true or false")
+        if not isinstance(self.batch_invariant, bool):
+            bad("batch_invariant", "must be true or false")
         if self.chat is not None and not isinstance(self.chat, bool):
             bad("chat", "must be true, false, or left out for the task's setting")
         if not isinstance(self.template, (int, str)) or isinstance(self.template, bool):

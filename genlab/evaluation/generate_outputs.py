@@ -31,7 +31,7 @@ def prompts_in_chat_format(lm, task, chat: bool | None) -> bool:
 
 
 def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: int, precision: str,
-                    use_cache: bool, progress=None) -> tuple[list[dict], dict[str, Any]]:
+                    use_cache: bool, progress=None, batch_invariant: bool = False) -> tuple[list[dict], dict[str, Any]]:
     """Generations for ``prompts`` (dicts with texts/prompt_tokens/new_tokens) and cache/timing facts.
 
     Each batch goes into the cache as soon as it is generated (one SQLite transaction per
@@ -42,7 +42,8 @@ def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: i
     keys = []
     if use_cache:
         identity = model_identity(lm)
-        keys = [cache_key(identity, p, config.to_dict(), chat=chat, precision=precision) for p in prompts]
+        keys = [cache_key(identity, p, config.to_dict(), chat=chat, precision=precision,
+                          batch_invariant=batch_invariant) for p in prompts]
     cache = GenerationCache() if use_cache else None
     found = cache.get_many(keys) if cache is not None else {}
     todo = [i for i in range(len(prompts)) if not keys or keys[i] not in found]
@@ -60,7 +61,7 @@ def cached_generate(lm, prompts: list[str], config, *, chat: bool, batch_size: i
     t0 = time.perf_counter()
     if todo:
         generate(lm, [prompts[i] for i in todo], config, chat=chat, batch_size=batch_size,
-                 precision=precision, progress=progress, on_batch=keep)
+                 precision=precision, progress=progress, on_batch=keep, batch_invariant=batch_invariant)
     seconds = time.perf_counter() - t0
     outs = [new[i] if i in new else found[keys[i]] for i in range(len(prompts))]
     n_new = sum(sum(v["new_tokens"]) for v in new.values())
@@ -77,7 +78,8 @@ def run_generate(lm, task, requests, cfg, precision: str, reporter: Reporter) ->
     with reporter.task("generate", len(prompts)) as advance:
         # chat=False: genlab.tasks already put the prompts in the chat template when the task asks for it
         outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=cfg.batch_size,
-                                      precision=precision, use_cache=cfg.cache, progress=advance)
+                                      precision=precision, use_cache=cfg.cache, progress=advance,
+                                      batch_invariant=cfg.batch_invariant)
     preds = [clean(o["texts"][0]) for o in outs]
     refs = [r.target for r in requests]
     samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": p, "raw_prediction": o["texts"][0],

@@ -182,7 +182,8 @@ def run_reasoning(lm, task, requests, cfg, precision: str, reporter):
     prompts = [r.prompt for r in requests]
     with reporter.task(f"generate ({mode}, k={k})", len(prompts)) as advance:
         outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=cfg.batch_size,
-                                      precision=precision, use_cache=cfg.cache, progress=advance)
+                                      precision=precision, use_cache=cfg.cache, progress=advance,
+                                      batch_invariant=cfg.batch_invariant)
     preds, samples = [], []
     with reporter.task("answers" if mode != "pal" else "run programs", len(outs)) as advance:
         for r, o in zip(requests, outs):

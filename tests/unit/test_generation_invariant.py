@@ -47,7 +47,7 @@ def test_rowwise_attention_gives_sdpa_values_on_a_padded_batch():
 def bf16_wide_dir(tmp_path_factory):
     """An MLP wider than ``invariant.WIDE``, so the down projection's one-row calls get a second row."""
     return tiny_model_dir(tmp_path_factory.mktemp("wide"), "causal", intermediate_size=invariant.WIDE + 76,
-                          num_hidden_layers=3, initializer_range=0.2)
+                          num_hidden_layers=3, initializer_range=0.2, max_position_embeddings=1024)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +128,16 @@ def test_bf16_server_answers_equal_offline_ones_under_concurrent_requests(bf16_w
         apart = asyncio.run(one_each())
     assert [c.text for c in sorted(together.choices, key=lambda c: c.index)] == offline
     assert apart == offline
+
+
+def test_eval_scores_do_not_move_with_the_batch_size(bf16_wide):
+    from genlab.evaluation import EvalConfig, evaluate
+
+    def predictions(batch_size):
+        cfg = EvalConfig(n=6, batch_size=batch_size, cache=False, n_resamples=10, batch_invariant=True,
+                         generation={"max_new_tokens": 8})
+        result = evaluate(bf16_wide, "support-summary", cfg)
+        return [s["raw_prediction"] for s in result.samples], result.metrics
+
+    (six, m6), (one, m1) = predictions(6), predictions(1)
+    assert six == one and m6 == m1
