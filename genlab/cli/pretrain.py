@@ -60,7 +60,9 @@ def pretrain_cmd(
     warmup_ratio: float = typer.Option(0.05, "--warmup-ratio", help="Share of steps warming up."),
     seed: int = typer.Option(0, "--seed", help="Seeds the model, the split and the data order."),
     precision: str = typer.Option("auto", "--precision", help="auto | bf16 | fp32 (compute under autocast)."),
-    compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the blocks for the loop."),
+    compile_: bool = typer.Option(False, "--compile/--no-compile",
+                                  help="torch.compile the blocks and the loss for the loop (the first run compiles "
+                                       "for ~25 s; later runs load the cache)."),
 ) -> None:
     """Pre-train a tiny model from scratch (three objectives), or continue pre-training a released one."""
     from genlab.pretraining import PretrainConfig, pretrain

@@ -64,7 +64,7 @@ def tune_cmd(
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N validations without gain."),
     max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len", help=f"Longest example in tokens [default: {_T.max_seq_len}]."),
     compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile",
-                                            help="torch.compile the blocks for the loop (slow first run, then cached)."),
+                                            help="torch.compile the blocks and the loss for the loop (slow first run, then cached)."),
     deterministic: Optional[bool] = typer.Option(
         None, "--deterministic/--no-deterministic",
         help="Deterministic kernels only (GPU atomics, cuBLAS, inductor); on CPU a fixed --seed and thread count "
