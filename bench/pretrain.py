@@ -11,6 +11,7 @@ Each side runs in its own process; with several seeds the sides alternate (genla
     python bench/pretrain.py                      # 96x4, 400 steps of 16 x 128 tokens (~3-5 minutes on 2 cores)
     python bench/pretrain.py --size 64x2 --steps 100 --compile
     python bench/pretrain.py --precision bf16 --seeds 0,1,2   # each side once per data-order seed, then means
+    python bench/pretrain.py --precision bf16 --compile --trainer-compile   # both sides compiled
 
 Prints tokens/s, wall time, final training loss (mean of the last 10% of steps; each side sees its
 own batch order, so this moves with the data order), held-out loss on the same 256 blocks for both
@@ -91,7 +92,8 @@ def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, com
     return _summary("genlab", res.tokens, wall, losses, model, heldout_loss(model, out))
 
 
-def run_trainer(out: Path, size: str, block: int, steps: int, precision: str, seed: int) -> dict:
+def run_trainer(out: Path, size: str, block: int, steps: int, precision: str, seed: int,
+                compile_: bool = False) -> dict:
     import torch
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments, default_data_collator
@@ -104,7 +106,8 @@ def run_trainer(out: Path, size: str, block: int, steps: int, precision: str, se
                              warmup_steps=int(HP["warmup_ratio"] * steps), weight_decay=0.0,
                              max_grad_norm=HP["max_grad_norm"], seed=seed, bf16=precision == "bf16",
                              use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no",
-                             report_to="none", dataloader_num_workers=0, disable_tqdm=True)
+                             report_to="none", dataloader_num_workers=0, disable_tqdm=True,
+                             torch_compile=compile_)
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator)
     t0 = time.perf_counter()
     trainer.train()
@@ -137,6 +140,7 @@ def child(which: str, a, out: Path, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--seeds", str(seed), "--size", a.size,
            "--block", str(a.block), "--steps", str(a.steps), "--precision", a.precision, "--out", str(out)]
     cmd += ["--compile"] if a.compile else []
+    cmd += ["--trainer-compile"] if a.trainer_compile else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-4000:])
@@ -152,6 +156,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=8000)
     ap.add_argument("--precision", choices=["bf16", "fp32"], default="fp32")
     ap.add_argument("--compile", action="store_true", help="genlab with torch.compile'd blocks")
+    ap.add_argument("--trainer-compile", action="store_true", help="Trainer with torch_compile=True")
     ap.add_argument("--which", choices=["both", "genlab", "trainer"], default="both")
     ap.add_argument("--child", choices=["genlab", "trainer"])
     ap.add_argument("--seeds", default="0", help="data-order seeds, comma-separated (the model's init stays seed 0)")
@@ -160,7 +165,7 @@ def main() -> None:
     seeds = [int(x) for x in a.seeds.split(",")]
     if a.child:
         res = run_genlab(a.out, a.size, a.block, a.steps, a.precision, a.compile, seeds[0]) if a.child == "genlab" \
-            else run_trainer(a.out, a.size, a.block, a.steps, a.precision, seeds[0])
+            else run_trainer(a.out, a.size, a.block, a.steps, a.precision, seeds[0], a.trainer_compile)
         print(json.dumps(res))
         return
     from genlab.runtime import machine_line
@@ -169,7 +174,7 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     info = make_data(a.out, a.size, a.block, a.docs)
     print(json.dumps({"data": info, "size": a.size, "block": a.block, "steps": a.steps, "precision": a.precision,
-                      "compile": a.compile, "seeds": seeds}))
+                      "compile": a.compile, "trainer_compile": a.trainer_compile, "seeds": seeds}))
     sides = ["genlab", "trainer"] if a.which == "both" else [a.which]
     runs: dict[str, list[dict]] = {s: [] for s in sides}
     for seed in seeds:  # sides alternate, so that a slower spell of a shared machine hits both
