@@ -50,7 +50,7 @@ def generate_cmd(
     batch_invariant: bool = typer.Option(False, "--batch-invariant",
                                          help="Each answer is what its prompt alone would give, whatever "
                                               "--batch-size and the other prompts (bf16 greedy text then does "
-                                              "not move with the batch; ~0.75x the speed at batch 16)."),
+                                              "not move with the batch; ~0.85x the speed at batch 16)."),
     precision: str = PrecisionOpt,
     fp32: bool = Fp32Opt,
     truncate: bool = typer.Option(False, "--truncate", help="Keep the end of over-long prompts instead of failing."),

@@ -18,9 +18,9 @@ zero second row. The prompt's KV then never comes from the prefix store (a prefi
 after a reused beginning is a different call), so the engine turns prefix caching off.
 
 The cost is one attention call per row and layer: on the embedded model, batch-16 greedy decoding
-ran at 0.71x the speed of the plain path (167.9 vs 235.7 tokens/s, ``bench/generate.py --batch-invariant``). Kernel
-choices are the BLAS library's: the invariance is checked by test on tiny models and measured on
-the embedded model here, not promised for every CPU.
+ran at 0.85x the speed of the plain path (211.8 vs 247.8 tokens/s, ``bench/generate.py
+[--batch-invariant]``). Kernel choices are the BLAS library's: the invariance is checked by test on
+tiny models and measured on the embedded model here, not promised for every CPU.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def rowwise_attention(module, query, key, value, attention_mask, scaling=None, d
             causal = torch.ones(qn, kn, dtype=torch.bool, device=q.device).tril(kn - qn)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=causal, scale=scaling,
                                                  enable_gqa=heads != kv_heads)
-        outs.append(F.pad(out, (0, 0, q_len - qn, 0)))  # padded queries: zeros, dropped later
+        outs.append(out if qn == q_len else F.pad(out, (0, 0, q_len - qn, 0)))  # padded queries: zeros
     return torch.cat(outs).transpose(1, 2), None
 
 
