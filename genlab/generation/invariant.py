@@ -34,6 +34,7 @@ from genlab.errors import GenlabError
 
 NAME = "genlab_rowwise_sdpa"
 WIDE = 1024  # linears with more inputs than this get a second row in one-row calls
+UNCOVERED = ("softcap", "sliding_window", "s_aux", "sinks", "position_bias")  # attention extras plain SDPA lacks
 
 
 def rowwise_mask(batch_size: int, q_length: int, kv_length: int, q_offset=0, kv_offset: int = 0,
@@ -42,11 +43,19 @@ def rowwise_mask(batch_size: int, q_length: int, kv_length: int, q_offset=0, kv_
     if attention_mask is None:
         return torch.tensor([[q_length] * batch_size, [kv_length] * batch_size])
     real = attention_mask[:, kv_offset:kv_offset + kv_length].bool()
-    return torch.stack([real[:, kv_length - q_length:].sum(1), real.sum(1)])
+    counts = real.sum(1)
+    if not torch.equal(real.flip(1).int().cumprod(1).sum(1), counts):  # trailing ones == all ones, per row
+        raise GenlabError("batch-invariant decoding needs each row's tokens together at the end (left padding); "
+                          "this mask has padding between them",
+                          hint="prompt-tuning and prefix adapters are not covered: run without --batch-invariant")
+    return torch.stack([real[:, kv_length - q_length:].sum(1), counts])
 
 
 def rowwise_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """Each row's attention alone: its real queries (the last ``q``) over its real keys (the last ``k``)."""
+    if unknown := [k for k in UNCOVERED if kwargs.get(k) is not None]:
+        raise GenlabError(f"batch-invariant decoding does not cover this model's attention ({', '.join(unknown)})",
+                          hint="run without --batch-invariant")
     batch, heads, q_len, dim = query.shape
     total, kv_heads = key.shape[2], key.shape[1]
     q_real, kv_real = attention_mask.tolist()
@@ -77,6 +86,8 @@ def supports(model) -> str | None:
         return "encoder-decoder models are not covered (decoder-only models are)"
     if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True):
         return "sliding-window attention is not covered"
+    if getattr(config, "attn_logit_softcapping", None):
+        return "soft-capped attention is not covered"
     layer_types = getattr(config, "layer_types", None) or []
     if any(t != "full_attention" for t in layer_types):
         return f"layer types {sorted(set(layer_types))}: only full attention is covered"

@@ -106,6 +106,19 @@ def test_models_it_does_not_cover_get_a_clear_error():
         invariant.check_supported(tiny_model("seq2seq")[0])
 
 
+def test_masks_and_attention_it_cannot_honour_are_refused():
+    model, _ = tiny_model("causal")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    holes = torch.tensor([[1, 0, 1, 1]])  # a virtual-token prefix before left padding (prompt tuning)
+    with batch_invariant(model), torch.no_grad():
+        with pytest.raises(GenlabError, match="together at the end"):
+            model(input_ids=ids, attention_mask=holes)
+        model(input_ids=ids, attention_mask=torch.tensor([[0, 0, 1, 1]]))  # left padding is what it serves
+    q = torch.zeros(1, 4, 2, 8)
+    with pytest.raises(GenlabError, match="softcap"):
+        invariant.rowwise_attention(model.model.layers[0].self_attn, q, q, q, torch.tensor([[2], [2]]), softcap=30.0)
+
+
 def test_the_engine_turns_prefix_caching_off(tiny_causal):
     assert Engine(tiny_causal, EngineConfig(batch_invariant=True)).prefixes is None
     assert Engine(tiny_causal, EngineConfig()).prefixes is not None
