@@ -19,6 +19,7 @@ For seq2seq the encoder runs once and its states are repeated for the C decodes.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import torch
@@ -63,11 +64,18 @@ def continuation_text(prompt: str, choice: str, delimiter: str) -> str:
     return delimiter + choice
 
 
-def forward_params(model) -> set[str]:
+def forward_params(model) -> frozenset[str]:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wrappers
+    forward = base.forward
+    return _params_of(getattr(forward, "__func__", forward))  # the function, not the bound method: no model ref
+
+
+@functools.lru_cache(maxsize=64)
+def _params_of(forward) -> frozenset[str]:
+    """Read once per forward function: ``CausalLM.loss`` asks at every training step."""
     import inspect
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wrappers
-    return set(inspect.signature(base.forward).parameters)
+    return frozenset(inspect.signature(forward).parameters)
 
 
 def _cache_kwargs(model, cache) -> dict:
