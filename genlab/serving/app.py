@@ -21,7 +21,7 @@ from genlab.serving import responses as R
 from genlab.serving.engine import Engine, QueueFull, ShuttingDown
 from genlab.serving.protocol import APIError, Job, Limits
 from genlab.serving.structured import GrammarTokenizer, constraint_of
-from genlab.serving.tools import calls_as_text, tool_choice_of
+from genlab.serving.tools import ToolChoice, calls_as_text, tool_choice_of
 from genlab.serving.metrics import Metrics
 from genlab.serving.sequence import Delta, Failed, Finished, Sequence
 
@@ -102,7 +102,7 @@ class Service:
             if P._field(body, "echo", bool, False):  # vLLM's chat echo: not here, rather than ignored
                 raise P.bad("'echo' is for /v1/completions; in chat, send the turn to continue with "
                             "continue_final_message", "echo", "unsupported_parameter")
-            prompts = [self.chat_ids(body)]
+            prompts = [self.chat_ids(body, tools)]
             max_tokens = P.max_tokens_of(body, limits, None, allow_zero=False)
         else:
             prompts = P.completion_prompts(body, self.tokenizer, len(self.tokenizer))
@@ -114,15 +114,15 @@ class Service:
         return Job(kind, body.get("model") or self.base_name, adapter, prompts, cfg, n, logprobs, echo, fitted == 0,
                    stream, usage, seeds, rules, constraint, tools)
 
-    def chat_ids(self, body: dict) -> list[int]:
-        """The request's messages through the model's chat template (and vLLM's chat-template fields)."""
+    def chat_ids(self, body: dict, tools: ToolChoice | None = None) -> list[int]:
+        """The request's messages through the model's chat template (and vLLM's chat-template fields); ``tools``
+        is the request's ``tool_choice_of(body)``."""
         messages = P.chat_messages(body)
         options = P.chat_template_options(body, messages)
         template = getattr(self.tokenizer, "chat_template", None)
         if not template:
             raise P.bad("this model has no chat template; use /v1/completions", "messages")
         source = template if isinstance(template, str) else json.dumps(template)
-        tools = tool_choice_of(body)
         if tools is not None:
             if not tools.auto:
                 options["tools"] = body["tools"]  # shown by templates that know tools

@@ -35,12 +35,14 @@ class PrefixStore:
         self.budget, self.min_tokens = budget_bytes, min_tokens
         self.entries: OrderedDict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
         self.reused_tokens = 0  # prompt tokens not prefilled thanks to the store (or a shared run)
+        self._bytes = 0  # of the entries, kept as they come and go
 
     def clear(self) -> None:
         self.entries.clear()
+        self._bytes = 0
 
     def nbytes(self) -> int:
-        return sum(_nbytes(kv) for kv in self.entries.values())
+        return self._bytes
 
     def match(self, adapter: str | None, prompts: list[list[int]]) -> tuple[int, list] | None:
         """The longest stored beginning every prompt shares (at least ``min_tokens``, and leaving each prompt
@@ -60,19 +62,26 @@ class PrefixStore:
         return best, self.entries[hit]
 
     def add(self, adapter: str | None, ids: list[int], kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Keep the KV of ``ids`` (1 row, ``len(ids)`` positions; at most ``MAX_TOKENS`` are kept)."""
+        """Keep the KV of ``ids`` (1 row, ``len(ids)`` positions; at most ``MAX_TOKENS`` are kept). A tensor that
+        is a view of a larger one (rows of a batch's cache) is copied, so that the store does not hold the rest;
+        one that is all of its storage (a beginning prefilled alone) is kept as it is: nobody writes into a
+        cache's tensors (a decode step writes into buffers of its own, ``genlab.generation.kv_room``)."""
         n = min(len(ids), MAX_TOKENS)
         if n < self.min_tokens:
             return
-        kv = [(k[:1, :, :n].clone(), v[:1, :, :n].clone()) for k, v in kv]
-        if _nbytes(kv) > self.budget:
+        kv = [(_own(k[:1, :, :n]), _own(v[:1, :, :n])) for k, v in kv]
+        size = _nbytes(kv)
+        if size > self.budget:
             return
         key = (adapter, tuple(ids[:n]))
         for old in [k for k in self.entries if k[0] == adapter and len(k[1]) <= n and key[1][:len(k[1])] == k[1]]:
-            del self.entries[old]  # the new prompt extends it (a conversation's next turn): one entry covers both
+            self._bytes -= _nbytes(self.entries.pop(old))  # the new prompt extends it (a conversation's next turn)
+        if key in self.entries:
+            self._bytes -= _nbytes(self.entries.pop(key))
         self.entries[key] = kv
-        while self.nbytes() > self.budget:
-            self.entries.popitem(last=False)
+        self._bytes += size
+        while self._bytes > self.budget:
+            self._bytes -= _nbytes(self.entries.popitem(last=False)[1])
 
 
 def common_length(a, b) -> int:
@@ -118,6 +127,12 @@ def plain_layers(cache) -> bool:
     from transformers.cache_utils import DynamicLayer
 
     return all(type(layer) is DynamicLayer and layer.is_initialized for layer in cache.layers)
+
+
+def _own(t: torch.Tensor) -> torch.Tensor:
+    """``t``, copied unless it is contiguous and the whole of its storage."""
+    whole = t.is_contiguous() and t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+    return t if whole else t.clone()
 
 
 def _nbytes(kv) -> int:

@@ -8,7 +8,7 @@ import time
 from genlab.serving import protocol as P
 from genlab.serving.protocol import APIError, Job
 from genlab.serving.sequence import Delta, Finished, PromptLogprobs, TokenLogprob
-from genlab.serving.tools import reply_so_far
+from genlab.serving.tools import reply_so_far, tool_choice_of
 
 
 def model_list(service) -> dict:
@@ -175,7 +175,7 @@ async def _chunks(job: Job, rid: str, events):
 def tokenize(service, body: dict) -> dict:
     tok = service.tokenizer
     if "messages" in body:
-        ids = service.chat_ids(body)
+        ids = service.chat_ids(body, tool_choice_of(body))
     else:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):

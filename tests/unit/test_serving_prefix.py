@@ -86,8 +86,22 @@ def test_the_store_matches_per_adapter_and_keeps_recent_beginnings_within_its_bu
     store.add(None, list(range(100, 130)), _kv(30))  # over the budget: the least recently matched goes
     assert list(store.entries) == [(None, tuple(range(20))), (None, tuple(range(100, 130)))]
     assert store.nbytes() == 64 * 50
+    store.add(None, list(range(25)), _kv(25))  # extends the first entry: replaces it; then the oldest goes
+    assert list(store.entries) == [(None, tuple(range(25)))] and store.nbytes() == 64 * 25
     store.clear()
-    assert not store.entries
+    assert not store.entries and store.nbytes() == 0
+
+
+def test_the_store_copies_a_batch_rows_keys_but_keeps_a_beginning_computed_alone():
+    store = PrefixStore(min_tokens=4)
+    alone, batch = _kv(8), [(torch.randn(3, 2, 12, 4), torch.randn(3, 2, 12, 4))]
+    store.add(None, list(range(8)), alone)
+    store.add("a", list(range(8)), [(k[1:2, :, -8:], v[1:2, :, -8:]) for k, v in batch])
+    kept = store.entries[(None, tuple(range(8)))][0][0]
+    copied = store.entries[("a", tuple(range(8)))][0][0]
+    assert kept.data_ptr() == alone[0][0].data_ptr()  # all of its storage: no copy
+    assert copied.untyped_storage().nbytes() == copied.numel() * 4 and torch.equal(copied, batch[0][0][1:2, :, -8:])
+    assert store.nbytes() == 2 * 64 * 8
 
 
 def test_each_turn_of_a_conversation_is_fed_from_the_turn_before(tiny_causal):
