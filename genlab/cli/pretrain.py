@@ -27,11 +27,14 @@ def pretrain_cmd(
     objective: str = typer.Option("causal", "--objective", help="causal (decoder, Llama style) | masked (encoder, "
                                                                  "BERT style) | span (encoder-decoder, T5 style)."),
     size: str = typer.Option("128x4", "--size", help="New model: WIDTHxLAYERS, e.g. 64x2, 128x4."),
-    corpus: str = typer.Option("builtin", "--corpus", help="builtin[:support,chat,reviews] | FILE.txt | FILE.jsonl | "
-                                                           "FOLDER | hf:NAME (online), comma-separated."),
+    corpus: str = typer.Option("builtin", "--corpus", help="builtin[:support,chat,reviews] | FILE (.txt .md .jsonl "
+                                                           ".csv .tsv .parquet, also .gz/.bz2/.xz) | FOLDER | "
+                                                           "hf:NAME (online), comma-separated."),
     docs: Optional[int] = typer.Option(None, "--docs", min=1, help="Documents to read (built-in: to generate) "
                                                                     "[default: 4000; all of a file with --from]."),
-    text_field: str = typer.Option("text", "--text-field", help="JSONL / hub field holding the text."),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Row field holding the text (JSONL, CSV, "
+                                                                        "Parquet, hub) [default: text, content, "
+                                                                        "body, ... or the row's only string field]."),
     heldout: float = typer.Option(0.05, "--heldout", help="Share of documents held out (chosen by a hash of the text)."),
     block_size: int = typer.Option(128, "--block-size", min=8, help="Tokens per packed block."),
     tokenizer: str = typer.Option("bpe:4096", "--tokenizer", help="bpe:SIZE (trained on the corpus) or a model "

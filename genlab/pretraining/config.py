@@ -20,7 +20,7 @@ class PretrainConfig:
     size: str = "128x4"  # WIDTHxLAYERS of a new model (ignored with from_model)
     corpus: str = "builtin"  # builtin[:support,chat,reviews] | FILE | FOLDER | hf:NAME, comma-separated
     docs: int | None = 4000  # documents to read (the built-in corpus generates this many)
-    text_field: str = "text"  # JSONL / hub field with the text
+    text_field: str | None = None  # row field with the text (JSONL/CSV/Parquet/hub); None: found (corpus.TEXT_FIELDS)
     heldout: float = 0.05  # share of documents held out (by hash of the text)
     block_size: int = 128  # tokens per packed block
     tokenizer: str = "bpe:4096"  # bpe:SIZE trained on the corpus, or a model whose tokenizer is reused

@@ -1,6 +1,6 @@
 """A pre-training corpus: documents from files, the hub or genlab's generators, split, tokenized and packed.
 
-    docs = load_documents("builtin", n_docs=4000)            # or "data/*.txt", "notes.jsonl", "hf:roneneldan/TinyStories"
+    docs = load_documents("builtin", n_docs=4000)            # or "data/", "notes.jsonl", "hf:roneneldan/TinyStories"
     split = split_documents(docs, heldout=0.05, seed=0)      # by document, deterministic, duplicates dropped first
     train = pack(split.train, tokenizer, block_size=128)     # (n_blocks, 128) token ids, EOS between documents
 
@@ -15,8 +15,13 @@ so no compute is spent on padding.
 
 from __future__ import annotations
 
+import bz2
+import csv
+import gzip
 import hashlib
+import io
 import json
+import lzma
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -28,6 +33,10 @@ from genlab.errors import DataError
 BUILTIN_PARTS = ("support", "chat", "reviews")
 TEXT_SUFFIXES = (".txt", ".md")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # notes.jsonl.gz, book.txt.xz, ...
+# a row's text when it has no "text" field: the first of these that holds a string, else its only string field
+TEXT_FIELDS = ("text", "content", "body", "document", "article", "story", "passage")
 END_OF_TEXT = "<|endoftext|>"
 
 
@@ -67,9 +76,15 @@ class Packed:
 
 # -- sources ----------------------------------------------------------------------------------
 
-def load_documents(source: str, n_docs: int | None = None, *, text_field: str = "text", seed: int = 0) -> list[Document]:
+def load_documents(source: str, n_docs: int | None = None, *, text_field: str | None = None,
+                   seed: int = 0) -> list[Document]:
     """Documents from ``source``: ``builtin[:support,chat,reviews]``, ``hf:NAME[:CONFIG]``, a file, a folder,
-    or several of these joined by commas. ``n_docs`` caps the count (required size for ``builtin``)."""
+    or several of these joined by commas. ``n_docs`` caps the count (required size for ``builtin``).
+
+    Files: ``.txt``/``.md`` (a document per blank-line-separated paragraph, or per ``<|endoftext|>`` chunk),
+    ``.jsonl``/``.json``/``.ndjson`` and ``.csv``/``.tsv``/``.parquet`` (a document per row), each also
+    compressed (``.gz``, ``.bz2``, ``.xz``). A row's text is ``text_field``; without one, ``text``, else the
+    first of ``TEXT_FIELDS`` it has, else its only string field."""
     docs: list[Document] = []
     for part in _parts(source):
         docs.extend(_take(_iter_source(part, n_docs, text_field, seed), n_docs))
@@ -92,7 +107,7 @@ def _take(it: Iterable[Document], n: int | None) -> Iterator[Document]:
         yield d
 
 
-def _iter_source(source: str, n_docs: int | None, text_field: str, seed: int) -> Iterator[Document]:
+def _iter_source(source: str, n_docs: int | None, text_field: str | None, seed: int) -> Iterator[Document]:
     if source == "builtin" or source.startswith("builtin:"):
         yield from builtin_documents(n_docs or 2000, source.partition(":")[2] or ",".join(BUILTIN_PARTS), seed)
     elif source.startswith("hf:"):
@@ -100,9 +115,10 @@ def _iter_source(source: str, n_docs: int | None, text_field: str, seed: int) ->
     else:
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES + JSONL_SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.is_file() and _kind(p) is not None)
             if not files:
-                raise DataError(f"folder {path} has no .txt/.md/.jsonl files", where=str(path))
+                raise DataError(f"folder {path} has no .txt/.md/.jsonl/.csv/.tsv/.parquet files (or those "
+                                "compressed: .gz, .bz2, .xz)", where=str(path))
             for f in files:
                 yield from _file_documents(f, text_field)
         elif path.is_file():
@@ -138,18 +154,57 @@ def builtin_text(name: str, row: dict) -> str:
     return f"{row['dialogue']}\nSummary: {row['summary']}"
 
 
-def _file_documents(path: Path, text_field: str) -> Iterator[Document]:
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        yield from _jsonl_documents(path, text_field)
-        return
+def _kind(path: Path) -> str | None:
+    """``text``, ``jsonl``, ``csv``, ``tsv`` or ``parquet`` from the name (a compression suffix looked through)."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED:
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in TEXT_SUFFIXES:
+        return "text"
+    if last in JSONL_SUFFIXES:
+        return "jsonl"
+    return last[1:] if last in TABLE_SUFFIXES else None
+
+
+def _open_text(path: Path):
+    """``path`` as UTF-8 text, decompressed on the fly when it ends in .gz/.bz2/.xz."""
+    opener = COMPRESSED.get(path.suffix.lower())
+    if opener is None:
+        return open(path, encoding="utf-8", newline="")
+    return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", newline="")
+
+
+def _read_text(path: Path) -> str:
+    return "".join(_lines(path))
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """``path``'s lines (streamed: a corpus may not fit in memory), with a clear error for bad bytes or a bad
+    archive."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with _open_text(path) as f:
+            yield from f
     except UnicodeDecodeError as e:
         raise DataError(f"not valid UTF-8 (byte {e.start})", where=str(path), hint="save the file as UTF-8") from None
+    except (OSError, EOFError, lzma.LZMAError) as e:  # a truncated or mislabelled archive
+        raise DataError(f"cannot read: {e}", where=str(path),
+                        hint="check that the file is complete and that its suffix names its compression") from None
+
+
+def _file_documents(path: Path, text_field: str | None) -> Iterator[Document]:
+    kind = _kind(path)
+    if kind == "jsonl":
+        yield from _jsonl_documents(path, text_field)
+        return
+    if kind in ("csv", "tsv", "parquet"):
+        yield from _table_documents(path, kind, text_field)
+        return
+    text = _read_text(path)
     # one document per <|endoftext|>-separated chunk (TinyStories' dumps), else per blank-line-separated paragraph
     start, lines = 1, []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines_of = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # not splitlines(): U+2028 is text
+    for lineno, line in enumerate(lines_of, start=1):
         boundary = line.strip() == END_OF_TEXT if END_OF_TEXT in text else not line.strip()
         if boundary:
             if lines:
@@ -161,24 +216,67 @@ def _file_documents(path: Path, text_field: str) -> Iterator[Document]:
         yield Document("\n".join(lines).strip(), f"{path}:{start}")
 
 
-def _jsonl_documents(path: Path, text_field: str) -> Iterator[Document]:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where = f"{path}:{lineno}"
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise DataError(f"not a JSON object: {e}", where=where) from None
-            text = obj.get(text_field) if isinstance(obj, dict) else None
-            if not isinstance(text, str):
-                raise DataError(f'missing text field "{text_field}"', where=where,
-                                hint="name the field with --text-field, or give each line a \"text\" string")
-            yield Document(text, where)
+def _jsonl_documents(path: Path, text_field: str | None) -> Iterator[Document]:
+    text_of = _RowText(text_field)
+    for lineno, raw in enumerate(_lines(path), start=1):
+        where = f"{path}:{lineno}"
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise DataError(f"not a JSON object: {e}", where=where) from None
+        yield Document(text_of(obj, where), where)
 
 
-def _hub_documents(spec: str, text_field: str) -> Iterator[Document]:
+def _table_documents(path: Path, kind: str, text_field: str | None) -> Iterator[Document]:
+    """A document per row of a CSV/TSV (line numbers count the header as line 1) or Parquet file."""
+    text_of = _RowText(text_field)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow's errors: not Parquet, truncated
+            raise DataError(f"cannot read as Parquet: {e}", where=str(path)) from None
+        for i, row in enumerate(rows, start=1):
+            yield Document(text_of(row, f"{path}:row {i}"), f"{path}:row {i}")
+        return
+    csv.field_size_limit(2**31 - 1)  # a document is often longer than csv's 128 KB default
+    reader = csv.DictReader(_lines(path), delimiter="\t" if kind == "tsv" else ",")
+    reader.fieldnames  # reads the header
+    end = reader.line_num
+    for row in reader:
+        where, end = f"{path}:{end + 1}", reader.line_num  # the line the row starts on (a quoted field may span more)
+        yield Document(text_of({k: v for k, v in row.items() if k is not None}, where), where)
+
+
+class _RowText:
+    """The text of each row of one source (JSONL/CSV/Parquet/hub): the field ``text_field``, or, when it is None,
+    the one the first row shows (``text``, else the first of ``TEXT_FIELDS`` it has, else its only string field),
+    then required in every row."""
+
+    def __init__(self, text_field: str | None) -> None:
+        self.field, self.found = text_field, False
+
+    def __call__(self, row, where: str) -> str:
+        if not isinstance(row, dict):
+            raise DataError(f"expected an object with a text field, got {type(row).__name__}", where=where)
+        if self.field is None:
+            names = [n for n in TEXT_FIELDS if isinstance(row.get(n), str)]
+            strings = [k for k, v in row.items() if isinstance(v, str)]
+            self.field, self.found = (names or strings)[0] if names or len(strings) == 1 else None, True
+        text = row.get(self.field) if self.field is not None else None
+        if not isinstance(text, str):
+            fields = ", ".join(f"{k} ({type(v).__name__})" for k, v in row.items()) or "none"
+            asked = f'missing text field "{self.field}"' if self.field else "no text field found"
+            seen = " (the first row's)" if self.found and self.field else ""
+            raise DataError(f"{asked}{seen}; fields: {fields}", where=where,
+                            hint="name the field that holds the text with --text-field")
+        return text
+
+
+def _hub_documents(spec: str, text_field: str | None) -> Iterator[Document]:
     """A hub dataset's train split, streamed (nothing is downloaded beyond what is read)."""
     from genlab.data import parse_hub_spec
     from genlab.models.registry import is_offline
@@ -193,11 +291,9 @@ def _hub_documents(spec: str, text_field: str) -> Iterator[Document]:
         ds = datasets.load_dataset(name, config, split="train", streaming=True)
     except Exception as e:  # network, missing or gated dataset: the user acts on each
         raise DataError(f"could not stream {spec}: {type(e).__name__}: {e}", where="--corpus") from e
+    text_of = _RowText(text_field)
     for i, row in enumerate(ds):
-        if text_field not in row:
-            raise DataError(f'no field "{text_field}" (fields: {", ".join(row)})', where=f"{spec}:row {i + 1}",
-                            hint="name the text field with --text-field")
-        yield Document(str(row[text_field]), f"{spec}:row {i + 1}")
+        yield Document(text_of(row, f"{spec}:row {i + 1}"), f"{spec}:row {i + 1}")
 
 
 # -- split ------------------------------------------------------------------------------------

@@ -131,8 +131,8 @@ def plain_layers(cache) -> bool:
 
 def _own(t: torch.Tensor) -> torch.Tensor:
     """``t``, copied unless it is contiguous and the whole of its storage."""
-    whole = t.is_contiguous() and t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
-    return t if whole else t.clone()
+    size = t.numel() * t.element_size()
+    return t if t.is_contiguous() and t.storage_offset() == 0 and t.untyped_storage().nbytes() == size else t.clone()
 
 
 def _nbytes(kv) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -108,10 +109,49 @@ def test_text_and_jsonl_sources(tmp_path):
     assert [d.text for d in docs] == ["first paragraph\nstill first", "second one", "third", "fourth"]
     assert docs[1].where.endswith("a.txt:4") and docs[3].where.endswith("b.jsonl:3")
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"body": "no text"}\n')
-    with pytest.raises(DataError, match=r"bad.jsonl:2.*missing text field"):
+    with pytest.raises(DataError, match=r'bad.jsonl:2.*missing text field "text" \(the first row\'s\); fields: body'):
         C.load_documents(str(tmp_path / "bad.jsonl"))
     built = C.load_documents("builtin:support,reviews", n_docs=10)
     assert len(built) == 10 and {d.where.split(":")[1] for d in built} == {"support", "reviews"}
+
+
+def test_tables_compressed_files_and_the_text_field_found_in_the_first_row(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"id": i, "title": f"t{i}", "body": f"document {i}, with a comma\nand a line"} for i in range(3)]
+    with open(tmp_path / "a.csv", "w", newline="") as f:
+        import csv
+
+        w = csv.DictWriter(f, ["id", "title", "body"])
+        w.writeheader()
+        w.writerows(rows)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "b.parquet")
+    (tmp_path / "c.tsv").write_text("name\tcontent\nx\tfrom a tsv\n")
+    jsonl = "".join(json.dumps({"content": f"line {i}", "n": i}) + "\n" for i in range(2))
+    (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress(jsonl.encode()))
+    (tmp_path / "e.txt.bz2").write_bytes(bz2.compress(b"para one\n\npara two\n"))
+    (tmp_path / "f.md.xz").write_bytes(lzma.compress("only one \u2028 paragraph\n".encode()))
+    (tmp_path / "g.json").write_text(json.dumps({"story": "a story", "moral": "one string field too many"}) + "\n")
+    (tmp_path / "skip.bin").write_bytes(b"\x00")
+    docs = C.load_documents(str(tmp_path))
+    texts = [r["body"] for r in rows] * 2 + ["from a tsv", "line 0", "line 1", "para one", "para two",
+                                             "only one \u2028 paragraph", "a story"]
+    assert [d.text for d in docs] == texts  # body (csv, parquet), content (tsv, jsonl.gz), story (json)
+    assert docs[1].where.endswith("a.csv:4") and docs[4].where.endswith("b.parquet:row 2")
+    assert C.load_documents(str(tmp_path / "a.csv"), text_field="title")[2].text == "t2"
+    (tmp_path / "two.jsonl").write_text(json.dumps({"q": "a", "a": "b"}) + "\n")
+    with pytest.raises(DataError, match=r"two.jsonl:1: no text field found; fields: q \(str\), a \(str\)") as e:
+        C.load_documents(str(tmp_path / "two.jsonl"))
+    assert "--text-field" in e.value.render()
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(jsonl.encode())[:-6])
+    with pytest.raises(DataError, match=r"cut.jsonl.gz.*cannot read") as e:
+        C.load_documents(str(tmp_path / "cut.jsonl.gz"))
+    assert "compression" in e.value.render()
 
 
 def test_bad_corpora_are_refused_with_what_to_do(tmp_path, tok):
