@@ -9,6 +9,7 @@ listed in a report written beside the file. The user's file is only ever read.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -24,7 +25,7 @@ from genlab.data.rows import Row
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
            ".pq": "parquet"}
-COMPRESSED = ".gz"  # qa.jsonl.gz, reviews.csv.gz: read as the format before it, decompressed on the fly
+COMPRESSED = (".gz", ".bz2", ".xz")  # qa.jsonl.gz, reviews.csv.xz: read as the format before it, decompressed
 DELIMITERS = ",;\t|"  # a CSV header with no comma but one of these uses it (Excel in many locales writes ";")
 
 
@@ -50,19 +51,37 @@ class _Bad(Exception):
 def data_suffix(path: Path) -> str:
     """``.jsonl`` for ``qa.jsonl`` and for ``qa.jsonl.gz``."""
     suffixes = [x.lower() for x in path.suffixes]
-    return suffixes[-2] if len(suffixes) > 1 and suffixes[-1] == COMPRESSED else path.suffix.lower()
+    return suffixes[-2] if len(suffixes) > 1 and suffixes[-1] in COMPRESSED else path.suffix.lower()
 
 
 def data_stem(path: Path) -> str:
     """``qa`` for ``qa.jsonl`` and for ``qa.jsonl.gz``."""
-    name = path.name[:-len(COMPRESSED)] if path.name.lower().endswith(COMPRESSED) else path.name
+    name = path.name[:-len(path.suffix)] if path.suffix.lower() in COMPRESSED else path.name
     return Path(name).stem
 
 
-def _open(path: Path):
+def open_bytes(path: Path):
+    """``path`` for reading bytes, decompressed on the fly when it ends in .gz, .bz2 or .xz."""
+    import bz2
     import gzip
+    import lzma
 
-    return gzip.open(path, "rb") if path.name.lower().endswith(COMPRESSED) else open(path, "rb")
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
+    return opener(path, "rb")
+
+
+@contextlib.contextmanager
+def archive_errors(path: Path):
+    """A truncated or mislabelled archive as a DataError naming the file, not a decompressor's traceback."""
+    import lzma
+
+    try:
+        yield
+    except (EOFError, lzma.LZMAError, OSError) as e:
+        if isinstance(e, FileNotFoundError) or path.suffix.lower() not in COMPRESSED:
+            raise
+        raise DataError(f"cannot decompress: {e}", where=str(path),
+                        hint="check that the file is complete and that its suffix names its compression") from None
 
 
 def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str, _Bad | None]]:
@@ -83,12 +102,12 @@ def _decoded_lines(f: io.BufferedReader, path: Path) -> Iterator[tuple[int, str,
 
 def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
     """One JSON object per line; a ``.json`` file holding one JSON array of objects (Alpaca's) is read whole."""
-    with _open(path) as f:
+    with open_bytes(path) as f:
         head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"["):
         yield from _iter_json_array(path)
         return
-    with _open(path) as f:
+    with open_bytes(path) as f:
         for lineno, text, bad in _decoded_lines(f, path):
             where = f"{path}:{lineno}"
             if bad is not None:
@@ -106,7 +125,7 @@ def _iter_jsonl(path: Path) -> Iterator[Row | _Bad]:
 
 def _iter_json_array(path: Path) -> Iterator[Row | _Bad]:
     try:
-        with _open(path) as f:
+        with open_bytes(path) as f:
             raw = f.read()
         items = json.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -142,7 +161,7 @@ def _iter_csv(path: Path) -> Iterator[Row | _Bad]:
                 bad[lineno] = problem
             yield text
 
-    with _open(path) as f:
+    with open_bytes(path) as f:
         texts = lines(f)
         first = next(texts, None)
         reader = csv.reader(itertools.chain([first] if first is not None else [], texts),
@@ -190,8 +209,14 @@ def iter_file(path: str | Path, fmt: str | None = None) -> Iterator[Row | _Bad]:
     readers = {"jsonl": _iter_jsonl, "csv": _iter_csv, "parquet": _iter_parquet}
     if fmt not in readers:
         raise DataError(f"cannot tell the format of {path}",
-                        hint="use .jsonl, .json, .csv, .tsv or .parquet (the text ones may be .gz), or pass fmt=")
-    return readers[fmt](path)
+                        hint="use .jsonl, .json, .csv, .tsv or .parquet (the text ones may be .gz, .bz2 or .xz), "
+                             "or pass fmt=")
+    return _archive_checked(readers[fmt](path), path)
+
+
+def _archive_checked(rows: Iterator[Row | _Bad], path: Path) -> Iterator[Row | _Bad]:
+    with archive_errors(path):
+        yield from rows
 
 
 def check_row(row: Row, mapping: dict[str, str], required: Iterable[str] | dict[str, str]) -> Row | _Bad:

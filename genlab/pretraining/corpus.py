@@ -15,13 +15,7 @@ so no compute is spent on padding.
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
 import hashlib
-import io
-import json
-import lzma
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -32,9 +26,6 @@ from genlab.errors import DataError
 
 BUILTIN_PARTS = ("support", "chat", "reviews")
 TEXT_SUFFIXES = (".txt", ".md")
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
-COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # notes.jsonl.gz, book.txt.xz, ...
 # a row's text when it has no "text" field: the first of these that holds a string, else its only string field
 TEXT_FIELDS = ("text", "content", "body", "document", "article", "story", "passage")
 END_OF_TEXT = "<|endoftext|>"
@@ -155,52 +146,30 @@ def builtin_text(name: str, row: dict) -> str:
 
 
 def _kind(path: Path) -> str | None:
-    """``text``, ``jsonl``, ``csv``, ``tsv`` or ``parquet`` from the name (a compression suffix looked through)."""
-    suffixes = [x.lower() for x in path.suffixes]
-    if suffixes and suffixes[-1] in COMPRESSED:
-        suffixes = suffixes[:-1]
-    last = suffixes[-1] if suffixes else ""
-    if last in TEXT_SUFFIXES:
-        return "text"
-    if last in JSONL_SUFFIXES:
-        return "jsonl"
-    return last[1:] if last in TABLE_SUFFIXES else None
+    """``text`` for .txt/.md, ``rows`` for the data formats ``genlab.data`` reads (.jsonl, .csv, .parquet, ...),
+    a compression suffix (.gz/.bz2/.xz) looked through; None for other files."""
+    from genlab.data.loading import FORMATS, data_suffix
 
-
-def _open_text(path: Path):
-    """``path`` as UTF-8 text, decompressed on the fly when it ends in .gz/.bz2/.xz."""
-    opener = COMPRESSED.get(path.suffix.lower())
-    if opener is None:
-        return open(path, encoding="utf-8", newline="")
-    return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", newline="")
-
-
-def _read_text(path: Path) -> str:
-    return "".join(_lines(path))
-
-
-def _lines(path: Path) -> Iterator[str]:
-    """``path``'s lines (streamed: a corpus may not fit in memory), with a clear error for bad bytes or a bad
-    archive."""
-    try:
-        with _open_text(path) as f:
-            yield from f
-    except UnicodeDecodeError as e:
-        raise DataError(f"not valid UTF-8 (byte {e.start})", where=str(path), hint="save the file as UTF-8") from None
-    except (OSError, EOFError, lzma.LZMAError) as e:  # a truncated or mislabelled archive
-        raise DataError(f"cannot read: {e}", where=str(path),
-                        hint="check that the file is complete and that its suffix names its compression") from None
+    suffix = data_suffix(path)
+    return "text" if suffix in TEXT_SUFFIXES else "rows" if suffix in FORMATS else None
 
 
 def _file_documents(path: Path, text_field: str | None) -> Iterator[Document]:
-    kind = _kind(path)
-    if kind == "jsonl":
-        yield from _jsonl_documents(path, text_field)
+    from genlab.data.loading import archive_errors, iter_file, open_bytes
+
+    if _kind(path) == "rows":
+        text_of = _RowText(text_field)
+        for row in iter_file(path):
+            if isinstance(row, Exception):  # a bad row: malformed JSON, a bad byte, a short CSV line
+                raise DataError(row.problem, where=row.where)
+            yield Document(text_of(row, row.where), row.where)
         return
-    if kind in ("csv", "tsv", "parquet"):
-        yield from _table_documents(path, kind, text_field)
-        return
-    text = _read_text(path)
+    with archive_errors(path), open_bytes(path) as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"not valid UTF-8 (byte {e.start})", where=str(path), hint="save the file as UTF-8") from None
     # one document per <|endoftext|>-separated chunk (TinyStories' dumps), else per blank-line-separated paragraph
     start, lines = 1, []
     lines_of = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # not splitlines(): U+2028 is text
@@ -214,41 +183,6 @@ def _file_documents(path: Path, text_field: str | None) -> Iterator[Document]:
             lines.append(line)
     if lines:
         yield Document("\n".join(lines).strip(), f"{path}:{start}")
-
-
-def _jsonl_documents(path: Path, text_field: str | None) -> Iterator[Document]:
-    text_of = _RowText(text_field)
-    for lineno, raw in enumerate(_lines(path), start=1):
-        where = f"{path}:{lineno}"
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise DataError(f"not a JSON object: {e}", where=where) from None
-        yield Document(text_of(obj, where), where)
-
-
-def _table_documents(path: Path, kind: str, text_field: str | None) -> Iterator[Document]:
-    """A document per row of a CSV/TSV (line numbers count the header as line 1) or Parquet file."""
-    text_of = _RowText(text_field)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            rows = pq.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow's errors: not Parquet, truncated
-            raise DataError(f"cannot read as Parquet: {e}", where=str(path)) from None
-        for i, row in enumerate(rows, start=1):
-            yield Document(text_of(row, f"{path}:row {i}"), f"{path}:row {i}")
-        return
-    csv.field_size_limit(2**31 - 1)  # a document is often longer than csv's 128 KB default
-    reader = csv.DictReader(_lines(path), delimiter="\t" if kind == "tsv" else ",")
-    reader.fieldnames  # reads the header
-    end = reader.line_num
-    for row in reader:
-        where, end = f"{path}:{end + 1}", reader.line_num  # the line the row starts on (a quoted field may span more)
-        yield Document(text_of({k: v for k, v in row.items() if k is not None}, where), where)
 
 
 class _RowText:

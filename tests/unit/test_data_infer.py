@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genlab.cli import app
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import ConfigError, DataError, GenlabError
 from genlab.tasks import load_task
 
 
@@ -436,15 +436,28 @@ def test_tune_on_a_classification_file_validates_by_choice_accuracy(tiny_causal_
     assert accs and all(a in (0, 1 / 3, 2 / 3, 1) for a in accs)  # over the 3 validation rows scored
 
 
-def test_gzipped_files_read_as_the_format_before_gz(tmp_path):
+def test_compressed_files_read_as_the_format_before_gz_bz2_xz(tmp_path):
+    import bz2
     import gzip
+    import lzma
+
+    from genlab.data.loading import iter_file
 
     rows = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(10)]
     with gzip.open(tmp_path / "qa.jsonl.gz", "wt") as f:
         f.write("".join(json.dumps(r) + "\n" for r in rows))
     with gzip.open(tmp_path / "tab.tsv.gz", "wt") as f:
         f.write("question\tanswer\n" + "".join(f"q{i}\ta{i}\n" for i in range(10)))
-    for name in ("qa.jsonl.gz", "tab.tsv.gz"):
+    with bz2.open(tmp_path / "qb.csv.bz2", "wt") as f:
+        f.write("question,answer\n" + "".join(f"q{i},a{i}\n" for i in range(10)))
+    with lzma.open(tmp_path / "qx.jsonl.xz", "wt") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+    cut = (tmp_path / "cut.jsonl.gz")
+    cut.write_bytes((tmp_path / "qa.jsonl.gz").read_bytes()[:-6])
+    with pytest.raises(DataError, match=r"cut.jsonl.gz: cannot decompress") as e:
+        list(iter_file(cut))
+    assert "suffix names its compression" in e.value.render()
+    for name in ("qa.jsonl.gz", "tab.tsv.gz", "qb.csv.bz2", "qx.jsonl.xz"):
         task = load_task(str(tmp_path / name))
         assert task.name == name.split(".")[0] and f"{name}: question -> answer" in task.description
         got = sorted(r["answer"] for s in task.split_names() for r in task.examples(s))
