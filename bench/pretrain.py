@@ -13,7 +13,10 @@ Each side runs in its own process; with several seeds the sides alternate (genla
     python bench/pretrain.py --precision bf16 --seeds 0,1,2   # each side once per data-order seed, then means
     python bench/pretrain.py --precision bf16 --compile --trainer-compile   # both sides compiled
 
-Prints tokens/s, wall time, final training loss (mean of the last 10% of steps; each side sees its
+Prints tokens/s over the whole run (compilation and set-up inside, as a user's run pays them) and in the steady
+state (from the end of step ``--warmup-steps`` to the last step, timed the same way on both sides: a clock read at
+the end of each optimizer step, genlab's ``on_step`` and a ``TrainerCallback.on_step_end``), wall time, final
+training loss (mean of the last 10% of steps; each side sees its
 own batch order, so this moves with the data order), held-out loss on the same 256 blocks for both
 (at this size the data-order seed moves it by ~10%: compare means over ``--seeds``),
 and MFU (exact FLOPs per token · tokens/s over the measured matmul peak of the
@@ -31,6 +34,7 @@ from pathlib import Path
 
 HP = dict(lr=3e-3, batch_size=16, warmup_ratio=0.05, max_grad_norm=1.0)
 HELDOUT_BLOCKS = 256
+WARMUP_STEPS = 20  # steps left out of the steady-state figure (compilation, caches, allocator)
 
 
 def make_data(out: Path, size: str, block: int, docs: int) -> dict:
@@ -85,18 +89,26 @@ def run_genlab(out: Path, size: str, block: int, steps: int, precision: str, com
     cfg = TrainConfig(lr=HP["lr"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"], seed=seed,
                       max_steps=steps, precision=precision, save_every=10**9, group_by_length=False,
                       max_grad_norm=HP["max_grad_norm"], compile=compile_, load_best=False)
+    ends: list[float] = []  # the clock at the end of each optimizer step
     t0 = time.perf_counter()
-    res = train(model, tok, "causal", blocks_of(blocks), [], cfg, out / "genlab", objective=CausalLM())
+    res = train(model, tok, "causal", blocks_of(blocks), [], cfg, out / "genlab", objective=CausalLM(),
+                on_step=lambda state: ends.append(time.perf_counter()))
     wall = time.perf_counter() - t0
     losses = [r["loss"] for r in res.history if "loss" in r]
-    return _summary("genlab", res.tokens, wall, losses, model, heldout_loss(model, out))
+    return _summary("genlab", res.tokens, wall, losses, model, heldout_loss(model, out), ends, block)
 
 
 def run_trainer(out: Path, size: str, block: int, steps: int, precision: str, seed: int,
                 compile_: bool = False) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import Trainer, TrainingArguments, default_data_collator
+    from transformers import Trainer, TrainerCallback, TrainingArguments, default_data_collator
+
+    ends: list[float] = []
+
+    class StepClock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            ends.append(time.perf_counter())
 
     model, tok = _model(out, size, block)
     blocks = torch.load(out / "blocks.pt")
@@ -108,19 +120,25 @@ def run_trainer(out: Path, size: str, block: int, steps: int, precision: str, se
                              use_cpu=not torch.cuda.is_available(), logging_steps=1, save_strategy="no",
                              report_to="none", dataloader_num_workers=0, disable_tqdm=True,
                              torch_compile=compile_)
-    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator)
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator,
+                      callbacks=[StepClock()])
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return _summary("trainer", steps * HP["batch_size"] * block, wall, losses, model, heldout_loss(model, out))
+    return _summary("trainer", steps * HP["batch_size"] * block, wall, losses, model, heldout_loss(model, out),
+                    ends, block)
 
 
-def _summary(name: str, tokens: int, wall: float, losses: list[float], model, heldout: float) -> dict:
+def _summary(name: str, tokens: int, wall: float, losses: list[float], model, heldout: float, ends: list[float],
+             block: int) -> dict:
     tail = losses[-max(1, len(losses) // 10):]
     from genlab.pretraining.flops import count_params
 
+    w = min(WARMUP_STEPS, len(ends) - 2)
+    steady = (len(ends) - 1 - w) * HP["batch_size"] * block / (ends[-1] - ends[w])
     return {"name": name, "tokens": tokens, "wall_s": round(wall, 1), "tokens_per_s": round(tokens / wall, 1),
+            "steady_tokens_per_s": round(steady, 1),
             "final_loss": round(sum(tail) / len(tail), 4), "heldout_loss": round(heldout, 4), "steps": len(losses),
             "params": count_params(model).to_dict()}
 
@@ -128,7 +146,7 @@ def _summary(name: str, tokens: int, wall: float, losses: list[float], model, he
 def _mean_of(rs: list[dict], seeds: list[int]) -> dict:
     """One side over the seeds: each number averaged; the per-seed losses kept."""
     out = dict(rs[0], seeds=seeds)
-    for key in ("wall_s", "tokens_per_s", "final_loss", "heldout_loss"):
+    for key in ("wall_s", "tokens_per_s", "steady_tokens_per_s", "final_loss", "heldout_loss"):
         out[key] = round(sum(r[key] for r in rs) / len(rs), 4)
     if len(rs) > 1:
         out["heldout_loss_per_seed"] = [r["heldout_loss"] for r in rs]
@@ -194,9 +212,11 @@ def main() -> None:
         print(json.dumps(r))
     if len(results) == 2:
         g, t = results["genlab"], results["trainer"]
-        print(json.dumps({"speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2),
-                          "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
-                          "heldout_loss_rel_diff": round(abs(g["heldout_loss"] - t["heldout_loss"]) / t["heldout_loss"], 4),
+        ratio = lambda key: round(g[key] / t[key], 2)  # noqa: E731
+        apart = lambda key: round(abs(g[key] - t[key]) / t[key], 4)  # noqa: E731
+        print(json.dumps({"speedup_tokens_per_s": ratio("tokens_per_s"),
+                          "speedup_steady_tokens_per_s": ratio("steady_tokens_per_s"),
+                          "loss_rel_diff": apart("final_loss"), "heldout_loss_rel_diff": apart("heldout_loss"),
                           "peak_tflops": peak, "peak_dtype": a.precision,
                           "exact_flops_per_token": per_token}))
     (a.out / "results.json").write_text(json.dumps(results, indent=2))

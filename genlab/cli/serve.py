@@ -42,6 +42,11 @@ def serve_cmd(
     allow_origin: Optional[list[str]] = typer.Option(None, "--allow-origin",
                                                      help="A web page origin (e.g. http://localhost:3000, or *) "
                                                           "whose browser scripts may call the API (CORS; repeatable)."),
+    tool_call_parser: str = typer.Option("auto", "--tool-call-parser",
+                                         help="How tool_choice auto is answered: json (a grammar holds genlab's JSON "
+                                              "shapes; any model), hermes (the model's own <tool_call> blocks, as "
+                                              "Qwen2.5/Hermes write them), auto (hermes when the chat template "
+                                              "shows <tool_call>, else json)."),
     embedding_model: Optional[str] = typer.Option(None, "--embedding-model", help="Also answer /v1/embeddings "
                                                   "with this encoder (e.g. minilm-l6), under its name."),
     precision: str = PrecisionOpt,
@@ -56,7 +61,7 @@ def serve_cmd(
                          max_tokens_cap=max_tokens, timeout_s=timeout,
                          allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads,
                          prefix_caching=prefix_caching, allow_origins=list(allow_origin or []),
-                         batch_invariant=batch_invariant)
+                         batch_invariant=batch_invariant, tool_call_parser=tool_call_parser)
     with err_console.status(f"loading {model}..."):
         service = build_service(model, adapters, config, precision=precision_of(precision),
                                 trust_remote_code=trust_remote_code, name=served_name, start_engine=False,

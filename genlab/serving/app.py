@@ -21,7 +21,7 @@ from genlab.serving import responses as R
 from genlab.serving.engine import Engine, QueueFull, ShuttingDown
 from genlab.serving.protocol import APIError, Job, Limits
 from genlab.serving.structured import GrammarTokenizer, constraint_of
-from genlab.serving.tools import ToolChoice, calls_as_text, tool_choice_of
+from genlab.serving.tools import ToolChoice, calls_as_text, native_tool_calls, tool_choice_of
 from genlab.serving.metrics import Metrics
 from genlab.serving.sequence import Delta, Failed, Finished, Sequence
 
@@ -43,6 +43,7 @@ class ServeConfig:
     prefix_caching: bool = True  # reuse the KV of prompt beginnings seen before (genlab.serving.prefix)
     batch_invariant: bool = False  # answers independent of the batch (genlab.generation.invariant)
     allow_origins: list[str] = field(default_factory=list)  # CORS: web origins whose scripts may call (none)
+    tool_call_parser: str = "auto"  # "auto" tool choice: json (genlab's grammar) | hermes | auto (from the template)
 
     def limits(self) -> Limits:
         return Limits(max_tokens_cap=self.max_tokens_cap, max_n=self.max_n)
@@ -59,6 +60,7 @@ class Service:
         self.metrics = Metrics()
         self.grammars = GrammarTokenizer(self.tokenizer)
         self.embeddings = None  # genlab.serving.embeddings.Embeddings, with --embedding-model
+        self.native_tools = native_tool_calls(config.tool_call_parser, getattr(self.tokenizer, "chat_template", None))
 
     @property
     def context(self) -> int:
@@ -85,12 +87,12 @@ class Service:
         P.refuse_unsupported(body)
         if kind != "chat" and body.get("tools"):
             raise P.bad("tools are for /v1/chat/completions", "tools", "unsupported_parameter")
-        tools = tool_choice_of(body) if kind == "chat" else None  # before the template sees the tools
+        tools = self.tool_choice(body) if kind == "chat" else None  # before the template sees the tools
         constraint = constraint_of(body)
         if tools is not None:
             if constraint is not None:
                 raise P.bad("tools and a structured-output field cannot go together", "tool_choice")
-            constraint = constraint_of({"guided_json": tools.schema})
+            constraint = constraint_of({"guided_json": tools.grammar}) if tools.grammar is not None else None
         adapter = self.adapter_for(body.get("model"))
         limits = self.config.limits()
         stream, usage = P.streaming(body)
@@ -114,9 +116,12 @@ class Service:
         return Job(kind, body.get("model") or self.base_name, adapter, prompts, cfg, n, logprobs, echo, fitted == 0,
                    stream, usage, seeds, rules, constraint, tools)
 
+    def tool_choice(self, body: dict) -> ToolChoice | None:
+        return tool_choice_of(body, native=self.native_tools)
+
     def chat_ids(self, body: dict, tools: ToolChoice | None = None) -> list[int]:
         """The request's messages through the model's chat template (and vLLM's chat-template fields); ``tools``
-        is the request's ``tool_choice_of(body)``."""
+        is the request's ``self.tool_choice(body)``."""
         messages = P.chat_messages(body)
         options = P.chat_template_options(body, messages)
         template = getattr(self.tokenizer, "chat_template", None)
@@ -124,7 +129,7 @@ class Service:
             raise P.bad("this model has no chat template; use /v1/completions", "messages")
         source = template if isinstance(template, str) else json.dumps(template)
         if tools is not None:
-            if not tools.auto:
+            if not tools.auto or tools.native:
                 options["tools"] = body["tools"]  # shown by templates that know tools
             messages = tools.instructed(messages, source)
         messages = calls_as_text(messages, source)

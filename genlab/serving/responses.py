@@ -8,7 +8,6 @@ import time
 from genlab.serving import protocol as P
 from genlab.serving.protocol import APIError, Job
 from genlab.serving.sequence import Delta, Finished, PromptLogprobs, TokenLogprob
-from genlab.serving.tools import reply_so_far, tool_choice_of
 
 
 def model_list(service) -> dict:
@@ -75,7 +74,7 @@ def _as_tool_calls(job: Job, choice: dict, text: str) -> None:
     when the answer is whole."""
     answer = job.tool_choice.answer(text) if choice["finish_reason"] == "stop" else None
     if answer is None:
-        partial = reply_so_far(text) if job.tool_choice.auto else None
+        partial = job.tool_choice.reply_so_far(text)
         if partial is not None:  # an "auto" reply cut short: its text so far, as a plain answer would be
             choice["message"] = {"role": "assistant", "content": partial}
         return
@@ -83,7 +82,7 @@ def _as_tool_calls(job: Job, choice: dict, text: str) -> None:
     if calls is None:  # "auto" and the model replied in text
         choice["message"] = {"role": "assistant", "content": content}
         return
-    choice["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
+    choice["message"] = {"role": "assistant", "content": content, "tool_calls": calls}
     choice["finish_reason"] = "stop" if job.tool_choice.name else "tool_calls"
 
 
@@ -140,7 +139,7 @@ async def _chunks(job: Job, rid: str, events):
         async for ev in events:
             if isinstance(ev, Delta) and job.tool_choice is not None:
                 held[ev.index] = text = held.get(ev.index, "") + ev.text
-                reply = reply_so_far(text) if job.tool_choice.auto else None
+                reply = job.tool_choice.reply_so_far(text)
                 if reply is not None and len(reply) > shown.get(ev.index, 0):
                     yield chunk(ev.index, reply[shown.get(ev.index, 0):])
                     shown[ev.index] = len(reply)
@@ -156,11 +155,11 @@ async def _chunks(job: Job, rid: str, events):
                     choice = {"message": {}, "finish_reason": reason}
                     _as_tool_calls(job, choice, held.get(ev.index, ""))
                     calls, reason = choice["message"].get("tool_calls"), choice["finish_reason"]
-                    text = "" if calls else choice["message"].get("content", held.get(ev.index, ""))
+                    text = choice["message"].get("content", held.get(ev.index, "")) or ""
                     rest = text[shown.get(ev.index, 0):]
-                    delta = {"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]} if calls \
-                        else {"content": rest}
-                    if calls or rest:
+                    deltas = [{"content": rest}] if rest else []  # text before a native call comes first
+                    deltas += [{"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]}] if calls else []
+                    for delta in deltas:
                         yield {"data": json.dumps({**head, "choices": [{"index": ev.index, "delta": delta,
                                                                          "logprobs": None, "finish_reason": None}]})}
                 yield chunk(ev.index, None if chat else "", reason=reason)
@@ -175,7 +174,7 @@ async def _chunks(job: Job, rid: str, events):
 def tokenize(service, body: dict) -> dict:
     tok = service.tokenizer
     if "messages" in body:
-        ids = service.chat_ids(body, tool_choice_of(body))
+        ids = service.chat_ids(body, service.tool_choice(body))
     else:
         prompt = body.get("prompt")
         if not isinstance(prompt, str):

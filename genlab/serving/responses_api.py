@@ -27,7 +27,6 @@ from genlab.serving import protocol as P
 from genlab.serving.protocol import APIError, Job
 from genlab.serving.responses import usage as chat_usage
 from genlab.serving.sequence import Delta, Finished
-from genlab.serving.tools import reply_so_far
 
 ROLES = {"user", "assistant", "system", "developer"}
 TEXT_PARTS = {"input_text", "output_text", "text"}
@@ -199,10 +198,10 @@ def _call_item(call: dict) -> dict:
 def _output(job: Job, ids: tuple[str, str], text: str, reason: str | None) -> list[dict]:
     """The output items: one message, or a tool choice's ``function_call`` items."""
     answer = job.tool_choice.answer(text) if job.tool_choice is not None and reason == "stop" else None
-    if answer is not None and answer[1] is not None:
-        return [_call_item(call) for call in answer[1]]
+    if answer is not None and answer[1] is not None:  # the text before native calls, if any, as a message first
+        return [_item(ids[1], answer[0], "completed")] * bool(answer[0]) + [_call_item(call) for call in answer[1]]
     auto = job.tool_choice is not None and job.tool_choice.auto
-    partial = reply_so_far(text) if answer is None and auto else None  # an "auto" reply cut short
+    partial = job.tool_choice.reply_so_far(text) if answer is None and auto else None  # an "auto" reply cut short
     text = answer[0] if answer is not None else partial if partial is not None else text
     return [_item(ids[1], text, "incomplete" if reason == "length" else "completed")]
 
@@ -276,7 +275,7 @@ async def _events(body: dict, job: Job, events):
         async for ev in events:
             if isinstance(ev, Delta) and ev.text:
                 text += ev.text
-                reply = text if tools is None else reply_so_far(text) if tools.auto else None
+                reply = text if tools is None else tools.reply_so_far(text)
                 if reply is not None and len(reply) > shown:
                     if not opened:
                         opened = True

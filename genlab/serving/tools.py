@@ -21,6 +21,13 @@ delta when it ends, and an ``"auto"`` reply as its text comes (decoded from the 
 ...)``) when it shows tools, and to a system instruction otherwise. Earlier assistant ``tool_calls`` and
 ``tool`` results go to the template as OpenAI sends them, and to a template that does not know tool calls as
 the ``{"tool_calls": ...}`` text they were generated as.
+
+Models trained to call tools in their own format get it for ``"auto"`` with the Hermes parser (``genlab serve
+--tool-call-parser hermes``; ``auto``, the default, picks it when the chat template mentions ``<tool_call>``:
+Qwen2.5, Hermes 2/3 and the models tuned like them). Then nothing holds the answer to a grammar: the tools go to
+the template, the model writes text and/or ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks,
+and the blocks become ``tool_calls`` (the text before them the ``content``), as vLLM's ``hermes`` parser does. A
+block that is not JSON naming one of the tools leaves the whole answer as text. Forced calls keep the grammar.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class ToolChoice:
     name: str | None  # the forced function, or None for "required" (any of them, one or more)
     parallel: bool = True  # several calls may come (OpenAI's parallel_tool_calls); else exactly one
     auto: bool = False  # "auto": a call or a text answer, the model's choice
+    native: bool = False  # "auto" in the model's own format (Hermes' <tool_call> blocks), with no grammar
 
     @property
     def schema(self) -> dict:
@@ -54,8 +62,10 @@ class ToolChoice:
         return {"anyOf": [_object("tool_calls", array), _object("response", {"type": "string"})]}
 
     def answer(self, text: str) -> tuple[str | None, list[dict] | None] | None:
-        """``(content, tool_calls)`` from the generated text, one of them None; None when the text is not a whole
-        answer (cut short)."""
+        """``(content, tool_calls)`` from the generated text, one of them None (in the native format both may
+        come); None when the text is not a whole answer (cut short)."""
+        if self.native:
+            return self._native_answer(text)
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
@@ -65,15 +75,47 @@ class ToolChoice:
         if self.auto:
             value = value["tool_calls"]
         pairs = [(self.name, value)] if self.name is not None else [(c["name"], c["parameters"]) for c in value]
-        calls = dict.fromkeys((name, json.dumps(args, ensure_ascii=False)) for name, args in pairs)  # a repeat: once
-        return None, [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                       "function": {"name": name, "arguments": args}} for name, args in calls]
+        return None, _calls(pairs)
+
+    def _native_answer(self, text: str) -> tuple[str | None, list[dict] | None]:
+        blocks = list(_TOOL_CALL.finditer(text))
+        if not blocks:
+            return text, None
+        names, pairs = {t["function"]["name"] for t in self.tools}, []
+        for block in blocks:
+            try:
+                call = json.loads(block.group(1))
+            except json.JSONDecodeError:
+                return text, None
+            args = call.get("arguments", call.get("parameters", {})) if isinstance(call, dict) else None
+            if not isinstance(call, dict) or call.get("name") not in names or not _is_arguments(args):
+                return text, None
+            pairs.append((call["name"], args))  # a JSON string stays as written
+        before = text[:blocks[0].start()]
+        return before if before.strip() else None, _calls(pairs if self.parallel else pairs[:1])
+
+    def reply_so_far(self, text: str) -> str | None:
+        """The text part of an ``"auto"`` answer being generated, as far as it is sure to be text (None: none)."""
+        if self.native:  # up to a call's "<tool_call>" (or what may begin one); none while only white space
+            cut = text.find(_OPEN)
+            if cut < 0:
+                cut = len(text) - next((k for k in range(min(len(_OPEN) - 1, len(text)), 0, -1)
+                                        if _OPEN.startswith(text[-k:])), 0)
+            return text[:cut] if text[:cut].strip() else None
+        return reply_so_far(text) if self.auto else None
+
+    @property
+    def grammar(self) -> dict | None:
+        """The JSON schema the answer is generated under; None in the native format."""
+        return None if self.native else self.schema
 
     def instructed(self, messages: list[dict], template: str) -> list[dict]:
         """``messages`` with a system instruction (after the system turn's own text, or as a new first turn) that
         lists the tools and the answer's shape: always for ``"auto"``, whose shapes are genlab's own; for a forced
         call only when the chat template does not show ``tools`` (the embedded model's), since the grammar holds
         the answer to the schema but the model must still know what the fields are for."""
+        if self.native:
+            return messages  # the template shows the tools, in the format the model was trained on
         tools = json.dumps([t["function"] for t in self.tools], ensure_ascii=False, separators=(",", ":"))
         if self.auto:
             shape = ('Answer in JSON: {"tool_calls": [{"name": ..., "parameters": {...}}]} to call tools, or '
@@ -107,6 +149,26 @@ def calls_as_text(messages: list[dict], template: str) -> list[dict]:
 
 
 _REPLY = re.compile(r'\{\s*"response"\s*:\s*"')  # how an "auto" text reply begins
+_OPEN = "<tool_call>"
+_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)  # Hermes' call block
+
+
+def _calls(pairs) -> list[dict]:
+    """OpenAI's ``tool_calls`` from ``(name, arguments)`` pairs; the same call twice comes once."""
+    calls = dict.fromkeys((name, args if isinstance(args, str) else json.dumps(args, ensure_ascii=False))
+                          for name, args in pairs)
+    return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": {"name": name, "arguments": args}}
+            for name, args in calls]
+
+
+def _is_arguments(args) -> bool:
+    """A call's arguments: an object, or a string holding one."""
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return False
+    return isinstance(args, dict)
 
 
 def reply_so_far(text: str) -> str | None:
@@ -138,8 +200,25 @@ def _object(key: str, schema: dict) -> dict:
     return {"type": "object", "additionalProperties": False, "required": [key], "properties": {key: schema}}
 
 
-def tool_choice_of(body: dict) -> ToolChoice | None:
-    """The request's forced function call, None when it answers in text; a 400 for what cannot be honoured."""
+def native_tool_calls(parser: str, template) -> bool:
+    """Whether ``"auto"`` answers in the model's own format: ``parser`` is ``hermes``, or ``auto`` and the chat
+    template mentions ``<tool_call>``. A Hermes parser for a template that does not show tools is refused: the
+    model would never see them."""
+    from genlab.errors import ConfigError
+
+    source = template if isinstance(template, str) else json.dumps(template or "")
+    if parser not in ("auto", "json", "hermes"):
+        raise ConfigError(f"unknown tool-call parser {parser!r}", where="--tool-call-parser",
+                          hint="auto (from the chat template), json (genlab's grammar, any model) or hermes")
+    if parser == "hermes" and "tools" not in source:
+        raise ConfigError("hermes: this model's chat template does not show tools, so the model would never see them",
+                          where="--tool-call-parser", hint="use json (the default for such models)")
+    return parser == "hermes" or parser == "auto" and _OPEN in source and "tools" in source
+
+
+def tool_choice_of(body: dict, native: bool = False) -> ToolChoice | None:
+    """The request's forced function call, None when it answers in text; a 400 for what cannot be honoured.
+    ``native``: an ``"auto"`` choice is answered in the model's own (Hermes) format."""
     tools = body.get("tools")
     if tools is None or tools == []:
         if body.get("tool_choice") not in (None, "none", "auto"):
@@ -155,7 +234,8 @@ def tool_choice_of(body: dict) -> ToolChoice | None:
     if choice == "none":
         return None
     if choice in ("auto", "required"):
-        return ToolChoice(tuple(tools), None, body.get("parallel_tool_calls") is not False, auto=choice == "auto")
+        return ToolChoice(tuple(tools), None, body.get("parallel_tool_calls") is not False, auto=choice == "auto",
+                          native=native and choice == "auto")
     fn = choice.get("function") if isinstance(choice, dict) else None
     name = fn.get("name") if isinstance(fn, dict) else None
     if not isinstance(choice, dict) or choice.get("type") != "function" or name not in names:
