@@ -133,7 +133,11 @@ def scaling_run_cmd(
 
 @scaling_app.command("fit")
 def scaling_fit_cmd(
-    folder: Path = typer.Argument(..., help="A grid folder written by `genlab scaling run`."),
+    folder: Path = typer.Argument(..., help="A grid folder written by `genlab scaling run`, or a table of runs "
+                                            "measured elsewhere (.csv/.tsv/.jsonl/.parquet; columns N, D, loss; "
+                                            "optional N_nonemb, C, run)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where fit.json and the plots go [default: the grid "
+                                                           "folder, or <table>-fit/ beside the table]."),
     budget: Optional[float] = typer.Option(None, "--budget", help="FLOPs to split compute-optimally, e.g. 1e16 "
                                                                   "[default: 10x the largest run]."),
     bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="Bootstrap refits for the 95% intervals."),
@@ -145,4 +149,4 @@ def scaling_fit_cmd(
     from genlab.pretraining.scaling import collect, fit_grid
 
     print_grid(collect(folder))
-    print_fit(fit_grid(folder, budget=budget, holdout=holdout, n_bootstrap=bootstrap))
+    print_fit(fit_grid(folder, budget=budget, holdout=holdout, n_bootstrap=bootstrap, out=out))

@@ -70,11 +70,16 @@ def print_grid(rows: list[dict]) -> None:
     console.print(table("scaling grid (held-out loss after each run's own cosine schedule; mean over seeds)",
                         ["run", "N (all)", "N (non-emb)", "D tokens", "C = 6ND", "lr", "loss", "per seed", "s",
                          "tok/s", "MFU"],
-                        [[r["run"], f"{r['N']:,}", f"{r['N_nonemb']:,}", f"{r['D']:,}", f"{r['C']:.3g}",
-                          "-" if r.get("lr") is None else f"{r['lr']:.2g}", f"{r['loss']:.4f}",
+                        [[r["run"], f"{r['N']:,}", _or_dash(r["N_nonemb"], ","), f"{r['D']:,}", f"{r['C']:.3g}",
+                          _or_dash(r.get("lr"), ".2g"), f"{r['loss']:.4f}",
                           " ".join(f"{x:.3f}" for x in r.get("losses", [r["loss"]])),
-                          r["seconds"], f"{r['tok_s']:,.0f}",
+                          _or_dash(r["seconds"], ""), _or_dash(r["tok_s"], ",.0f"),
                           "-" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"] for r in rows]))
+
+
+def _or_dash(value, fmt: str) -> str:
+    """``value`` formatted, or "-" where a table of runs measured elsewhere does not say."""
+    return "-" if value is None else format(value, fmt)
 
 
 def _with_ci(fit: dict, name: str, fmt: str = ".3g") -> str:
@@ -86,7 +91,8 @@ def _with_ci(fit: dict, name: str, fmt: str = ".3g") -> str:
 def print_fit(report: dict) -> None:
     from genlab.ui import console, table
 
-    fits = [("ours, N = all parameters", report["fit"]), ("ours, N = non-embedding", report["fit_nonembedding"])]
+    fits = [("ours, N = all parameters", report["fit"]), ("ours, N = non-embedding", report.get("fit_nonembedding"))]
+    fits = [(label, f) for label, f in fits if f is not None]  # a table of runs may not give non-embedding N
     rows = []
     for label, f in fits:
         if f["converged"]:
@@ -97,7 +103,9 @@ def print_fit(report: dict) -> None:
     for label, a in (("Chinchilla (Hoffmann et al. 2022)", report["anchors"]["chinchilla"]),
                      ("replication (Besiroglu et al. 2024)", report["anchors"]["replication"])):
         rows.append([label] + [f"{a[k]:.3g}" for k in ("E", "A", "B", "alpha", "beta")])
-    console.print(table("L(N, D) = E + A/N^α + B/D^β  (95% bootstrap intervals; our scale is ~10^5-10^6 params)",
+    ns = [r["N"] for r in report["runs"]]
+    scale = f"these runs: {min(ns):.1e}-{max(ns):.1e} params" if ns else "no runs"
+    console.print(table(f"L(N, D) = E + A/N^α + B/D^β  (95% bootstrap intervals; {scale})",
                         ["fit", "E", "A", "B", "α", "β"], rows))
     for label, f in fits:
         if f["converged"] and not f.get("E_identified", True):

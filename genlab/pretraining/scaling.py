@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import ConfigError, DataError, GenlabError
 from genlab.io import atomic_write_json
 from genlab.pretraining.config import PretrainConfig
 from genlab.progress import Reporter, or_quiet
@@ -151,13 +151,23 @@ def _check_settings(out: Path, settings: GridSettings) -> None:
     atomic_write_json(path, settings.to_dict())
 
 
-def collect(out_dir: str | Path) -> list[dict]:
-    """One record per grid point under ``out_dir`` (sorted by N, then D): its replicas' mean held-out loss
-    (``losses``: each replica's; ``seeds``: how many)."""
-    out = Path(out_dir)
+# the columns of a table of runs measured elsewhere (``collect`` of a file), first name found wins
+COLUMNS = {"N": ("N", "params", "n_params", "parameters"), "D": ("D", "tokens", "n_tokens", "training_tokens"),
+           "loss": ("loss", "L", "heldout_loss", "val_loss", "eval_loss"),
+           "N_nonemb": ("N_nonemb", "non_embedding", "non_embedding_params", "n_nonemb")}
+
+
+def collect(source: str | Path) -> list[dict]:
+    """One record per grid point (sorted by N, then D): its replicas' mean held-out loss (``losses``: each
+    replica's; ``seeds``: how many). ``source`` is a grid folder of ``genlab scaling run``, or a table of runs
+    measured elsewhere (``table_runs``)."""
+    out = Path(source)
+    if out.is_file():
+        return _points(table_runs(out))
     if not out.is_dir():
-        raise GenlabError(f"{out} is not a folder", hint="run `genlab scaling run --out FOLDER` first")
-    points: dict[tuple[str, int, int], list[dict]] = {}  # (point name, N, D) -> its replicas
+        raise GenlabError(f"{out} is neither a grid folder nor a table of runs",
+                          hint="run `genlab scaling run --out FOLDER` first, or give a .csv/.jsonl with N, D, loss")
+    runs = []
     for res in sorted(out.glob("*/results.json")):
         r = json.loads(res.read_text())
         saved = json.loads((res.parent / "config.json").read_text())
@@ -167,34 +177,90 @@ def collect(out_dir: str | Path) -> list[dict]:
                "D": r["train"]["tokens"], "C": r["after"]["flops_6nd"], "loss": r["heldout_loss"],
                "seconds": r["train"]["wall_s"], "tok_s": r["train"]["tokens_per_s"], "mfu": r["after"]["mfu"]}
         run["run"] = re.sub(r"-s\d+$", "", res.parent.name)  # a replica belongs to its point
+        runs.append(run)
+    return _points(runs)
+
+
+def _points(runs: list[dict]) -> list[dict]:
+    """Replicas (same name, N and D) folded into one point each: the mean loss, sorted by N then D."""
+    points: dict[tuple[str, int, int], list[dict]] = {}
+    for run in runs:
         points.setdefault((run["run"], run["N"], run["D"]), []).append(run)
     rows = []
-    for runs in points.values():
-        losses = [x["loss"] for x in runs]
-        rows.append({**runs[0], "loss": sum(losses) / len(losses), "losses": losses, "seeds": len(runs),
-                     "seconds": round(sum(x["seconds"] for x in runs), 2)})
+    for reps in points.values():
+        losses = [x["loss"] for x in reps]
+        seconds = None if any(x["seconds"] is None for x in reps) else round(sum(x["seconds"] for x in reps), 2)
+        rows.append({**reps[0], "loss": sum(losses) / len(losses), "losses": losses, "seeds": len(reps),
+                     "seconds": seconds})
     return sorted(rows, key=lambda r: (r["N"], r["D"]))
 
 
-def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool = True, n_bootstrap: int = 200,
-             seed: int = 0, plots: bool = True) -> dict:
-    """Fit the law to a grid folder's runs (all parameters, and non-embedding ones), check a held-out run,
-    give the compute-optimal N and D for ``budget`` FLOPs, and draw the plots. Writes ``fit.json``."""
+def table_runs(path: Path) -> list[dict]:
+    """Runs measured elsewhere (another framework, a paper's table): a .csv/.tsv/.jsonl/.parquet file with a
+    row per run and columns for N (``N``, ``params``, ...), D (``D``, ``tokens``, ...) and the held-out loss
+    (``loss``, ``val_loss``, ...); optional: ``N_nonemb`` (also fitted with non-embedding N), ``C`` (default
+    6ND), ``run`` (a name). Rows with the same N and D are replicas of one point (their mean is fitted)."""
+    from genlab.data.loading import iter_file
+
+    runs = []
+    for row in iter_file(path):
+        if isinstance(row, Exception):  # malformed JSON, a short CSV line, a bad byte
+            raise DataError(row.problem, where=row.where)
+        value = {key: _number(row, names, row.where, required=key != "N_nonemb") for key, names in COLUMNS.items()}
+        N, D = int(value["N"]), int(value["D"])
+        C = _number(row, ("C", "flops", "compute"), row.where, required=False) or 6.0 * N * D
+        nonemb = None if value["N_nonemb"] is None else int(value["N_nonemb"])
+        name = str(row.get("run") or row.get("name") or f"N{N:.3g}-D{D:.3g}")
+        runs.append({"run": name, "size": f"N={N:,}", "lr": None, "N": N, "N_nonemb": nonemb, "D": D, "C": C,
+                     "loss": value["loss"], "seconds": None, "tok_s": None, "mfu": None, "where": row.where})
+    if not runs:
+        raise DataError("the table has no runs", where=str(path), hint="one row per run: N, D, loss")
+    return runs
+
+
+def _number(row: dict, names: Sequence[str], where: str, required: bool = True) -> float | None:
+    """The first of ``names`` the row has, as a positive number."""
+    name = next((n for n in names if n in row and row[n] not in (None, "")), None)
+    if name is None:
+        if required:
+            raise DataError(f"no {' / '.join(names)} column (columns: {', '.join(row)})", where=where,
+                            hint="name the columns N (parameters), D (training tokens) and loss")
+        return None
+    try:
+        number = float(row[name])
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise DataError(f"{name} must be a positive number, got {row[name]!r}", where=where)
+    return number
+
+
+def fit_grid(source: str | Path, *, budget: float | None = None, holdout: bool = True, n_bootstrap: int = 200,
+             seed: int = 0, plots: bool = True, out: str | Path | None = None) -> dict:
+    """Fit the law to a grid folder's runs, or to a table of runs (``collect``): all parameters, and non-embedding
+    ones where known; check a held-out run, give the compute-optimal N and D for ``budget`` FLOPs, and draw the
+    plots. Writes ``fit.json`` and the plots into ``out`` (default: the grid folder, or ``<table>-fit/`` beside
+    the table)."""
+    from genlab.data.loading import data_stem
     from genlab.pretraining.scaling_fit import CHINCHILLA, REPLICATION, fit_law, holdout_check
 
-    out = Path(out_dir)
-    rows = collect(out)
+    source = Path(source)
+    rows = collect(source)
+    out = Path(out) if out else source.parent / f"{data_stem(source)}-fit" if source.is_file() else source
     N, D, L = [r["N"] for r in rows], [r["D"] for r in rows], [r["loss"] for r in rows]
     N_nonemb = [r["N_nonemb"] for r in rows]
+    counts = [("holdout", "all", N)]
     report: dict = {"runs": rows, "anchors": {"chinchilla": CHINCHILLA, "replication": REPLICATION}}
     fit = fit_law(N, D, L, n_bootstrap=n_bootstrap, seed=seed)
     report["fit"] = fit.to_dict()
-    nonemb = fit_law(N_nonemb, D, L, n_bootstrap=n_bootstrap, seed=seed, n_count="non-embedding")
-    report["fit_nonembedding"] = nonemb.to_dict()
+    if None not in N_nonemb:  # a table of runs may not know it
+        nonemb = fit_law(N_nonemb, D, L, n_bootstrap=n_bootstrap, seed=seed, n_count="non-embedding")
+        report["fit_nonembedding"] = nonemb.to_dict()
+        counts.append(("holdout_nonembedding", "non_embedding", N_nonemb))
     if holdout:  # every run refitted-out once; the largest-compute one is the headline prediction check
         largest = max(range(len(rows)), key=lambda i: rows[i]["C"])
         report["leave_one_out"] = {}
-        for key, loo_key, NN in (("holdout", "all", N), ("holdout_nonembedding", "non_embedding", N_nonemb)):
+        for key, loo_key, NN in counts:
             checks = [holdout_check(NN, D, L, i, n_bootstrap=0) for i in range(len(rows))]
             report[key] = {"run": rows[largest]["run"], **checks[largest]}
             report["leave_one_out"][loo_key] = _leave_one_out(rows, checks)
@@ -206,7 +272,9 @@ def fit_grid(out_dir: str | Path, *, budget: float | None = None, holdout: bool 
     if plots:
         from genlab.pretraining.scaling_plots import draw_all
 
+        out.mkdir(parents=True, exist_ok=True)
         report["plots"] = [str(p) for p in draw_all(rows, fit, report.get("holdout"), out)]
+    out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "fit.json", report)
     return report
 

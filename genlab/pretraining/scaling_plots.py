@@ -27,10 +27,11 @@ def _save(fig, path: Path) -> Path:
 def loss_vs_tokens(rows: list[dict], fit, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for k, size in enumerate(sorted({r["size"] for r in rows}, key=lambda s: [int(x) for x in s.split("x")])):
+    sizes = sorted({r["size"]: r["N"] for r in rows}.items(), key=lambda item: item[1])  # smallest model first
+    for k, (size, _) in enumerate(sizes):
         pts = sorted((r["D"], r["loss"], r["N"]) for r in rows if r["size"] == size)
         color = f"C{k}"
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=color, label=f"{size} (N={pts[0][2]:,})")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=color, label=_label(size, pts[0][2]))
         if fit.law is not None:
             d = np.geomspace(min(p[0] for p in pts) / 2, max(p[0] for p in pts) * 4, 50)
             ax.plot(d, fit.law.loss(pts[0][2], d), "-", color=color, lw=1)
@@ -40,6 +41,11 @@ def loss_vs_tokens(rows: list[dict], fit, path: Path) -> Path:
     ax.set_title("loss vs tokens per model size" + (" (lines: fitted law)" if fit.law else " (fit did not converge)"))
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _label(size: str, n: int) -> str:
+    """``96x4 (N=639,840)``; a table's run, named by its N alone, once."""
+    return size if size == f"N={n:,}" else f"{size} (N={n:,})"
 
 
 def isoflop(rows: list[dict], fit, path: Path) -> Path:

@@ -226,3 +226,41 @@ def test_scaling_fit_cli_on_a_grid_from_a_known_law(tmp_path, capsys):
     assert len(loo["errors"]) == 12 and not loo["not_converged"] and abs(loo["worst_error"]) < 0.01
     assert "leave-one-out (N = all parameters)" in out
     assert all((tmp_path / f).is_file() for f in ("loss_vs_tokens.png", "isoflop.png", "fitted_vs_observed.png"))
+
+
+def test_scaling_fit_reads_runs_measured_elsewhere_from_a_table(tmp_path, capsys):
+    """A CSV of runs from another framework (its own column names, a replica row, no non-embedding counts):
+    fitted like a grid, fit.json and the plots beside it; a JSONL with N_nonemb gets both fits."""
+    from genlab.cli import main
+    from genlab.errors import DataError
+    from genlab.pretraining.scaling import collect, fit_grid
+
+    law = Law(E=1.5, A=300.0, B=900.0, alpha=0.4, beta=0.45)
+    grid = [(n, d) for n in (1e5, 3e5, 1e6, 3e6) for d in (1e6, 3e6, 1e7)]
+    lines = ["params,tokens,val_loss,run"] + [f"{int(n)},{int(d)},{law.loss(n, d):.6f},r{k}"
+                                              for k, (n, d) in enumerate(grid)]
+    lines.append(f"{int(1e5)},{int(1e6)},{law.loss(1e5, 1e6) + 0.02:.6f},r0")  # a replica of r0
+    table = tmp_path / "runs.csv"
+    table.write_text("\n".join(lines) + "\n")
+    rows = collect(table)
+    assert len(rows) == 12 and rows[0]["seeds"] == 2 and rows[0]["loss"] == pytest.approx(law.loss(1e5, 1e6) + 0.01)
+    assert rows[0]["C"] == 6 * 1e5 * 1e6 and rows[0]["N_nonemb"] is None
+    assert main(["scaling", "fit", str(table), "--bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "prediction check (N = all parameters)" in out and "non-embedding" not in out
+    report = json.loads((tmp_path / "runs-fit" / "fit.json").read_text())
+    assert abs(report["fit"]["law"]["alpha"] - 0.4) < 0.02 and "fit_nonembedding" not in report
+    assert (tmp_path / "runs-fit" / "loss_vs_tokens.png").is_file()
+    jsonl = tmp_path / "runs.jsonl"
+    jsonl.write_text("".join(json.dumps({"N": n, "D": d, "loss": float(law.loss(n, d)), "N_nonemb": 0.7 * n}) + "\n"
+                             for n, d in grid))
+    both = fit_grid(jsonl, n_bootstrap=0, plots=False, out=tmp_path / "elsewhere")
+    assert both["fit_nonembedding"]["converged"] and (tmp_path / "elsewhere" / "fit.json").is_file()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("params,tokens,score\n100000,1000000,2.5\n")
+    with pytest.raises(DataError, match=r"bad.csv:2: no loss / L / heldout_loss") as e:
+        collect(bad)
+    assert "columns N" in e.value.render()
+    bad.write_text("N,D,loss\n100000,1000000,n/a\n")
+    with pytest.raises(DataError, match=r"bad.csv:2: loss must be a positive number, got 'n/a'"):
+        collect(bad)
