@@ -90,7 +90,10 @@ def pretrain(cfg: PretrainConfig, train_cfg=None, out_dir: str | Path = "runs/pr
 def prepare_data(cfg: PretrainConfig, out: Path | None, reporter: Reporter, tokenizer=None) -> Data:
     """Documents → split → tokenizer (trained on the training documents only) → packed blocks."""
     reporter.status(f"corpus: reading {cfg.corpus}")
-    docs = C.load_documents(cfg.corpus, cfg.docs, text_field=cfg.text_field, seed=cfg.seed)
+    found: dict[str, str] = {}
+    docs = C.load_documents(cfg.corpus, cfg.docs, text_field=cfg.text_field, seed=cfg.seed, found=found)
+    for source, name in found.items():
+        reporter.status(f'corpus: {source}: the text is field "{name}" (--text-field to choose another)')
     split = C.split_documents(docs, cfg.heldout, cfg.seed)
     if tokenizer is None:
         tokenizer = make_tokenizer(cfg.tokenizer, (d.text for d in split.train),

@@ -68,17 +68,18 @@ class Packed:
 # -- sources ----------------------------------------------------------------------------------
 
 def load_documents(source: str, n_docs: int | None = None, *, text_field: str | None = None,
-                   seed: int = 0) -> list[Document]:
+                   seed: int = 0, found: dict[str, str] | None = None) -> list[Document]:
     """Documents from ``source``: ``builtin[:support,chat,reviews]``, ``hf:NAME[:CONFIG]``, a file, a folder,
     or several of these joined by commas. ``n_docs`` caps the count (required size for ``builtin``).
 
     Files: ``.txt``/``.md`` (a document per blank-line-separated paragraph, or per ``<|endoftext|>`` chunk),
     ``.jsonl``/``.json``/``.ndjson`` and ``.csv``/``.tsv``/``.parquet`` (a document per row), each also
     compressed (``.gz``, ``.bz2``, ``.xz``). A row's text is ``text_field``; without one, ``text``, else the
-    first of ``TEXT_FIELDS`` it has, else its only string field."""
+    first of ``TEXT_FIELDS`` it has, else its only string field (``found`` gets each file's or dataset's field
+    found that way, for the user to see)."""
     docs: list[Document] = []
     for part in _parts(source):
-        docs.extend(_take(_iter_source(part, n_docs, text_field, seed), n_docs))
+        docs.extend(_take(_iter_source(part, n_docs, text_field, seed, found), n_docs))
         if n_docs is not None and len(docs) >= n_docs:
             return docs[:n_docs]
     return docs
@@ -98,11 +99,12 @@ def _take(it: Iterable[Document], n: int | None) -> Iterator[Document]:
         yield d
 
 
-def _iter_source(source: str, n_docs: int | None, text_field: str | None, seed: int) -> Iterator[Document]:
+def _iter_source(source: str, n_docs: int | None, text_field: str | None, seed: int,
+                 found: dict[str, str] | None) -> Iterator[Document]:
     if source == "builtin" or source.startswith("builtin:"):
         yield from builtin_documents(n_docs or 2000, source.partition(":")[2] or ",".join(BUILTIN_PARTS), seed)
     elif source.startswith("hf:"):
-        yield from _hub_documents(source, text_field)
+        yield from _hub_documents(source, text_field, found)
     else:
         path = Path(source)
         if path.is_dir():
@@ -111,9 +113,9 @@ def _iter_source(source: str, n_docs: int | None, text_field: str | None, seed: 
                 raise DataError(f"folder {path} has no .txt/.md/.jsonl/.csv/.tsv/.parquet files (or those "
                                 "compressed: .gz, .bz2, .xz)", where=str(path))
             for f in files:
-                yield from _file_documents(f, text_field)
+                yield from _file_documents(f, text_field, found)
         elif path.is_file():
-            yield from _file_documents(path, text_field)
+            yield from _file_documents(path, text_field, found)
         else:
             raise DataError(f"corpus {source!r} is neither a file, a folder, `builtin[:PARTS]` nor `hf:NAME`",
                             where="--corpus", hint="e.g. --corpus builtin, --corpus notes.txt, --corpus docs.jsonl")
@@ -154,11 +156,11 @@ def _kind(path: Path) -> str | None:
     return "text" if suffix in TEXT_SUFFIXES else "rows" if suffix in FORMATS else None
 
 
-def _file_documents(path: Path, text_field: str | None) -> Iterator[Document]:
+def _file_documents(path: Path, text_field: str | None, found: dict[str, str] | None = None) -> Iterator[Document]:
     from genlab.data.loading import archive_errors, iter_file, open_bytes
 
     if _kind(path) == "rows":
-        text_of = _RowText(text_field)
+        text_of = _RowText(text_field, found, str(path))
         for row in iter_file(path):
             if isinstance(row, Exception):  # a bad row: malformed JSON, a bad byte, a short CSV line
                 raise DataError(row.problem, where=row.where)
@@ -190,8 +192,9 @@ class _RowText:
     the one the first row shows (``text``, else the first of ``TEXT_FIELDS`` it has, else its only string field),
     then required in every row."""
 
-    def __init__(self, text_field: str | None) -> None:
+    def __init__(self, text_field: str | None, found: dict[str, str] | None = None, source: str = "") -> None:
         self.field, self.found = text_field, False
+        self.seen, self.source = found, source  # where the field found is told
 
     def __call__(self, row, where: str) -> str:
         if not isinstance(row, dict):
@@ -200,6 +203,8 @@ class _RowText:
             names = [n for n in TEXT_FIELDS if isinstance(row.get(n), str)]
             strings = [k for k, v in row.items() if isinstance(v, str)]
             self.field, self.found = (names or strings)[0] if names or len(strings) == 1 else None, True
+            if self.field not in (None, "text") and self.seen is not None:
+                self.seen[self.source] = self.field
         text = row.get(self.field) if self.field is not None else None
         if not isinstance(text, str):
             fields = ", ".join(f"{k} ({type(v).__name__})" for k, v in row.items()) or "none"
@@ -210,7 +215,7 @@ class _RowText:
         return text
 
 
-def _hub_documents(spec: str, text_field: str | None) -> Iterator[Document]:
+def _hub_documents(spec: str, text_field: str | None, found: dict[str, str] | None = None) -> Iterator[Document]:
     """A hub dataset's train split, streamed (nothing is downloaded beyond what is read)."""
     from genlab.data import parse_hub_spec
     from genlab.models.registry import is_offline
@@ -225,7 +230,7 @@ def _hub_documents(spec: str, text_field: str | None) -> Iterator[Document]:
         ds = datasets.load_dataset(name, config, split="train", streaming=True)
     except Exception as e:  # network, missing or gated dataset: the user acts on each
         raise DataError(f"could not stream {spec}: {type(e).__name__}: {e}", where="--corpus") from e
-    text_of = _RowText(text_field)
+    text_of = _RowText(text_field, found, spec)
     for i, row in enumerate(ds):
         yield Document(text_of(row, f"{spec}:row {i + 1}"), f"{spec}:row {i + 1}")
 

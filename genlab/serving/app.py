@@ -150,7 +150,10 @@ class Service:
                 seqs.append(Sequence(ids, cfg, job.adapter, emit, index=index, logprobs=job.logprobs,
                                      echo=job.echo and job.logprobs is not None, prompt_only=job.prompt_only,
                                      context_window=self.context, rules=job.rules,
-                                     grammar=self.grammars.matcher(job.constraint) if job.constraint else None))
+                                     grammar=self.grammars.matcher(job.constraint) if job.constraint else None,
+                                     # a model may write <tool_call> as a special token (vLLM's hermes parser
+                                     # keeps them too)
+                                     skip_special=not (job.tool_choice is not None and job.tool_choice.native)))
         return seqs
 
     def run(self, job: Job, is_disconnected=None):

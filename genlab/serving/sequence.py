@@ -103,6 +103,7 @@ class Sequence:
     context_window: int = 1 << 30
     rules: LogitRules = NO_RULES
     grammar: Any = None  # a structured.Matcher: masks each next token, ends the choice when the structure is done
+    skip_special: bool = True  # special tokens left out of the text (kept for a parser that reads them)
     id: int = field(default_factory=lambda: next(_ids))
     cancelled: bool = False
     # engine-side state
@@ -185,7 +186,7 @@ def advance(seq: Sequence, token: int, eos_ids: set[int], tokenizer, info: Token
             seq.pending.append(info)
         if seq.grammar is not None and seq.grammar.consume(token):
             seq.finish = "stop"
-    text = tokenizer.decode(seq.out_ids, skip_special_tokens=True)
+    text = tokenizer.decode(seq.out_ids, skip_special_tokens=seq.skip_special)
     cut = _stop_at(text, cfg.stop, seq.sent_chars)
     if cut is not None:
         text, seq.finish = text[:cut], "stop"

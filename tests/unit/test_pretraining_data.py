@@ -138,7 +138,10 @@ def test_tables_compressed_files_and_the_text_field_found_in_the_first_row(tmp_p
     (tmp_path / "f.md.xz").write_bytes(lzma.compress("only one \u2028 paragraph\n".encode()))
     (tmp_path / "g.json").write_text(json.dumps({"story": "a story", "moral": "one string field too many"}) + "\n")
     (tmp_path / "skip.bin").write_bytes(b"\x00")
-    docs = C.load_documents(str(tmp_path))
+    found: dict[str, str] = {}
+    docs = C.load_documents(str(tmp_path), found=found)
+    assert {k.rsplit("/", 1)[1]: v for k, v in found.items()} == {
+        "a.csv": "body", "b.parquet": "body", "c.tsv": "content", "d.jsonl.gz": "content", "g.json": "story"}
     texts = [r["body"] for r in rows] * 2 + ["from a tsv", "line 0", "line 1", "para one", "para two",
                                              "only one \u2028 paragraph", "a story"]
     assert [d.text for d in docs] == texts  # body (csv, parquet), content (tsv, jsonl.gz), story (json)

@@ -85,6 +85,9 @@ def test_a_hermes_template_gets_the_tools_and_a_free_answer(hermes_server):
     seen = service.tokenizer.decode(service.chat_ids({"messages": msgs, "tools": TOOLS}, service.tool_choice(
         {"messages": msgs, "tools": TOOLS})))
     assert seen.startswith("<|im_start|>system\n<tools>get_weather get_time </tools>")  # the template's own rendering
+    keeps = [service.sequences(service.job(body, "chat"), lambda ev: None)[0].skip_special
+             for body in ({"messages": msgs, "tools": TOOLS}, {"messages": msgs})]
+    assert keeps == [False, True]  # a call's <tool_call> may be a special token: kept in the text to parse
     c = client(url)
     got = c.chat.completions.create(model="tiny", messages=msgs, tools=TOOLS, max_tokens=12, temperature=0)
     choice = got.choices[0]  # a random model writes no call: its text, ungrammared, is the answer
