@@ -4,8 +4,15 @@ DPO (Rafailov et al. 2023, https://arxiv.org/abs/2305.18290), with
 ``Δ = [log π(y_c|x) − log π_ref(y_c|x)] − [log π(y_r|x) − log π_ref(y_r|x)]`` (sums over completion tokens):
 
     sigmoid:  loss = −log σ(β·Δ)
+              with label smoothing ε (conservative DPO: each label taken to be wrong with probability ε)
+              loss = −(1−ε)·log σ(β·Δ) − ε·log σ(−β·Δ)
+    robust:   loss = [−(1−ε)·log σ(β·Δ) + ε·log σ(−β·Δ)] / (1 − 2ε)   (Chowdhury et al. 2024,
+              https://arxiv.org/abs/2403.00409: unbiased under labels flipped with probability ε)
+    hinge:    loss = max(0, 1 − β·Δ)         (SLiC, Zhao et al. 2023, https://arxiv.org/abs/2305.10425)
     ipo:      loss = (Δ̄ − 1/(2β))²      Δ̄: Δ with each log-ratio divided by its completion's tokens
                                           (Azar et al. 2023, https://arxiv.org/abs/2310.12036; TRL's normalisation)
+
+(TRL's ``loss_type`` values of the same names compute the same losses.)
 
 The implicit reward of a completion is ``β·(log π − log π_ref)``; logged per step: loss,
 ``reward_margin`` (β·Δ), ``reward_accuracy`` (share of pairs with Δ > 0), and the chosen and
@@ -40,16 +47,23 @@ from genlab.tuning.data import IGNORE, Example, collate, encode
 from genlab.tuning.loss import CompletionHead
 from genlab.tuning.objective import BaseObjective
 
-LOSSES = ("sigmoid", "ipo")
+LOSSES = ("sigmoid", "ipo", "hinge", "robust")
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
              ref_rejected: torch.Tensor, beta: float, loss: str = "sigmoid",
-             n_chosen: torch.Tensor | None = None, n_rejected: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-pair losses (B,) from sequence log-probs (B,); ``n_*`` (completion token counts) for IPO."""
+             n_chosen: torch.Tensor | None = None, n_rejected: torch.Tensor | None = None,
+             label_smoothing: float = 0.0) -> torch.Tensor:
+    """Per-pair losses (B,) from sequence log-probs (B,); ``n_*`` (completion token counts) for IPO;
+    ``label_smoothing`` ε for sigmoid and robust."""
     chosen, rejected = policy_chosen - ref_chosen, policy_rejected - ref_rejected
+    z, eps = beta * (chosen - rejected), label_smoothing
     if loss == "sigmoid":
-        return -F.logsigmoid(beta * (chosen - rejected))
+        return -(1 - eps) * F.logsigmoid(z) - eps * F.logsigmoid(-z)
+    if loss == "robust":
+        return (-(1 - eps) * F.logsigmoid(z) + eps * F.logsigmoid(-z)) / (1 - 2 * eps)
+    if loss == "hinge":
+        return torch.relu(1 - z)
     if loss == "ipo":
         delta = chosen / n_chosen.clamp(min=1) - rejected / n_rejected.clamp(min=1)
         return (delta - 1 / (2 * beta)) ** 2
@@ -97,12 +111,18 @@ def sequence_logps(model, batch: dict[str, torch.Tensor], head: CompletionHead) 
 class DPOObjective(BaseObjective):
     """Chosen and rejected rows of a micro-batch in one forward (2B rows); the DPO/IPO loss per pair."""
 
-    def __init__(self, beta: float = 0.1, loss: str = "sigmoid"):
+    def __init__(self, beta: float = 0.1, loss: str = "sigmoid", label_smoothing: float = 0.0):
         if loss not in LOSSES:
             raise ConfigError(f"unknown DPO loss {loss!r}", where="loss", hint=f"one of {', '.join(LOSSES)}")
         if not beta > 0:
             raise ConfigError(f"beta={beta!r} must be > 0", where="beta", hint="DPO papers use 0.1 to 0.5")
-        self.beta, self.kind = float(beta), loss
+        if not 0 <= label_smoothing < 0.5:
+            raise ConfigError(f"label_smoothing={label_smoothing!r} must be in [0, 0.5)", where="label_smoothing",
+                              hint="the share of preference labels taken to be flipped, e.g. 0.1")
+        if label_smoothing and loss not in ("sigmoid", "robust"):
+            raise ConfigError(f"label_smoothing is for the sigmoid and robust losses, not {loss}",
+                              where="label_smoothing", hint="use --loss sigmoid or robust, or leave it at 0")
+        self.beta, self.kind, self.label_smoothing = float(beta), loss, float(label_smoothing)
         self._head: CompletionHead | None = None
         self._logs: dict[str, float] = {}
 
@@ -127,7 +147,7 @@ class DPOObjective(BaseObjective):
         b = logps.shape[0] // 2
         pc, pr, nc, nr = logps[:b], logps[b:], counts[:b], counts[b:]
         rc, rr = batch["ref_chosen"], batch["ref_rejected"]
-        losses = dpo_loss(pc, pr, rc, rr, self.beta, self.kind, nc, nr)
+        losses = dpo_loss(pc, pr, rc, rr, self.beta, self.kind, nc, nr, self.label_smoothing)
         with torch.no_grad():
             margin = self.beta * ((pc - rc) - (pr - rr))
             self._logs = {"reward_margin": float(margin.mean()), "reward_accuracy": float((margin > 0).float().mean()),
@@ -184,7 +204,8 @@ class DPOResult:
 
 def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary-prefs",
               out_dir: str | Path = "runs/dpo", *, beta: float = 0.1, loss: str = "sigmoid",
-              method: str = "lora", method_cfg: dict | None = None, from_adapter: str | Path | None = None,
+              label_smoothing: float = 0.0, method: str = "lora", method_cfg: dict | None = None,
+              from_adapter: str | Path | None = None,
               train_cfg=None, n_train: int | None = None, n_val: int = 32, resume: bool = False,
               overwrite: bool = False, skip_bad_rows: bool = False, reporter: Reporter | None = None) -> DPOResult:
     """DPO/IPO on ``data``'s train split (a preference task, file or ``hf:`` dataset); writes ``adapter/``,
@@ -199,7 +220,7 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     from genlab.tuning.api import prepare_run_dir
 
     cfg = train_cfg or TrainConfig(lr=5e-5, epochs=1, batch_size=4, val_generate=0)
-    objective = DPOObjective(beta, loss)  # checks beta and loss before anything loads
+    objective = DPOObjective(beta, loss, label_smoothing)  # checks beta and loss before anything loads
     reporter = or_quiet(reporter)
     out = Path(out_dir)
     prepare_run_dir(out, resume=resume, overwrite=overwrite)
@@ -219,7 +240,7 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     reference_s = time.perf_counter() - t0
     reporter.status(f"dpo ({loss}, β={beta:g}): {methods.param_report(net)}; {len(train_set)} pairs; "
                     f"reference log-probs in {reference_s:.1f} s")
-    _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train)
+    _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train, label_smoothing)
     result = train(net, tok, "causal", train_set, val_set, cfg, out, resume=resume, objective=objective)
     from genlab.alignment.plots import plot_dpo_curves
 
@@ -278,12 +299,14 @@ def _pairs(data, split, n, seed, tokenizer, template, skip_bad_rows) -> list[Pre
                             skip_bad_rows=skip_bad_rows).pairs
 
 
-def _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train) -> None:
+def _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train,
+                  label_smoothing: float = 0.0) -> None:
     from genlab.provenance import Provenance
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "kind": "dpo", "model": model, "model_hash": lm.model_hash, "data": str(data), "method": method,
         "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(), "beta": beta, "loss": loss,
-        "from_adapter": str(from_adapter) if from_adapter else None, "n_train": n_train,
+        "label_smoothing": label_smoothing, "from_adapter": str(from_adapter) if from_adapter else None,
+        "n_train": n_train,
         "provenance": Provenance.capture().to_json()})

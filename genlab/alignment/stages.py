@@ -20,11 +20,11 @@ last PPO steps.
        train: {lr: 5.0e-5, epochs: 1}}
 
 ``dpo`` options: ``data`` (a preference task, file or ``hf:`` dataset; required), ``beta`` (0.1),
-``loss`` (``sigmoid`` or ``ipo``), ``n_train``, ``n_val`` (16), and for a stage that does not start
-from an adapter ``method`` (lora) with ``method_options``. From a stage with a peft adapter (an SFT
-LoRA) the adapter is continued and the reference is that SFT model; from a stage with a model
-folder, or from the base, a new adapter is trained and the reference is the starting model. The
-report shows the loss, reward margin and chosen/rejected log-prob curves.
+``loss`` (``sigmoid``, ``ipo``, ``hinge`` or ``robust``), ``label_smoothing`` (0), ``n_train``, ``n_val``
+(16), and for a stage that does not start from an adapter ``method`` (lora) with ``method_options``. From a
+stage with a peft adapter (an SFT LoRA) the adapter is continued and the reference is that SFT model; from a
+stage with a model folder, or from the base, a new adapter is trained and the reference is the starting
+model. The report shows the loss, reward margin and chosen/rejected log-prob curves.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def _examples(path: Path) -> list[dict]:
 register(StageKind("ppo", {"options", "from"}, parse_ppo, run_ppo))
 
 
-DPO_KEYS = {"data", "beta", "loss", "n_train", "n_val", "method", "method_options"}
+DPO_KEYS = {"data", "beta", "loss", "label_smoothing", "n_train", "n_val", "method", "method_options"}
 
 
 def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
@@ -211,7 +211,8 @@ def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
         if key in options and (not isinstance(options[key], int) or options[key] < (1 if key == "n_train" else 0)):
             raise ConfigError(f"{key} must be a whole number", where=f"{where}.options.{key}")
     try:
-        DPOObjective(float(options.get("beta", 0.1)), str(options.get("loss", "sigmoid")))
+        DPOObjective(float(options.get("beta", 0.1)), str(options.get("loss", "sigmoid")),
+                     float(options.get("label_smoothing", 0.0)))
     except (ConfigError, ValueError, TypeError) as e:
         raise ConfigError(getattr(e, "message", str(e)), where=f"{where}.options", hint=getattr(e, "hint", None)) \
             from None
@@ -239,7 +240,8 @@ def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     cfg = TrainConfig.from_dict({"seed": r.seed, **stage.train}, where=f"{r.source}: stages.{stage.name}.train")
     resume = resume and (sdir / "dpo" / "checkpoints" / "last.pt").is_file()
     beta, loss = float(opts.get("beta", 0.1)), str(opts.get("loss", "sigmoid"))
-    res = train_dpo(model, opts["data"], sdir / "dpo", beta=beta, loss=loss, method=opts.get("method", "lora"),
+    res = train_dpo(model, opts["data"], sdir / "dpo", beta=beta, loss=loss,
+                    label_smoothing=float(opts.get("label_smoothing", 0.0)), method=opts.get("method", "lora"),
                     method_cfg=opts.get("method_options"), from_adapter=from_adapter, train_cfg=cfg,
                     n_train=opts.get("n_train"), n_val=opts.get("n_val", 16), resume=resume, overwrite=not resume,
                     reporter=ctx.reporter)

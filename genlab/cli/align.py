@@ -98,7 +98,11 @@ def dpo_cmd(
                                                 help="Continue this SFT adapter (a `genlab tune` run's adapter/); "
                                                      "the reference is then the SFT model."),
     beta: float = typer.Option(0.1, "--beta", help="Strength of the pull towards the reference (DPO's β)."),
-    loss: str = typer.Option("sigmoid", "--loss", help="sigmoid (DPO) | ipo (IPO, length-normalised)."),
+    loss: str = typer.Option("sigmoid", "--loss", help="sigmoid (DPO) | ipo (IPO, length-normalised) | hinge "
+                                                       "(SLiC) | robust (rDPO, with --label-smoothing)."),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Share of preference labels taken to be "
+                                                                         "flipped (conservative DPO with sigmoid, "
+                                                                         "rDPO with robust), e.g. 0.1."),
     resume: bool = ResumeOpt, overwrite: bool = OverwriteOpt, n_train: Optional[int] = NTrainOpt,
     n_val: int = typer.Option(32, "--n-val", help="Validation pairs (0: none)."),
     epochs: Optional[float] = EpochsOpt, max_steps: Optional[int] = MaxStepsOpt, lr: Optional[float] = LrOpt,
@@ -113,9 +117,10 @@ def dpo_cmd(
     cfg = train_config(dict(lr=5e-5, epochs=1, batch_size=4, val_generate=0), epochs=epochs, max_steps=max_steps,
                        lr=lr, batch_size=batch_size, grad_accum=grad_accum, seed=seed, precision=precision,
                        max_seq_len=max_seq_len)
-    res = train_dpo(model, task, out, beta=beta, loss=loss, method=method, method_cfg=method_options(method, option),
-                    from_adapter=from_adapter, train_cfg=cfg, n_train=n_train, n_val=n_val, resume=resume,
-                    overwrite=overwrite, skip_bad_rows=skip_bad_rows, reporter=RichReporter())
+    res = train_dpo(model, task, out, beta=beta, loss=loss, label_smoothing=label_smoothing, method=method,
+                    method_cfg=method_options(method, option), from_adapter=from_adapter, train_cfg=cfg,
+                    n_train=n_train, n_val=n_val, resume=resume, overwrite=overwrite, skip_bad_rows=skip_bad_rows,
+                    reporter=RichReporter())
     t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})
     console.print(table(f"DPO ({loss}, β={beta:g})", ["steps", "final loss", "best val loss", "reward margin",
                                                       "reward acc", "Δlogp chosen", "Δlogp rejected", "tok/s", "wall s"],

@@ -26,12 +26,21 @@ def test_dpo_and_ipo_losses_by_hand():
     assert dpo_loss(pc, pr, rc, rr, 0.1, "ipo", n_c, n_r).item() == pytest.approx(ipo, rel=1e-6)
     same = torch.tensor([-3.0])
     assert dpo_loss(same, same, same, same, 0.5).item() == pytest.approx(math.log(2), rel=1e-6)
+    z = 0.1 * delta
+    soft = lambda x: math.log(1 + math.exp(-x))  # noqa: E731  (−log σ(x))
+    assert dpo_loss(pc, pr, rc, rr, 0.1, label_smoothing=0.2).item() == pytest.approx(0.8 * soft(z) + 0.2 * soft(-z))
+    robust = (0.8 * soft(z) - 0.2 * soft(-z)) / 0.6
+    assert dpo_loss(pc, pr, rc, rr, 0.1, "robust", label_smoothing=0.2).item() == pytest.approx(robust)
+    assert dpo_loss(pc, pr, rc, rr, 0.1, "robust").item() == pytest.approx(soft(z))  # ε = 0: plain DPO
+    assert dpo_loss(pc, pr, rc, rr, 0.1, "hinge").item() == pytest.approx(1 - z)
+    assert dpo_loss(pc, pr, rc, rr, 1.0, "hinge").item() == 0.0  # margin past 1: no loss
 
 
-@pytest.mark.parametrize("beta, loss", [(0, "sigmoid"), (-1, "sigmoid"), (0.1, "hinge")])
-def test_bad_settings_are_refused(beta, loss):
+@pytest.mark.parametrize("beta, loss, smoothing", [(0, "sigmoid", 0), (-1, "sigmoid", 0), (0.1, "kto", 0),
+                                                   (0.1, "sigmoid", 0.5), (0.1, "ipo", 0.1), (0.1, "hinge", 0.1)])
+def test_bad_settings_are_refused(beta, loss, smoothing):
     with pytest.raises(ConfigError):
-        DPOObjective(beta, loss)
+        DPOObjective(beta, loss, smoothing)
 
 
 def _pairs(n=3):
