@@ -12,7 +12,11 @@ DPO (Rafailov et al. 2023, https://arxiv.org/abs/2305.18290), with
     ipo:      loss = (Δ̄ − 1/(2β))²      Δ̄: Δ with each log-ratio divided by its completion's tokens
                                           (Azar et al. 2023, https://arxiv.org/abs/2310.12036; TRL's normalisation)
 
-(TRL's ``loss_type`` values of the same names compute the same losses.)
+(TRL 1.16's ``loss_type`` values ``sigmoid``, ``robust``, ``hinge`` and ``ipo`` compute the same losses; its
+``sigmoid`` no longer takes label smoothing, which here gives conservative DPO as in TRL before 1.0 and
+OpenRLHF.) ``sft_weight`` α adds α times the
+chosen completion's mean token NLL to each pair's loss (RPO, Pang et al. 2024, https://arxiv.org/abs/2404.19733;
+TRL's ``rpo_alpha``, LLaMA-Factory's ``pref_ftx``): it keeps the chosen replies likely while the margin grows.
 
 The implicit reward of a completion is ``β·(log π − log π_ref)``; logged per step: loss,
 ``reward_margin`` (β·Δ), ``reward_accuracy`` (share of pairs with Δ > 0), and the chosen and
@@ -111,7 +115,8 @@ def sequence_logps(model, batch: dict[str, torch.Tensor], head: CompletionHead) 
 class DPOObjective(BaseObjective):
     """Chosen and rejected rows of a micro-batch in one forward (2B rows); the DPO/IPO loss per pair."""
 
-    def __init__(self, beta: float = 0.1, loss: str = "sigmoid", label_smoothing: float = 0.0):
+    def __init__(self, beta: float = 0.1, loss: str = "sigmoid", label_smoothing: float = 0.0,
+                 sft_weight: float = 0.0):
         if loss not in LOSSES:
             raise ConfigError(f"unknown DPO loss {loss!r}", where="loss", hint=f"one of {', '.join(LOSSES)}")
         if not beta > 0:
@@ -122,7 +127,11 @@ class DPOObjective(BaseObjective):
         if label_smoothing and loss not in ("sigmoid", "robust"):
             raise ConfigError(f"label_smoothing is for the sigmoid and robust losses, not {loss}",
                               where="label_smoothing", hint="use --loss sigmoid or robust, or leave it at 0")
+        if not sft_weight >= 0:
+            raise ConfigError(f"sft_weight={sft_weight!r} must be >= 0", where="sft_weight",
+                              hint="RPO uses 1.0; 0 is plain DPO")
         self.beta, self.kind, self.label_smoothing = float(beta), loss, float(label_smoothing)
+        self.sft_weight = float(sft_weight)
         self._head: CompletionHead | None = None
         self._logs: dict[str, float] = {}
 
@@ -148,11 +157,15 @@ class DPOObjective(BaseObjective):
         pc, pr, nc, nr = logps[:b], logps[b:], counts[:b], counts[b:]
         rc, rr = batch["ref_chosen"], batch["ref_rejected"]
         losses = dpo_loss(pc, pr, rc, rr, self.beta, self.kind, nc, nr, self.label_smoothing)
+        nll = -pc / nc.clamp(min=1)  # the chosen reply's mean token NLL
+        if self.sft_weight:
+            losses = losses + self.sft_weight * nll
         with torch.no_grad():
             margin = self.beta * ((pc - rc) - (pr - rr))
             self._logs = {"reward_margin": float(margin.mean()), "reward_accuracy": float((margin > 0).float().mean()),
                           "logps_chosen": float((pc - rc).mean()), "logps_rejected": float((pr - rr).mean()),
-                          "policy_logps_chosen": float(pc.mean()), "policy_logps_rejected": float(pr.mean())}
+                          "policy_logps_chosen": float(pc.mean()), "policy_logps_rejected": float(pr.mean()),
+                          "nll_chosen": float(nll.mean())}
         return losses.mean(), b
 
     def logs(self) -> dict[str, float]:
@@ -204,8 +217,8 @@ class DPOResult:
 
 def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary-prefs",
               out_dir: str | Path = "runs/dpo", *, beta: float = 0.1, loss: str = "sigmoid",
-              label_smoothing: float = 0.0, method: str = "lora", method_cfg: dict | None = None,
-              from_adapter: str | Path | None = None,
+              label_smoothing: float = 0.0, sft_weight: float = 0.0, method: str = "lora",
+              method_cfg: dict | None = None, from_adapter: str | Path | None = None,
               train_cfg=None, n_train: int | None = None, n_val: int = 32, resume: bool = False,
               overwrite: bool = False, skip_bad_rows: bool = False, reporter: Reporter | None = None) -> DPOResult:
     """DPO/IPO on ``data``'s train split (a preference task, file or ``hf:`` dataset); writes ``adapter/``,
@@ -220,7 +233,7 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     from genlab.tuning.api import prepare_run_dir
 
     cfg = train_cfg or TrainConfig(lr=5e-5, epochs=1, batch_size=4, val_generate=0)
-    objective = DPOObjective(beta, loss, label_smoothing)  # checks beta and loss before anything loads
+    objective = DPOObjective(beta, loss, label_smoothing, sft_weight)  # checks the settings before loading
     reporter = or_quiet(reporter)
     out = Path(out_dir)
     prepare_run_dir(out, resume=resume, overwrite=overwrite)
@@ -240,7 +253,8 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     reference_s = time.perf_counter() - t0
     reporter.status(f"dpo ({loss}, β={beta:g}): {methods.param_report(net)}; {len(train_set)} pairs; "
                     f"reference log-probs in {reference_s:.1f} s")
-    _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train, label_smoothing)
+    _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train,
+                  {"label_smoothing": label_smoothing, "sft_weight": sft_weight})
     result = train(net, tok, "causal", train_set, val_set, cfg, out, resume=resume, objective=objective)
     from genlab.alignment.plots import plot_dpo_curves
 
@@ -300,13 +314,13 @@ def _pairs(data, split, n, seed, tokenizer, template, skip_bad_rows) -> list[Pre
 
 
 def _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train,
-                  label_smoothing: float = 0.0) -> None:
+                  loss_options: dict | None = None) -> None:
     from genlab.provenance import Provenance
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", {
         "kind": "dpo", "model": model, "model_hash": lm.model_hash, "data": str(data), "method": method,
         "method_config": dataclasses.asdict(mcfg), "train_config": cfg.to_dict(), "beta": beta, "loss": loss,
-        "label_smoothing": label_smoothing, "from_adapter": str(from_adapter) if from_adapter else None,
+        **(loss_options or {}), "from_adapter": str(from_adapter) if from_adapter else None,
         "n_train": n_train,
         "provenance": Provenance.capture().to_json()})

@@ -20,11 +20,11 @@ last PPO steps.
        train: {lr: 5.0e-5, epochs: 1}}
 
 ``dpo`` options: ``data`` (a preference task, file or ``hf:`` dataset; required), ``beta`` (0.1),
-``loss`` (``sigmoid``, ``ipo``, ``hinge`` or ``robust``), ``label_smoothing`` (0), ``n_train``, ``n_val``
-(16), and for a stage that does not start from an adapter ``method`` (lora) with ``method_options``. From a
-stage with a peft adapter (an SFT LoRA) the adapter is continued and the reference is that SFT model; from a
-stage with a model folder, or from the base, a new adapter is trained and the reference is the starting
-model. The report shows the loss, reward margin and chosen/rejected log-prob curves.
+``loss`` (``sigmoid``, ``ipo``, ``hinge`` or ``robust``), ``label_smoothing`` (0), ``sft_weight`` (0),
+``n_train``, ``n_val`` (16), and for a stage that does not start from an adapter ``method`` (lora) with
+``method_options``. From a stage with a peft adapter (an SFT LoRA) the adapter is continued and the reference
+is that SFT model; from a stage with a model folder, or from the base, a new adapter is trained and the
+reference is the starting model. The report shows the loss, reward margin and chosen/rejected log-prob curves.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def _examples(path: Path) -> list[dict]:
 register(StageKind("ppo", {"options", "from"}, parse_ppo, run_ppo))
 
 
-DPO_KEYS = {"data", "beta", "loss", "label_smoothing", "n_train", "n_val", "method", "method_options"}
+DPO_KEYS = {"data", "beta", "loss", "label_smoothing", "sft_weight", "n_train", "n_val", "method", "method_options"}
 
 
 def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
@@ -212,7 +212,7 @@ def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
             raise ConfigError(f"{key} must be a whole number", where=f"{where}.options.{key}")
     try:
         DPOObjective(float(options.get("beta", 0.1)), str(options.get("loss", "sigmoid")),
-                     float(options.get("label_smoothing", 0.0)))
+                     float(options.get("label_smoothing", 0.0)), float(options.get("sft_weight", 0.0)))
     except (ConfigError, ValueError, TypeError) as e:
         raise ConfigError(getattr(e, "message", str(e)), where=f"{where}.options", hint=getattr(e, "hint", None)) \
             from None
@@ -241,7 +241,8 @@ def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     resume = resume and (sdir / "dpo" / "checkpoints" / "last.pt").is_file()
     beta, loss = float(opts.get("beta", 0.1)), str(opts.get("loss", "sigmoid"))
     res = train_dpo(model, opts["data"], sdir / "dpo", beta=beta, loss=loss,
-                    label_smoothing=float(opts.get("label_smoothing", 0.0)), method=opts.get("method", "lora"),
+                    label_smoothing=float(opts.get("label_smoothing", 0.0)),
+                    sft_weight=float(opts.get("sft_weight", 0.0)), method=opts.get("method", "lora"),
                     method_cfg=opts.get("method_options"), from_adapter=from_adapter, train_cfg=cfg,
                     n_train=opts.get("n_train"), n_val=opts.get("n_val", 16), resume=resume, overwrite=not resume,
                     reporter=ctx.reporter)

@@ -103,6 +103,9 @@ def dpo_cmd(
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Share of preference labels taken to be "
                                                                          "flipped (conservative DPO with sigmoid, "
                                                                          "rDPO with robust), e.g. 0.1."),
+    sft_weight: float = typer.Option(0.0, "--sft-weight", help="Add this times the chosen reply's NLL to the loss "
+                                                               "(RPO; TRL's rpo_alpha), e.g. 1.0: keeps chosen "
+                                                               "replies likely."),
     resume: bool = ResumeOpt, overwrite: bool = OverwriteOpt, n_train: Optional[int] = NTrainOpt,
     n_val: int = typer.Option(32, "--n-val", help="Validation pairs (0: none)."),
     epochs: Optional[float] = EpochsOpt, max_steps: Optional[int] = MaxStepsOpt, lr: Optional[float] = LrOpt,
@@ -117,8 +120,8 @@ def dpo_cmd(
     cfg = train_config(dict(lr=5e-5, epochs=1, batch_size=4, val_generate=0), epochs=epochs, max_steps=max_steps,
                        lr=lr, batch_size=batch_size, grad_accum=grad_accum, seed=seed, precision=precision,
                        max_seq_len=max_seq_len)
-    res = train_dpo(model, task, out, beta=beta, loss=loss, label_smoothing=label_smoothing, method=method,
-                    method_cfg=method_options(method, option), from_adapter=from_adapter, train_cfg=cfg,
+    res = train_dpo(model, task, out, beta=beta, loss=loss, label_smoothing=label_smoothing, sft_weight=sft_weight,
+                    method=method, method_cfg=method_options(method, option), from_adapter=from_adapter, train_cfg=cfg,
                     n_train=n_train, n_val=n_val, resume=resume, overwrite=overwrite, skip_bad_rows=skip_bad_rows,
                     reporter=RichReporter())
     t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})

@@ -36,18 +36,20 @@ def test_dpo_and_ipo_losses_by_hand():
     assert dpo_loss(pc, pr, rc, rr, 1.0, "hinge").item() == 0.0  # margin past 1: no loss
 
 
-@pytest.mark.parametrize("beta, loss, smoothing", [(0, "sigmoid", 0), (-1, "sigmoid", 0), (0.1, "kto", 0),
-                                                   (0.1, "sigmoid", 0.5), (0.1, "ipo", 0.1), (0.1, "hinge", 0.1)])
-def test_bad_settings_are_refused(beta, loss, smoothing):
+@pytest.mark.parametrize("beta, loss, smoothing, sft", [(0, "sigmoid", 0, 0), (-1, "sigmoid", 0, 0),
+                                                        (0.1, "kto", 0, 0), (0.1, "sigmoid", 0.5, 0),
+                                                        (0.1, "ipo", 0.1, 0), (0.1, "hinge", 0.1, 0),
+                                                        (0.1, "sigmoid", 0, -1)])
+def test_bad_settings_are_refused(beta, loss, smoothing, sft):
     with pytest.raises(ConfigError):
-        DPOObjective(beta, loss, smoothing)
+        DPOObjective(beta, loss, smoothing, sft)
 
 
 def _pairs(n=3):
     return [PreferencePair(f"Question {i}: say cat twice. Answer:", " cat cat" * (i + 1), " dog") for i in range(n)]
 
 
-def _trl_loss(model, batch, beta, kind):
+def _trl_loss(model, batch, beta, kind, label_smoothing=0.0):
     """TRL's DPOTrainer._compute_loss (precomputed reference log-probs) on our batch."""
     from trl.trainer.dpo_trainer import DPOTrainer
     from trl.trainer.utils import add_fused_lm_head
@@ -58,7 +60,7 @@ def _trl_loss(model, batch, beta, kind):
     stub = SimpleNamespace(
         model=m, accelerator=SimpleNamespace(device=torch.device("cpu"), gather=ident, gather_for_metrics=ident),
         aux_loss_enabled=False, ld_alpha=None, precompute_ref_logps=True, f_divergence_type="reverse_kl",
-        loss_types=[kind], loss_weights=[1.0], beta=beta, label_smoothing=0.0, use_weighting=False,
+        loss_types=[kind], loss_weights=[1.0], beta=beta, label_smoothing=label_smoothing, use_weighting=False,
         _metrics={"train": defaultdict(list), "eval": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
         args=SimpleNamespace())
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
@@ -68,22 +70,38 @@ def _trl_loss(model, batch, beta, kind):
     return loss, stub._metrics["train" if m.training else "eval"]
 
 
-@pytest.mark.parametrize("kind", ["sigmoid", "ipo"])
-def test_objective_equals_trl_dpo_trainer_on_the_same_batch(kind, tiny_causal):
+@pytest.mark.parametrize("kind, smoothing", [("sigmoid", 0.0), ("ipo", 0.0), ("hinge", 0.0), ("robust", 0.1)])
+def test_objective_equals_trl_dpo_trainer_on_the_same_batch(kind, smoothing, tiny_causal):
     ex = encode_pairs(_pairs(), tiny_causal.tokenizer, 128)
     for i, e in enumerate(ex):
         e.ref_chosen, e.ref_rejected = -5.0 - i, -3.0 + i
-    obj = DPOObjective(0.2, kind)
+    obj = DPOObjective(0.2, kind, smoothing)
     obj.attach(tiny_causal.model)
     try:
         batch = obj.collate(ex, tiny_causal.tokenizer.pad_token_id)
         ours, n = obj.loss(tiny_causal.model, batch)
     finally:
         obj.detach()
-    theirs, metrics = _trl_loss(tiny_causal.model, batch, 0.2, kind)
+    theirs, metrics = _trl_loss(tiny_causal.model, batch, 0.2, kind, smoothing)
     assert n == 3
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
     assert obj.logs()["reward_margin"] == pytest.approx(metrics["rewards/margins"][-1], rel=1e-5, abs=1e-6)
+
+
+def test_sft_weight_adds_the_chosen_replies_mean_nll(tiny_causal):
+    ex = encode_pairs(_pairs(), tiny_causal.tokenizer, 128)
+    for e in ex:
+        e.ref_chosen, e.ref_rejected = -5.0, -3.0
+    losses = {}
+    for weight in (0.0, 0.5):
+        obj = DPOObjective(0.2, "sigmoid", sft_weight=weight)
+        obj.attach(tiny_causal.model)
+        try:
+            losses[weight], _ = obj.loss(tiny_causal.model, obj.collate(ex, tiny_causal.tokenizer.pad_token_id))
+        finally:
+            obj.detach()
+    nll = obj.logs()["nll_chosen"]  # the chosen replies' mean token NLL, averaged over pairs
+    assert nll > 0 and losses[0.5].item() == pytest.approx(losses[0.0].item() + 0.5 * nll, rel=1e-5)
 
 
 def test_reference_with_adapter_disabled_equals_the_base_model(tiny_causal_dir):
