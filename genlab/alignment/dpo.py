@@ -1,4 +1,4 @@
-"""DPO and IPO on preference pairs, through genlab's one loop.
+"""DPO, IPO and their relatives (SLiC, rDPO, SimPO, ORPO) on preference pairs, through genlab's one loop.
 
 DPO (Rafailov et al. 2023, https://arxiv.org/abs/2305.18290), with
 ``Δ = [log π(y_c|x) − log π_ref(y_c|x)] − [log π(y_r|x) − log π_ref(y_r|x)]`` (sums over completion tokens):
@@ -11,6 +11,14 @@ DPO (Rafailov et al. 2023, https://arxiv.org/abs/2305.18290), with
     hinge:    loss = max(0, 1 − β·Δ)         (SLiC, Zhao et al. 2023, https://arxiv.org/abs/2305.10425)
     ipo:      loss = (Δ̄ − 1/(2β))²      Δ̄: Δ with each log-ratio divided by its completion's tokens
                                           (Azar et al. 2023, https://arxiv.org/abs/2310.12036; TRL's normalisation)
+
+and two losses with no reference model (nothing is precomputed), on the completions' mean token log-probs
+``l̄ = log π(y|x) / |y|``:
+
+    simpo:    loss = −log σ(β·(l̄_c − l̄_r) − γ)
+              (Meng et al. 2024, https://arxiv.org/abs/2405.14734; TRL's CPO ``loss_type="simpo"``; β ≈ 2, γ = 0.5)
+    orpo:     loss = −l̄_c − β·log σ(log odds_c − log odds_r),  odds = e^l̄ / (1 − e^l̄)
+              (Hong et al. 2024, https://arxiv.org/abs/2403.07691: SFT and preference in one stage; β = λ ≈ 0.1)
 
 (TRL 1.16's ``loss_type`` values ``sigmoid``, ``robust``, ``hinge`` and ``ipo`` compute the same losses; its
 ``sigmoid`` no longer takes label smoothing, which here gives conservative DPO as in TRL before 1.0 and
@@ -51,15 +59,24 @@ from genlab.tuning.data import IGNORE, Example, collate, encode
 from genlab.tuning.loss import CompletionHead
 from genlab.tuning.objective import BaseObjective
 
-LOSSES = ("sigmoid", "ipo", "hinge", "robust")
+LOSSES = ("sigmoid", "ipo", "hinge", "robust", "simpo", "orpo")
+REFERENCE_FREE = ("simpo", "orpo")
+DEFAULT_BETA = {"simpo": 2.0}  # the others: 0.1
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
              ref_rejected: torch.Tensor, beta: float, loss: str = "sigmoid",
              n_chosen: torch.Tensor | None = None, n_rejected: torch.Tensor | None = None,
-             label_smoothing: float = 0.0) -> torch.Tensor:
-    """Per-pair losses (B,) from sequence log-probs (B,); ``n_*`` (completion token counts) for IPO;
-    ``label_smoothing`` ε for sigmoid and robust."""
+             label_smoothing: float = 0.0, gamma: float = 0.5) -> torch.Tensor:
+    """Per-pair losses (B,) from sequence log-probs (B,); ``n_*`` (completion token counts) for IPO, SimPO and
+    ORPO; ``label_smoothing`` ε for sigmoid and robust; ``gamma`` SimPO's margin (the reference is unused there)."""
+    if loss in REFERENCE_FREE:
+        mean_c, mean_r = policy_chosen / n_chosen.clamp(min=1), policy_rejected / n_rejected.clamp(min=1)
+        if loss == "simpo":
+            return -F.logsigmoid(beta * (mean_c - mean_r) - gamma)
+        mean_c, mean_r = mean_c.clamp(max=-1e-6), mean_r.clamp(max=-1e-6)  # log(1 − p) finite even at p = 1
+        log_odds = (mean_c - mean_r) - (torch.log1p(-torch.exp(mean_c)) - torch.log1p(-torch.exp(mean_r)))
+        return -mean_c - beta * F.logsigmoid(log_odds)
     chosen, rejected = policy_chosen - ref_chosen, policy_rejected - ref_rejected
     z, eps = beta * (chosen - rejected), label_smoothing
     if loss == "sigmoid":
@@ -116,7 +133,7 @@ class DPOObjective(BaseObjective):
     """Chosen and rejected rows of a micro-batch in one forward (2B rows); the DPO/IPO loss per pair."""
 
     def __init__(self, beta: float = 0.1, loss: str = "sigmoid", label_smoothing: float = 0.0,
-                 sft_weight: float = 0.0):
+                 sft_weight: float = 0.0, gamma: float = 0.5):
         if loss not in LOSSES:
             raise ConfigError(f"unknown DPO loss {loss!r}", where="loss", hint=f"one of {', '.join(LOSSES)}")
         if not beta > 0:
@@ -131,7 +148,11 @@ class DPOObjective(BaseObjective):
             raise ConfigError(f"sft_weight={sft_weight!r} must be >= 0", where="sft_weight",
                               hint="RPO uses 1.0; 0 is plain DPO")
         self.beta, self.kind, self.label_smoothing = float(beta), loss, float(label_smoothing)
-        self.sft_weight = float(sft_weight)
+        self.sft_weight, self.gamma = float(sft_weight), float(gamma)
+
+    @property
+    def reference_free(self) -> bool:
+        return self.kind in REFERENCE_FREE
         self._head: CompletionHead | None = None
         self._logs: dict[str, float] = {}
 
@@ -144,6 +165,9 @@ class DPOObjective(BaseObjective):
             self._head = None
 
     def collate(self, examples: Sequence[DPOExample], pad_id: int) -> dict[str, torch.Tensor]:
+        if self.reference_free:
+            for e in examples:
+                e.ref_chosen = e.ref_rejected = 0.0  # unused
         if any(e.ref_chosen is None for e in examples):
             raise GenlabError("DPO examples have no reference log-probs", hint="call precompute_reference first")
         batch = collate([e.chosen for e in examples] + [e.rejected for e in examples], pad_id, "causal")
@@ -156,11 +180,13 @@ class DPOObjective(BaseObjective):
         b = logps.shape[0] // 2
         pc, pr, nc, nr = logps[:b], logps[b:], counts[:b], counts[b:]
         rc, rr = batch["ref_chosen"], batch["ref_rejected"]
-        losses = dpo_loss(pc, pr, rc, rr, self.beta, self.kind, nc, nr, self.label_smoothing)
+        losses = dpo_loss(pc, pr, rc, rr, self.beta, self.kind, nc, nr, self.label_smoothing, self.gamma)
         nll = -pc / nc.clamp(min=1)  # the chosen reply's mean token NLL
         if self.sft_weight:
             losses = losses + self.sft_weight * nll
-        with torch.no_grad():
+        with torch.no_grad():  # the implicit rewards: β·log-ratio to the reference, or β·mean log-prob without one
+            if self.reference_free:
+                pc, pr = pc / nc.clamp(min=1), pr / nr.clamp(min=1)
             margin = self.beta * ((pc - rc) - (pr - rr))
             self._logs = {"reward_margin": float(margin.mean()), "reward_accuracy": float((margin > 0).float().mean()),
                           "logps_chosen": float((pc - rc).mean()), "logps_rejected": float((pr - rr).mean()),
@@ -217,7 +243,7 @@ class DPOResult:
 
 def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary-prefs",
               out_dir: str | Path = "runs/dpo", *, beta: float = 0.1, loss: str = "sigmoid",
-              label_smoothing: float = 0.0, sft_weight: float = 0.0, method: str = "lora",
+              label_smoothing: float = 0.0, sft_weight: float = 0.0, gamma: float = 0.5, method: str = "lora",
               method_cfg: dict | None = None, from_adapter: str | Path | None = None,
               train_cfg=None, n_train: int | None = None, n_val: int = 32, resume: bool = False,
               overwrite: bool = False, skip_bad_rows: bool = False, reporter: Reporter | None = None) -> DPOResult:
@@ -233,7 +259,7 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     from genlab.tuning.api import prepare_run_dir
 
     cfg = train_cfg or TrainConfig(lr=5e-5, epochs=1, batch_size=4, val_generate=0)
-    objective = DPOObjective(beta, loss, label_smoothing, sft_weight)  # checks the settings before loading
+    objective = DPOObjective(beta, loss, label_smoothing, sft_weight, gamma)  # checks the settings before loading
     reporter = or_quiet(reporter)
     out = Path(out_dir)
     prepare_run_dir(out, resume=resume, overwrite=overwrite)
@@ -249,12 +275,13 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     val_set = encode_pairs(_pairs(data, "validation", n_val, cfg.seed, tok, 0, skip_bad_rows), tok,
                            cfg.max_seq_len) if n_val else []
     t0 = time.perf_counter()
-    _reference(net, train_set + val_set, pad, cfg, out, from_adapter is None, resume, reporter)
+    if not objective.reference_free:
+        _reference(net, train_set + val_set, pad, cfg, out, from_adapter is None, resume, reporter)
     reference_s = time.perf_counter() - t0
-    reporter.status(f"dpo ({loss}, β={beta:g}): {methods.param_report(net)}; {len(train_set)} pairs; "
-                    f"reference log-probs in {reference_s:.1f} s")
+    ref = "no reference model" if objective.reference_free else f"reference log-probs in {reference_s:.1f} s"
+    reporter.status(f"dpo ({loss}, β={beta:g}): {methods.param_report(net)}; {len(train_set)} pairs; {ref}")
     _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train,
-                  {"label_smoothing": label_smoothing, "sft_weight": sft_weight})
+                  {"label_smoothing": label_smoothing, "sft_weight": sft_weight, "gamma": gamma})
     result = train(net, tok, "causal", train_set, val_set, cfg, out, resume=resume, objective=objective)
     from genlab.alignment.plots import plot_dpo_curves
 

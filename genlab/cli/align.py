@@ -97,9 +97,12 @@ def dpo_cmd(
     from_adapter: Optional[Path] = typer.Option(None, "--from-adapter",
                                                 help="Continue this SFT adapter (a `genlab tune` run's adapter/); "
                                                      "the reference is then the SFT model."),
-    beta: float = typer.Option(0.1, "--beta", help="Strength of the pull towards the reference (DPO's β)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="Strength of the pull towards the reference (DPO's "
+                                                               "β; ORPO's λ) [default: 0.1; simpo: 2.0]."),
     loss: str = typer.Option("sigmoid", "--loss", help="sigmoid (DPO) | ipo (IPO, length-normalised) | hinge "
-                                                       "(SLiC) | robust (rDPO, with --label-smoothing)."),
+                                                       "(SLiC) | robust (rDPO, with --label-smoothing) | simpo | "
+                                                       "orpo (these two need no reference model)."),
+    gamma: float = typer.Option(0.5, "--gamma", help="SimPO's target margin γ."),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Share of preference labels taken to be "
                                                                          "flipped (conservative DPO with sigmoid, "
                                                                          "rDPO with robust), e.g. 0.1."),
@@ -113,17 +116,19 @@ def dpo_cmd(
     max_seq_len: Optional[int] = typer.Option(None, "--max-seq-len", help="Longest prompt + completion in tokens."),
     precision: str = PrecisionOpt, skip_bad_rows: bool = SkipBadOpt,
 ) -> None:
-    """DPO or IPO on preference pairs; logs loss, reward margin and chosen/rejected log-probs (dpo_curves.png)."""
-    from genlab.alignment.dpo import train_dpo
+    """DPO, IPO, SimPO, ORPO, ... on preference pairs; logs loss, reward margin and chosen/rejected log-probs
+    (dpo_curves.png)."""
+    from genlab.alignment.dpo import DEFAULT_BETA, train_dpo
     from genlab.ui import RichReporter, console, table
 
     cfg = train_config(dict(lr=5e-5, epochs=1, batch_size=4, val_generate=0), epochs=epochs, max_steps=max_steps,
                        lr=lr, batch_size=batch_size, grad_accum=grad_accum, seed=seed, precision=precision,
                        max_seq_len=max_seq_len)
+    beta = beta if beta is not None else DEFAULT_BETA.get(loss, 0.1)
     res = train_dpo(model, task, out, beta=beta, loss=loss, label_smoothing=label_smoothing, sft_weight=sft_weight,
-                    method=method, method_cfg=method_options(method, option), from_adapter=from_adapter, train_cfg=cfg,
-                    n_train=n_train, n_val=n_val, resume=resume, overwrite=overwrite, skip_bad_rows=skip_bad_rows,
-                    reporter=RichReporter())
+                    gamma=gamma, method=method, method_cfg=method_options(method, option), from_adapter=from_adapter,
+                    train_cfg=cfg, n_train=n_train, n_val=n_val, resume=resume, overwrite=overwrite,
+                    skip_bad_rows=skip_bad_rows, reporter=RichReporter())
     t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})
     console.print(table(f"DPO ({loss}, β={beta:g})", ["steps", "final loss", "best val loss", "reward margin",
                                                       "reward acc", "Δlogp chosen", "Δlogp rejected", "tok/s", "wall s"],

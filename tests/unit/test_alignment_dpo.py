@@ -34,6 +34,13 @@ def test_dpo_and_ipo_losses_by_hand():
     assert dpo_loss(pc, pr, rc, rr, 0.1, "robust").item() == pytest.approx(soft(z))  # ε = 0: plain DPO
     assert dpo_loss(pc, pr, rc, rr, 0.1, "hinge").item() == pytest.approx(1 - z)
     assert dpo_loss(pc, pr, rc, rr, 1.0, "hinge").item() == 0.0  # margin past 1: no loss
+    # reference-free: the references are ignored; mean token log-probs -10/4 and -12/2
+    mc, mr = -10 / 4, -12 / 2
+    simpo = soft(2.0 * (mc - mr) - 0.5)
+    assert dpo_loss(pc, pr, rc * 9, rr * 9, 2.0, "simpo", n_c, n_r).item() == pytest.approx(simpo, rel=1e-6)
+    log_odds = (mc - mr) - (math.log1p(-math.exp(mc)) - math.log1p(-math.exp(mr)))
+    orpo = -mc + 0.1 * soft(log_odds)  # the chosen reply's mean NLL, plus λ times the odds-ratio term
+    assert dpo_loss(pc, pr, rc, rr, 0.1, "orpo", n_c, n_r).item() == pytest.approx(orpo, rel=1e-6)
 
 
 @pytest.mark.parametrize("beta, loss, smoothing, sft", [(0, "sigmoid", 0, 0), (-1, "sigmoid", 0, 0),
@@ -154,3 +161,9 @@ def test_tiny_dpo_run_raises_the_margin_and_resumes_from_the_cache(tmp_path, tin
                     from_adapter=res.adapter_path, train_cfg=cfg.replace(epochs=1), n_val=0)
     first = next(r for r in ipo.history if "reward_margin" in r)
     assert first["loss"] == pytest.approx(1.0, abs=0.15)  # (0 - 1/(2·0.5))² at the reference (LoRA dropout aside)
+    # SimPO needs no reference: none is computed, and it learns the preference all the same
+    simpo = train_dpo(str(tiny_causal_dir), str(data), tmp_path / "simpo", beta=2.0, loss="simpo", train_cfg=cfg,
+                      n_val=0)
+    steps = [r for r in simpo.history if "reward_margin" in r]
+    assert not (tmp_path / "simpo" / "reference_logps.pt").exists() and simpo.reference_s < 0.5
+    assert steps[-1]["reward_margin"] > steps[0]["reward_margin"] and steps[-1]["loss"] < steps[0]["loss"]
