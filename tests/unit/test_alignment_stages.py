@@ -112,7 +112,8 @@ def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, t
 @pytest.mark.parametrize("options, match", [
     ("{beta: 0.1}", "data: names"),
     ("{data: p.jsonl, beta: 0}", "must be > 0"),
-    ("{data: p.jsonl, loss: hinge}", "unknown DPO loss"),
+    ("{data: p.jsonl, loss: kto}", "unknown DPO loss"),
+    ("{data: p.jsonl, loss: ipo, label_smoothing: 0.1}", "for the sigmoid and robust losses"),
     ("{data: p.jsonl, steps: 3}", "unknown option"),
 ])
 def test_dpo_stage_options_are_checked(options, match):
