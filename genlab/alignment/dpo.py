@@ -149,12 +149,12 @@ class DPOObjective(BaseObjective):
                               hint="RPO uses 1.0; 0 is plain DPO")
         self.beta, self.kind, self.label_smoothing = float(beta), loss, float(label_smoothing)
         self.sft_weight, self.gamma = float(sft_weight), float(gamma)
+        self._head: CompletionHead | None = None
+        self._logs: dict[str, float] = {}
 
     @property
     def reference_free(self) -> bool:
         return self.kind in REFERENCE_FREE
-        self._head: CompletionHead | None = None
-        self._logs: dict[str, float] = {}
 
     def attach(self, model) -> None:
         self._head = CompletionHead(model)

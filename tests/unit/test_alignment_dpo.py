@@ -52,6 +52,12 @@ def test_bad_settings_are_refused(beta, loss, smoothing, sft):
         DPOObjective(beta, loss, smoothing, sft)
 
 
+def test_a_new_objective_has_no_logs_and_detaches_unattached():
+    obj = DPOObjective(2.0, "simpo")
+    assert obj.reference_free and obj.logs() == {}
+    obj.detach()  # never attached: nothing to remove
+
+
 def _pairs(n=3):
     return [PreferencePair(f"Question {i}: say cat twice. Answer:", " cat cat" * (i + 1), " dog") for i in range(n)]
 
