@@ -78,7 +78,8 @@ def archive_errors(path: Path):
     try:
         yield
     except (EOFError, lzma.LZMAError, OSError) as e:
-        if isinstance(e, FileNotFoundError) or path.suffix.lower() not in COMPRESSED:
+        if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)) or \
+                path.suffix.lower() not in COMPRESSED:  # not the archive's fault
             raise
         raise DataError(f"cannot decompress: {e}", where=str(path),
                         hint="check that the file is complete and that its suffix names its compression") from None
