@@ -130,8 +130,11 @@ def dpo_cmd(
                     train_cfg=cfg, n_train=n_train, n_val=n_val, resume=resume, overwrite=overwrite,
                     skip_bad_rows=skip_bad_rows, reporter=RichReporter())
     t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})
-    console.print(table(f"DPO ({loss}, β={beta:g})", ["steps", "final loss", "best val loss", "reward margin",
-                                                      "reward acc", "Δlogp chosen", "Δlogp rejected", "tok/s", "wall s"],
+    settings = [loss, f"β={beta:g}"] + [f"ε={label_smoothing:g}"] * bool(label_smoothing) + \
+        [f"γ={gamma:g}"] * (loss == "simpo") + [f"sft weight {sft_weight:g}"] * bool(sft_weight)
+    console.print(table(f"DPO ({', '.join(settings)})", ["steps", "final loss", "best val loss", "reward margin",
+                                                         "reward acc", "Δlogp chosen", "Δlogp rejected", "tok/s",
+                                                         "wall s"],
                         [[t.steps, t.final_loss, t.best_val_loss, last.get("reward_margin"),
                           last.get("reward_accuracy"), last.get("logps_chosen"), last.get("logps_rejected"),
                           t.tokens_per_s, t.wall_s]]))

@@ -101,3 +101,20 @@ def test_a_hermes_template_gets_the_tools_and_a_free_answer(hermes_server):
     forced = c.chat.completions.create(model="tiny", messages=msgs, tools=TOOLS, max_tokens=40, temperature=0,
                                        tool_choice={"type": "function", "function": {"name": "get_time"}})
     assert forced.choices[0].message.tool_calls[0].function.name == "get_time"  # forced calls keep the grammar
+
+
+def test_the_responses_api_answers_a_hermes_model_in_text_streamed_alike(hermes_server):
+    url, _ = hermes_server
+    c = client(url)
+    flat = [{"type": "function", **t["function"]} for t in TOOLS]  # the Responses API's tool shape
+    got = c.responses.create(model="tiny", input="Weather in Paris?", tools=flat, max_output_tokens=12,
+                             temperature=0)
+    (item,) = got.output  # a random model writes no call: one message with its text
+    assert item.type == "message" and item.content[0].text
+    events = list(c.responses.create(model="tiny", input="Weather in Paris?", tools=flat, max_output_tokens=12,
+                                     temperature=0, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] in ("response.completed", "response.incomplete")
+    assert kinds.index("response.output_item.added") < kinds.index("response.output_text.done")
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == item.content[0].text
