@@ -118,7 +118,7 @@ def dpo_cmd(
 ) -> None:
     """DPO, IPO, SimPO, ORPO, ... on preference pairs; logs loss, reward margin and chosen/rejected log-probs
     (dpo_curves.png)."""
-    from genlab.alignment.dpo import DEFAULT_BETA, train_dpo
+    from genlab.alignment.dpo import DEFAULT_BETA, REFERENCE_FREE, train_dpo
     from genlab.ui import RichReporter, console, table
 
     cfg = train_config(dict(lr=5e-5, epochs=1, batch_size=4, val_generate=0), epochs=epochs, max_steps=max_steps,
@@ -132,8 +132,9 @@ def dpo_cmd(
     t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})
     settings = [loss, f"β={beta:g}"] + [f"ε={label_smoothing:g}"] * bool(label_smoothing) + \
         [f"γ={gamma:g}"] * (loss == "simpo") + [f"sft weight {sft_weight:g}"] * bool(sft_weight)
+    logp = "logp/token" if loss in REFERENCE_FREE else "Δlogp"  # no reference: the replies' mean log-probs
     console.print(table(f"DPO ({', '.join(settings)})", ["steps", "final loss", "best val loss", "reward margin",
-                                                         "reward acc", "Δlogp chosen", "Δlogp rejected", "tok/s",
+                                                         "reward acc", f"{logp} chosen", f"{logp} rejected", "tok/s",
                                                          "wall s"],
                         [[t.steps, t.final_loss, t.best_val_loss, last.get("reward_margin"),
                           last.get("reward_accuracy"), last.get("logps_chosen"), last.get("logps_rejected"),

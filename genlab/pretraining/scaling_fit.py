@@ -148,7 +148,8 @@ def check_grid(N: Sequence[float], D: Sequence[float]) -> None:
         raise ConfigError(f"{len(N)} run(s) cannot fit L(N, D) = E + A/N^α + B/D^β, which has {N_PARAMS} "
                           f"parameters: at least {N_PARAMS} finished runs are needed (12 or more recommended, "
                           "e.g. 4 sizes × 3 token budgets)", where="scaling fit",
-                          hint="genlab scaling run --sizes 32x1,48x2,64x3,96x4 --tokens 250k,500k,1M")
+                          hint="train more: genlab scaling run --sizes 32x1,48x2,64x3,96x4 --tokens 250k,500k,1M "
+                               "(or, for a table of runs measured elsewhere, add rows)")
     if len(set(N)) < 2 or len(set(D)) < 2:
         raise ConfigError(f"the runs span {len(set(N))} model size(s) and {len(set(D))} token budget(s): "
                           "both exponents need at least 2 of each (3+ recommended)", where="scaling fit")
