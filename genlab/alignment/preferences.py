@@ -14,7 +14,8 @@ Files and hub datasets may also use TRL's other preference formats:
   assistant's reply as a one-turn list (the prompt goes through the chat template);
 * implicit prompt: no ``prompt``; ``chosen`` and ``rejected`` are whole conversations (turn lists)
   that differ only in their last, assistant, turn, or texts that share everything up to the last
-  ``"\n\nAssistant:"`` (Anthropic's HH-RLHF): the shared beginning is the prompt.
+  ``"\n\nAssistant:"`` (Anthropic's HH-RLHF): the shared beginning is the prompt. A text ``prompt``
+  beside whole conversations (UltraFeedback-binarized's shape) is read the same way, as TRL does.
 
 A bad row (an empty completion, chosen identical to rejected, a ranking that is not a
 permutation) is an error naming ``file:line``; with ``skip_bad_rows`` it is skipped and
@@ -191,6 +192,8 @@ def _trl_shapes(row: dict, where: str | None, tokenizer, chat: bool | None) -> t
     if not (isinstance(chosen, list) and isinstance(rejected, list)) or not chosen or not rejected:
         raise DataError("conversational chosen and rejected must both be non-empty lists of {role, content} turns",
                         where=where)
+    if isinstance(prompt, str):  # beside whole conversations (UltraFeedback-binarized), as TRL: they hold it
+        prompt = None
     for name, turns in (("prompt", prompt or []), ("chosen", chosen), ("rejected", rejected)):
         if not all(isinstance(t, dict) and isinstance(t.get("content"), str) and t.get("role") for t in turns):
             raise DataError(f'"{name}": every turn needs a "role" and a string "content"', where=where)

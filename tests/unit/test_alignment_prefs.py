@@ -81,10 +81,12 @@ def test_trl_conversational_and_implicit_prompt_rows(tmp_path, tiny_causal):
          "rejected": [{"role": "assistant", "content": "Awful."}]},
         {"chosen": user + [{"role": "assistant", "content": "Lovely!"}],
          "rejected": user + [{"role": "assistant", "content": "Awful."}]},
+        {"prompt": "Rate my cake", "chosen": user + [{"role": "assistant", "content": "Lovely!"}],  # UltraFeedback
+         "rejected": user + [{"role": "assistant", "content": "Awful."}], "score_chosen": 8.0},
     ]
     (data, _) = load_preferences_from_rows(rows, tmp_path, tokenizer=tiny_causal.tokenizer)
     want = chat_prompt(tiny_causal.tokenizer, user)
-    assert [(p.prompt, p.chosen, p.rejected) for p in data.pairs] == [(want, "Lovely!", "Awful.")] * 2
+    assert [(p.prompt, p.chosen, p.rejected) for p in data.pairs] == [(want, "Lovely!", "Awful.")] * 3
     assert data.pairs[0].meta["prompt_text"] == "System: Be kind.\n\nUser: Rate my cake\n\nAssistant:"
     (raw, _) = load_preferences_from_rows(rows[:1], tmp_path, tokenizer=tiny_causal.tokenizer, chat=False)
     assert raw.pairs[0].prompt == "System: Be kind.\n\nUser: Rate my cake\n\nAssistant:"
