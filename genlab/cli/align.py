@@ -1,9 +1,9 @@
-"""``genlab align reward|dpo``: thin wrappers over ``genlab.alignment``.
+"""``genlab align reward|dpo|ppo``: thin wrappers over ``genlab.alignment``.
 
 Each command is one function registered on ``align_app``; the loop flags every
 aligned stage shares (``--lr``, ``--epochs``, ``--batch-size``, ...) are the option
-constants below and ``train_config(...)`` turns them into a ``TrainConfig``, so a new
-command (``genlab align ppo``) adds its own options and reuses these.
+constants below and ``train_config(...)`` turns them into a ``TrainConfig``. ``ppo`` has a loop of its own
+(``PPOConfig``): its flags are that config's main fields, ``--set KEY=VALUE`` any other.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 
 from genlab.cli.common import PrecisionOpt, help_when_bare
 
-align_app = typer.Typer(help="Align a model with preferences: reward models, DPO/IPO.",
+align_app = typer.Typer(help="Align a model with preferences: reward models, DPO (IPO, SimPO, ...), RLHF with PPO.",
                         invoke_without_command=True, callback=help_when_bare)
 
 # -- options shared by the aligned stages ---------------------------------------------------------
@@ -87,7 +87,8 @@ def reward_cmd(
         console.print(table(f"held-out pair accuracy ({res.test['split']})", ["pairs", "n", "accuracy", "95% CI"],
                             rows))
         console.print(f"score distributions: {res.test.get('plot')}")
-    console.print(f"reward model: {res.model_path} (RewardModel.load, or --reward-model in later stages)")
+    console.print(f"reward model: {res.model_path} (`genlab align ppo --reward reward-model:{res.model_path}`, "
+                  "RewardModel.load in Python)")
 
 
 @align_app.command("dpo")
@@ -141,3 +142,126 @@ def dpo_cmd(
                           t.tokens_per_s, t.wall_s]]))
     console.print(f"curves: {res.out_dir / 'dpo_curves.png'}  adapter: {res.adapter_path} "
                   f"(genlab eval --adapter {res.adapter_path})")
+
+
+@align_app.command("ppo")
+def ppo_cmd(
+    model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Decoder-only model (the policy)."),
+    prompts: str = typer.Option(..., "--prompts", "-p",
+                                help="Prompts to roll out: a task (its train split, prompted as `genlab eval` "
+                                     "prompts it; `genlab data tasks`) or a file: .txt, one per line, or .jsonl "
+                                     "with 'prompt' (a text or {role, content} turns) or 'messages'."),
+    reward: str = typer.Option(..., "--reward", help="toxicity (-toxicity of the reply) | keywords:WORD,WORD | "
+                                                     "reward-model:PATH (from `genlab align reward`)."),
+    out: Path = OutOpt,
+    from_adapter: Optional[Path] = typer.Option(None, "--from-adapter",
+                                                help="Start from this SFT adapter (merged into OUT/start-model "
+                                                     "first): the KL reference is then the SFT model."),
+    method: str = typer.Option("lora", "--method", help="lora (the reference is the adapter disabled: no second "
+                                                        "copy) | full."),
+    option: Optional[list[str]] = OptionOpt,
+    n_prompts: Optional[int] = typer.Option(None, "--n-prompts", help="Use the first N prompts [default: all]."),
+    steps: int = typer.Option(100, "--steps", help="PPO iterations (a batch of rollouts, then --ppo-epochs passes)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Rollouts per step."),
+    mini_batch_size: int = typer.Option(8, "--mini-batch-size", help="Rollouts per gradient step."),
+    ppo_epochs: int = typer.Option(4, "--ppo-epochs", help="Passes over each batch of rollouts."),
+    lr: float = typer.Option(1e-4, "--lr", help="Learning rate."),
+    kl_coef: float = typer.Option(0.1, "--kl-coef", help="β of the KL penalty at the start (0: no penalty, the "
+                                                         "reward-hacking setting)."),
+    target_kl: str = typer.Option("6", "--target-kl", help="KL per response (nats) β adapts towards; 'none' "
+                                                           "keeps β fixed."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Longest sampled response."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the adapter, sampling and minibatch order."),
+    precision: str = PrecisionOpt,
+    setting: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                help="Any other PPOConfig field, repeatable: --set vf_coef=0.2 "
+                                                     "--set whiten_rewards=true."),
+    resume: bool = ResumeOpt, overwrite: bool = OverwriteOpt,
+) -> None:
+    """RLHF with PPO and a KL penalty: rollouts, reward, GAE, clipped updates; logs reward, KL, β, entropy,
+    distinct-2 (ppo_curves.png, samples.jsonl)."""
+    import yaml
+
+    from genlab.alignment.ppo import ppo
+    from genlab.alignment.ppo_config import PPOConfig
+    from genlab.alignment.rewards import reward_from_spec
+    from genlab.errors import ConfigError
+    from genlab.models import load
+    from genlab.ui import RichReporter, console, table
+
+    fields = dict(steps=steps, batch_size=batch_size, mini_batch_size=mini_batch_size, ppo_epochs=ppo_epochs, lr=lr,
+                  kl_coef=kl_coef, target_kl=None if target_kl.lower() in ("none", "off") else _number(target_kl),
+                  max_new_tokens=max_new_tokens, seed=seed, precision=precision, method=method, chat=False,
+                  options={**PPOConfig().options, **method_options(method, option)})
+    for item in setting or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"{item!r} is not KEY=VALUE", where="--set", hint="e.g. --set vf_coef=0.2")
+        fields[key.strip()] = yaml.safe_load(value)
+    cfg = PPOConfig.from_dict(fields, where="genlab align ppo")
+    scorer = reward_from_spec(reward)
+    lm = load(str(_start_model(out, from_adapter, model, resume, overwrite)), precision="fp32")
+    texts = rollout_prompts(prompts, lm.tokenizer, n_prompts, seed)
+    res = ppo(lm, texts, scorer, cfg, out, resume=resume, overwrite=overwrite, reporter=RichReporter())
+    first, last = (res.history[0], res.history[-1]) if res.history else ({}, res.final)
+    console.print(table(f"PPO ({scorer.name}, β={cfg.kl_coef:g}, target KL "
+                        f"{'off' if cfg.target_kl is None else f'{cfg.target_kl:g}'}); first → last step",
+                        ["steps", "reward", "KL/token", "β", "entropy", "distinct-2", "response len", "wall s"],
+                        [[res.steps, *[f"{_g(first.get(k))} → {_g(last.get(k))}" for k in
+                                       ("reward", "kl_per_token", "kl_coef", "entropy", "distinct_2",
+                                        "response_len")], res.wall_s]]))
+    base = f"-m {out / 'start-model'} " if from_adapter else ""
+    console.print(f"curves: {out / 'ppo_curves.png'}  samples: {out / 'samples.jsonl'}  adapter: {res.adapter_path} "
+                  f"(genlab eval {base}--adapter {res.adapter_path})")
+
+
+def rollout_prompts(source: str, tokenizer, n: int | None, seed: int) -> list[str]:
+    """The prompts PPO samples from, as the model reads them: a task's training prompts (its template and the
+    chat template, as `genlab eval`), or a file's prompts wrapped in the chat template when the model has one."""
+    from genlab.cli.generate import read_prompt_file
+    from genlab.prompts.chat import chat_prompt, has_chat_template, transcript, wrap_chat
+
+    path = Path(source)
+    if path.suffix in (".txt", ".jsonl"):
+        chat = has_chat_template(tokenizer)
+        items = read_prompt_file(path)[:n]
+        return [(chat_prompt(tokenizer, p) if chat else transcript(p)) if isinstance(p, list)
+                else (wrap_chat(tokenizer, p) if chat else p) for p in items]
+    from genlab.tasks import load_task
+
+    return [q.prompt for q in load_task(source).training_pairs("train", n=n, seed=seed, tokenizer=tokenizer)]
+
+
+def _start_model(out: Path, adapter: Optional[Path], model: str, resume: bool, overwrite: bool) -> Path | str:
+    """``model``, or ``adapter`` merged into ``out/start-model`` (kept on resume) so that the start and the KL
+    reference are the fine-tuned model."""
+    import shutil
+
+    from genlab.adapters import merge
+    from genlab.alignment.ppo_run import RUN_FILES
+    from genlab.errors import GenlabError
+
+    if adapter is None:
+        return model
+    start = out / "start-model"
+    if resume and (start / "config.json").is_file():
+        return start
+    if not resume and not overwrite and any((out / name).exists() for name in RUN_FILES):
+        raise GenlabError(f"{out} already holds a run", hint="add --resume to continue it, --overwrite to replace "
+                                                             "it, or choose another --out")
+    shutil.rmtree(start, ignore_errors=True)
+    return merge(adapter, start)
+
+
+def _number(text: str) -> float:
+    from genlab.errors import ConfigError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a number", where="--target-kl",
+                          hint="nats per response, e.g. 6, or 'none' to keep β fixed") from None
+
+
+def _g(value) -> str:
+    return "-" if value is None else f"{value:.4g}"

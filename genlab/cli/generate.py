@@ -198,11 +198,13 @@ def _parse_prompt_line(line: str, path: Path, n: int) -> str:
         return row
     if isinstance(row, dict) and isinstance(row.get("prompt"), str):
         return row["prompt"]
-    if isinstance(row, dict) and "messages" in row:  # a conversation to answer (TRL's conversational rows)
-        from genlab.prompts.templates import chat_turns
+    for name in ("prompt", "messages"):  # a conversation to answer (TRL's conversational rows)
+        if isinstance(row, dict) and isinstance(row.get(name), list):
+            from genlab.prompts.templates import chat_turns
 
-        return chat_turns(row["messages"], "messages", f"{path}:{n}")
-    raise DataError('expected a JSON string, or an object with a "prompt" or "messages" field', where=f"{path}:{n}")
+            return chat_turns(row[name], name, f"{path}:{n}")
+    raise DataError('expected a JSON string, or an object with a "prompt" (a text or turns) or "messages" field',
+                    where=f"{path}:{n}")
 
 
 def _generate_with_progress(lm, prompts, cfg, kw):
