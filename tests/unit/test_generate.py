@@ -97,8 +97,12 @@ def test_prompt_file_errors_name_file_and_line(tmp_path):
         read_prompt_file(bad)
     assert e.value.where == f"{bad}:2" and "malformed JSON" in e.value.message
     bad.write_text('{"text": "ok"}\n')
-    with pytest.raises(DataError, match='"prompt" or "messages" field'):
+    with pytest.raises(DataError, match=r'"prompt" \(a text or turns\) or "messages" field'):
         read_prompt_file(bad)
+    bad.write_text('{"prompt": [{"role": "user", "content": "hi"}]}\n{"prompt": [{"role": "user"}]}\n')
+    with pytest.raises(DataError, match=r'prompt\[0\]: a turn needs "role"') as e:  # conversational prompts
+        read_prompt_file(bad)
+    assert e.value.where == f"{bad}:2"
     good = tmp_path / "p.txt"
     good.write_text("one\n\ntwo\n")
     assert read_prompt_file(good) == ["one", "two"]
