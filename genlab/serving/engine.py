@@ -235,32 +235,47 @@ class Engine:
                     self._guarded(part, lambda: self._prefill(group, part))
 
     def _prefill(self, group: str, seqs: list[Sequence]) -> None:
-        inputs = prefill_inputs([s.prompt_ids for s in seqs], self.pad_id, self.lm.device)
         if any(s.echo for s in seqs):
+            inputs = prefill_inputs([s.prompt_ids for s in seqs], self.pad_id, self.lm.device)
             out = self._forward(group, seqs, {**inputs, "logits_to_keep": 0})
             self._emit_prompt_logprobs(seqs, out.logits, inputs["attention_mask"])
-        else:
-            out = self._prefill_reusing(group, seqs, inputs)
+            self._join(group, seqs, out, inputs)
+            return
+        for part, hits in self._by_reuse(group, seqs):
+            inputs = prefill_inputs([s.prompt_ids for s in part], self.pad_id, self.lm.device)
+            self._join(group, part, self._prefill_reusing(group, part, inputs, hits), inputs)
+
+    def _join(self, group: str, seqs: list[Sequence], out, inputs: dict) -> None:
+        """Rows just prefilled (``out``) sample their first token and join the group's running batch."""
         new = Batch()
         new.add(seqs, out.cache, inputs["attention_mask"], self._sample(seqs, out.logits[:, -1]))
         self._keep_unfinished(new)
         if new:
             self.batches.setdefault(group, Batch()).add(new.seqs, new.cache, new.mask, new.next_ids)
 
-    def _prefill_reusing(self, group: str, seqs: list[Sequence], inputs: dict):
-        """The run's prefill forward, fed only what follows a beginning each adapter's rows share with a stored
-        prompt or with each other (``genlab.serving.prefix``); then each adapter's first prompt is stored when
+    def _by_reuse(self, group: str, seqs: list[Sequence]) -> list[tuple[list[Sequence], dict | None]]:
+        """The rows as prefill runs: ``(rows, each adapter's reusable beginning)``, or ``(rows, None)`` for rows
+        prefilled whole. Rows of adapters with a beginning to reuse and rows of adapters without one run apart, so
+        one adapter's new prompt does not cost the others their reuse (``genlab.serving.prefix``)."""
+        if self.prefixes is None:
+            return [(seqs, None)]
+        rows_of: dict[str | None, list[Sequence]] = {}
+        for s in seqs:
+            rows_of.setdefault(s.adapter, []).append(s)
+        hits = {adapter: self._beginning(group, rows) for adapter, rows in rows_of.items()}
+        fed = [s for s in seqs if hits[s.adapter] is not None]
+        whole = [s for s in seqs if hits[s.adapter] is None]
+        return ([(fed, {a: h for a, h in hits.items() if h is not None})] if fed else []) + \
+            ([(whole, None)] if whole else [])
+
+    def _prefill_reusing(self, group: str, seqs: list[Sequence], inputs: dict, hits: dict | None):
+        """The run's prefill forward, fed only what follows the beginning each adapter's rows share with a stored
+        prompt or with each other (``hits``; None: whole prompts); then each adapter's first prompt is stored when
         it reaches past what was reused (a conversation's next turn extends the stored one)."""
         store = self.prefixes
-        if store is None:
-            return self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
-        rows_of: dict[str | None, list[int]] = {}
-        for row, s in enumerate(seqs):
-            rows_of.setdefault(s.adapter, []).append(row)
-        hits = {adapter: self._beginning(group, [seqs[r] for r in rows]) for adapter, rows in rows_of.items()}
-        if any(hit is None for hit in hits.values()):
+        if hits is None:
             out = self._forward(group, seqs, {**inputs, "logits_to_keep": 1})
-            if not plain_layers(out.cache):
+            if store is None or not plain_layers(out.cache):
                 self.prefixes = None  # sliding-window or quantized layers: this model's caches are not cut
                 return out
         else:
@@ -273,9 +288,11 @@ class Engine:
             out = self._forward(group, seqs, dict(input_ids=inputs["input_ids"][:, n:], attention_mask=mask,
                                                   position_ids=inputs["position_ids"][:, n:], cache=cache,
                                                   use_cache=True, logits_to_keep=1))
-        for adapter, rows in rows_of.items():
-            r = rows[0]
-            ids, reused = seqs[r].prompt_ids, hits[adapter][0] if hits[adapter] else 0
+        first_rows: dict[str | None, int] = {}
+        for row, s in enumerate(seqs):
+            first_rows.setdefault(s.adapter, row)
+        for adapter, r in first_rows.items():
+            ids, reused = seqs[r].prompt_ids, hits[adapter][0] if hits else 0
             if len(ids) - reused >= store.min_tokens:  # row r's real tokens are the cache's last len(ids) columns
                 store.add(adapter, ids, [(layer.keys[r:r + 1, :, -len(ids):], layer.values[r:r + 1, :, -len(ids):])
                                          for layer in out.cache.layers])

@@ -127,3 +127,38 @@ def test_each_turn_of_a_conversation_is_fed_from_the_turn_before(tiny_causal):
     want = [_hf_greedy(tiny_causal, p, 8, margins) for p in prompts]
     assert min(margins) > 1e-4, f"the fixture has a near-tie ({min(margins):.2e}); exact match would be luck"
     assert [tok.decode(s.out_ids, skip_special_tokens=True) for s in seqs] == want
+
+
+def test_an_adapter_without_a_stored_beginning_does_not_cost_another_its_reuse(tiny_causal_dir, tmp_path):
+    """One admission, rows on two LoRA adapters: "a" has a stored beginning, "b" none. The "a" rows are fed from
+    theirs and the "b" rows are prefilled whole, each answer as its adapter alone would give it (fp32, greedy)."""
+    from adapter_helpers import nudged_adapter
+
+    from genlab.models import load
+    from genlab.serving.app import load_named_adapter
+    from genlab.serving.engine import Engine, EngineConfig
+    from genlab.serving.sequence import Sequence
+
+    paths = {name: nudged_adapter(tiny_causal_dir, "lora", {"r": 4}, tmp_path / name, seed=seed)[0]
+             for name, seed in (("a", 1), ("b", 2))}
+    lm = load(str(tiny_causal_dir), precision="fp32")
+    for name, path in paths.items():
+        load_named_adapter(lm, path, name)
+    tok = lm.tokenizer
+    ids = [tok(PREFIX + e)["input_ids"] for e in ENDINGS]
+    e = Engine(lm, EngineConfig())
+    config = GenerationConfig(max_new_tokens=8)
+    e.run_here([Sequence(ids[0], config, "a", lambda event: None)])  # stores a's prompt
+    seqs = [Sequence(ids[i], config, name, lambda event: None)
+            for i, name in ((1, "a"), (2, "b"), (3, "a"))]
+    e.run_here(seqs)
+    shared = shared_beginning(ids)
+    # the "a" rows ran as a batch of their own, left-padded to the longer one: the shorter row reuses the columns
+    # of the shared beginning its padding leaves
+    short = shared - (len(ids[1]) - len(ids[3]))
+    assert [s.cached_tokens for s in seqs] == [shared, 0, short] and short > 0
+    margins: list[float] = []
+    want = [_hf_greedy(load(str(tiny_causal_dir), precision="fp32", adapter=paths[s.adapter]), PREFIX + ENDINGS[i],
+                       8, margins) for i, s in zip((1, 2, 3), seqs)]
+    assert min(margins) > 1e-4, f"the fixture has a near-tie ({min(margins):.2e}); exact match would be luck"
+    assert [tok.decode(s.out_ids, skip_special_tokens=True) for s in seqs] == want
