@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 from genlab.data import BadRow, load_file, load_hub
 from genlab.data.infer import is_data_file
+from genlab.data.splits import split_rows
 from genlab.errors import DataError
 from genlab.prompts.chat import chat_prompt, transcript
 
@@ -133,19 +134,47 @@ def load_preferences(source: str | Path, *, split: str = "train", n: int | None 
     text = str(source)
     if text.startswith("hf:"):
         splits = load_hub(text, skip_bad_rows=skip_bad_rows)
-        if split not in splits:
-            raise DataError(f"{text} has no split {split!r}", hint=f"splits: {', '.join(splits)}")
-        return _from_rows(splits[split].rows[:n] if n else splits[split].rows, tokenizer, chat, skip_bad_rows,
-                          splits[split].bad)
+        rows, name = hub_split(text, {name: loaded.rows for name, loaded in splits.items()}, split)
+        return _from_rows(rows[:n] if n else rows, tokenizer, chat, skip_bad_rows, splits[name].bad)
     if is_data_file(Path(text)):
         loaded = load_file(text, skip_bad_rows=skip_bad_rows)
-        data = _from_rows(loaded.rows[:n] if n else loaded.rows, tokenizer, chat, skip_bad_rows, loaded.bad)
+        rows = file_split(loaded.rows, split, text)
+        data = _from_rows(rows[:n] if n else rows, tokenizer, chat, skip_bad_rows, loaded.bad)
         if data.bad:
             from genlab.data.loading import write_bad_report
 
             data.report = write_bad_report(Path(text), data.bad)
         return data
     return _from_task(text, split, n, seed, tokenizer, chat, template, skip_bad_rows)
+
+
+FILE_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+def file_split(rows: list, split: str, where: str) -> list:
+    """``split`` of the rows of one file: a fixed cut of its rows, shuffled by seed 0, 80% train, 10% validation,
+    10% test, so that a run's validation pairs and a reward model's test pairs are never among its training pairs
+    (whatever the run's seed). Files of your own splits: a folder of train/validation/test files, as ``hf:FOLDER``."""
+    if split not in FILE_SPLITS:
+        raise DataError(f"a preference file has no split {split!r}", where=where,
+                        hint=f"its rows are cut into {', '.join(FILE_SPLITS)} (80/10/10); for splits of your own, "
+                             "put train.jsonl, validation.jsonl, test.jsonl in a folder and pass hf:FOLDER")
+    return split_rows(rows, tuple(FILE_SPLITS.values()), seed=0, names=tuple(FILE_SPLITS))[split]
+
+
+def hub_split(spec: str, splits: dict[str, list], split: str) -> tuple[list, str]:
+    """``split`` of a hub dataset (or dataset folder): a dataset of one split (often only ``train``) is cut as a
+    file is (``file_split``); else its own split of that name, for ``validation`` its ``test`` split when it has
+    none. Returns (rows, the split read)."""
+    if len(splits) == 1:
+        (name, rows), = splits.items()
+        return file_split(rows, split, spec), name
+    if split in splits:
+        return splits[split], split
+    if split == "validation" and "test" in splits and "train" in splits:
+        return splits["test"], "test"
+    raise DataError(f"{spec} has no split {split!r}", hint=f"its splits: {', '.join(splits)}; export the ones to "
+                                                          "use as train/validation/test files in a folder (hf:FOLDER)")
 
 
 def _from_rows(rows, tokenizer, chat, skip_bad_rows, bad) -> PreferenceData:

@@ -269,6 +269,11 @@ def train_reward_model(model: str = "minilm-l6", data: str = "support-summary-pr
     kind = lm.kind
     train_pairs = _pairs(data, "train", n_train, cfg.seed, "sample", skip_bad_rows)
     val_pairs = _pairs(data, "validation", n_val, cfg.seed, 0, skip_bad_rows) if n_val else []
+    test_pairs = _pairs(data, test_split, n_test, cfg.seed, 0, skip_bad_rows) if n_test else []
+    if n_test and not test_pairs:
+        raise GenlabError(f"no held-out pairs in split {test_split!r} of {data} to score the reward model on",
+                          hint="give more pairs (a file's test split is 10% of its rows), or n_test=0 (--n 0) to "
+                               "train without scoring")
     torch.manual_seed(cfg.seed)
     lm = with_head(lm, "classification", LABELS)
     net = methods.apply(method, lm.model, mcfg, tokenizer=lm.tokenizer)
@@ -287,7 +292,6 @@ def train_reward_model(model: str = "minilm-l6", data: str = "support-summary-pr
     if n_test:
         net.eval()
         rm = RewardModel(dataclasses.replace(lm, model=net), {"reward_model": manifest_extra["reward_model"]})
-        test_pairs = _pairs(data, test_split, n_test, cfg.seed, 0, skip_bad_rows)
         res.test = evaluate_pairs(rm, test_pairs, out / "scores.png", split=test_split)
         from genlab.adapters import update_manifest
 
@@ -309,9 +313,10 @@ def evaluate_pairs(rm: RewardModel, pairs: Sequence[PreferencePair], png: Path |
     chosen = rm.score(prompts, [p.chosen for p in pairs])
     rejected = rm.score(prompts, [p.rejected for p in pairs])
     correct = [float(c > r) for c, r in zip(chosen, rejected)]
-    by_flaw: dict[str, list[float]] = {}
-    for p, ok in zip(pairs, correct):
-        by_flaw.setdefault(str(p.meta.get("flaw", "all")), []).append(ok)
+    by_flaw: dict[str, list[float]] = {}  # pairs that name their flaw (support-summary-prefs), per kind
+    if any(p.meta.get("flaw") for p in pairs):
+        for p, ok in zip(pairs, correct):
+            by_flaw.setdefault(str(p.meta.get("flaw") or "none"), []).append(ok)
     out = {"split": split, "n_pairs": len(pairs), "pair_accuracy": mean_with_ci(correct),
            "mean_chosen": sum(chosen) / len(chosen), "mean_rejected": sum(rejected) / len(rejected),
            "by_flaw": {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(by_flaw.items())}}

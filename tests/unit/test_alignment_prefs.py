@@ -146,3 +146,31 @@ def test_detox_prompts_rejected_replies_are_toxic_and_chosen_are_not():
     scorer = default_scorer()
     assert max(scorer.score([p.chosen for p in pairs])) < 0.5
     assert min(scorer.score([p.rejected for p in pairs])) >= 0.5
+
+
+def test_a_preference_files_splits_are_disjoint_and_fixed_whatever_the_seed(tmp_path):
+    rows = [{"prompt": f"q{i}", "chosen": "good", "rejected": "bad"} for i in range(40)]
+    path = tmp_path / "prefs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = {split: [p.prompt for p in load_preferences(path, split=split, seed=seed).pairs]
+           for split, seed in (("train", 0), ("validation", 3), ("test", 7))}
+    assert [len(v) for v in got.values()] == [32, 4, 4]
+    assert sorted(sum(got.values(), [])) == sorted(r["prompt"] for r in rows)  # disjoint, and every row used
+    assert [p.prompt for p in load_preferences(path, split="test", seed=1).pairs] == got["test"]
+    assert [p.prompt for p in load_preferences(path, split="train", n=5).pairs] == got["train"][:5]
+    with pytest.raises(DataError, match="no split 'dev'") as e:
+        load_preferences(path, split="dev")
+    assert "hf:FOLDER" in e.value.hint
+
+
+def test_a_hub_datasets_own_splits_its_test_split_for_validation_and_one_split_cut(tmp_path):
+    from genlab.alignment.preferences import hub_split
+
+    train, test = [{"prompt": f"t{i}"} for i in range(10)], [{"prompt": f"e{i}"} for i in range(3)]
+    assert hub_split("hf:x", {"train": train, "test": test}, "train") == (train, "train")
+    assert hub_split("hf:x", {"train": train, "test": test}, "validation") == (test, "test")
+    rows, name = hub_split("hf:x", {"train": train}, "validation")  # one split: cut as a file is
+    assert name == "train" and len(rows) == 1 and rows[0] not in hub_split("hf:x", {"train": train}, "train")[0]
+    with pytest.raises(DataError, match="no split 'train'") as e:  # UltraFeedback-binarized's names
+        hub_split("hf:HuggingFaceH4/ultrafeedback_binarized", {"train_prefs": train, "test_prefs": test}, "train")
+    assert "train_prefs, test_prefs" in e.value.hint
