@@ -59,7 +59,7 @@ from genlab.tuning.data import IGNORE, Example, collate, encode
 from genlab.tuning.loss import CompletionHead
 from genlab.tuning.objective import BaseObjective
 
-LOSSES = ("sigmoid", "ipo", "hinge", "robust", "simpo", "orpo")
+LOSSES = ("sigmoid", "ipo", "hinge", "robust", "simpo", "orpo")  # and "kto", on unpaired rows (alignment/kto.py)
 REFERENCE_FREE = ("simpo", "orpo")
 DEFAULT_BETA = {"simpo": 2.0}  # the others: 0.1
 
@@ -227,6 +227,22 @@ def precompute_reference(model, examples: Sequence[DPOExample], pad_id: int, *, 
         model.train(was_training)
 
 
+def make_objective(loss: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0, sft_weight: float = 0.0,
+                   gamma: float = 0.5, desirable_weight: float = 1.0, undesirable_weight: float = 1.0):
+    """The objective of ``loss``: DPO's (pairs), or KTO's (rows labelled desirable or not); settings checked."""
+    if loss != "kto":
+        if (desirable_weight, undesirable_weight) != (1.0, 1.0):
+            raise ConfigError("desirable_weight and undesirable_weight are KTO's", where="desirable_weight",
+                              hint="use --loss kto, or leave them at 1")
+        return DPOObjective(beta, loss, label_smoothing, sft_weight, gamma)
+    if label_smoothing or sft_weight:
+        raise ConfigError("label_smoothing and sft_weight are for the pairwise losses, not kto",
+                          where="label_smoothing" if label_smoothing else "sft_weight", hint="leave them at 0")
+    from genlab.alignment.kto import KTOObjective
+
+    return KTOObjective(beta, desirable_weight, undesirable_weight)
+
+
 # -- the run ----------------------------------------------------------------------------------
 @dataclass
 class DPOResult:
@@ -243,12 +259,14 @@ class DPOResult:
 
 def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary-prefs",
               out_dir: str | Path = "runs/dpo", *, beta: float = 0.1, loss: str = "sigmoid",
-              label_smoothing: float = 0.0, sft_weight: float = 0.0, gamma: float = 0.5, method: str = "lora",
+              label_smoothing: float = 0.0, sft_weight: float = 0.0, gamma: float = 0.5,
+              desirable_weight: float = 1.0, undesirable_weight: float = 1.0, method: str = "lora",
               method_cfg: dict | None = None, from_adapter: str | Path | None = None,
               train_cfg=None, n_train: int | None = None, n_val: int = 32, resume: bool = False,
               overwrite: bool = False, skip_bad_rows: bool = False, reporter: Reporter | None = None) -> DPOResult:
     """DPO/IPO on ``data``'s train split (a preference task, file or ``hf:`` dataset); writes ``adapter/``,
-    ``metrics.jsonl``, ``dpo_curves.png`` and ``results.json`` under ``out_dir``.
+    ``metrics.jsonl``, ``dpo_curves.png`` and ``results.json`` under ``out_dir``. ``loss="kto"`` trains KTO
+    (``genlab.alignment.kto``) on unpaired ``prompt, completion, label`` rows, or on pairs split into rows.
 
     ``from_adapter``: continue an SFT adapter (peft format, e.g. LoRA from ``genlab tune``); the
     reference is then that SFT model. Otherwise a new ``method`` adapter is trained on the base.
@@ -259,7 +277,8 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     from genlab.tuning.api import prepare_run_dir
 
     cfg = train_cfg or TrainConfig(lr=5e-5, epochs=1, batch_size=4, val_generate=0)
-    objective = DPOObjective(beta, loss, label_smoothing, sft_weight, gamma)  # checks the settings before loading
+    objective = make_objective(loss, beta, label_smoothing, sft_weight, gamma, desirable_weight,
+                               undesirable_weight)  # checks the settings before loading
     reporter = or_quiet(reporter)
     out = Path(out_dir)
     prepare_run_dir(out, resume=resume, overwrite=overwrite)
@@ -270,18 +289,30 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     net, method, mcfg = _policy(lm, method, method_cfg, from_adapter)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     tok = lm.tokenizer
-    train_set = encode_pairs(_pairs(data, "train", n_train, cfg.seed, tok, "sample", skip_bad_rows), tok,
-                             cfg.max_seq_len)
-    val_set = encode_pairs(_pairs(data, "validation", n_val, cfg.seed, tok, 0, skip_bad_rows), tok,
-                           cfg.max_seq_len) if n_val else []
+    if loss == "kto":
+        from genlab.alignment.kto import check_balance, encode_feedback, kto_rows
+
+        rows = kto_rows(data, "train", n_train, cfg.seed, tok, "sample", skip_bad_rows)
+        check_balance(rows, desirable_weight, undesirable_weight)
+        train_set = encode_feedback(rows, tok, cfg.max_seq_len, cfg.seed)
+        val_set = encode_feedback(kto_rows(data, "validation", n_val, cfg.seed, tok, 0, skip_bad_rows), tok,
+                                  cfg.max_seq_len, cfg.seed) if n_val else []
+    else:
+        train_set = encode_pairs(_pairs(data, "train", n_train, cfg.seed, tok, "sample", skip_bad_rows), tok,
+                                 cfg.max_seq_len)
+        val_set = encode_pairs(_pairs(data, "validation", n_val, cfg.seed, tok, 0, skip_bad_rows), tok,
+                               cfg.max_seq_len) if n_val else []
     t0 = time.perf_counter()
     if not objective.reference_free:
         _reference(net, train_set + val_set, pad, cfg, out, from_adapter is None, resume, reporter)
     reference_s = time.perf_counter() - t0
     ref = "no reference model" if objective.reference_free else f"reference log-probs in {reference_s:.1f} s"
-    reporter.status(f"dpo ({loss}, β={beta:g}): {methods.param_report(net)}; {len(train_set)} pairs; {ref}")
+    unit = "rows" if loss == "kto" else "pairs"
+    reporter.status(f"dpo ({loss}, β={beta:g}): {methods.param_report(net)}; {len(train_set)} {unit}; {ref}")
     _write_config(out, model, lm, data, method, mcfg, cfg, beta, loss, from_adapter, n_train,
-                  {"label_smoothing": label_smoothing, "sft_weight": sft_weight, "gamma": gamma})
+                  {"label_smoothing": label_smoothing, "sft_weight": sft_weight, "gamma": gamma,
+                   **({"desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight}
+                      if loss == "kto" else {})})
     result = train(net, tok, "causal", train_set, val_set, cfg, out, resume=resume, objective=objective)
     from genlab.alignment.plots import plot_dpo_curves
 

@@ -240,6 +240,64 @@ def _trl_shapes(row: dict, where: str | None, tokenizer, chat: bool | None) -> t
     return {**row, "prompt": transcript(prompt), "chosen": text(chosen), "rejected": text(rejected)}, seen
 
 
+def load_feedback(source: str | Path, *, split: str = "train", n: int | None = None, tokenizer=None,
+                  chat: bool | None = None, skip_bad_rows: bool = False) -> list | None:
+    """Unpaired feedback rows (``prompt, completion, label``: TRL's unpaired preference shape, for KTO) from a
+    file or ``hf:`` dataset, as ``genlab.alignment.kto.Feedback``; None when the source's rows are not of that
+    shape (a task, or preference pairs). ``prompt`` and ``completion`` may be turn lists (conversational)."""
+    from genlab.alignment.kto import Feedback, read_label
+
+    text = str(source)
+    if text.startswith("hf:"):
+        splits = load_hub(text, skip_bad_rows=skip_bad_rows)
+        rows = hub_split(text, {name: loaded.rows for name, loaded in splits.items()}, split)[0]
+    elif is_data_file(Path(text)):
+        rows = file_split(load_file(text, skip_bad_rows=skip_bad_rows).rows, split, text)
+    else:
+        return None
+    if not rows or not {"completion", "label"} <= set(rows[0]) or {"chosen", "rejected"} & set(rows[0]):
+        return None
+    out, bad, wrap = [], [], _chat_wrapper(tokenizer, chat)
+    for row in rows[:n] if n else rows:
+        where = getattr(row, "where", None)
+        try:
+            prompt, completion = row.get("prompt"), row.get("completion")
+            if isinstance(prompt, list):
+                _turns("prompt", prompt, where)
+                seen = chat_prompt(tokenizer, prompt) if _uses_chat(tokenizer, chat) else transcript(prompt)
+            elif isinstance(prompt, str) and prompt.strip():
+                seen = wrap(prompt)
+            else:
+                raise DataError('empty or missing field "prompt"', where=where)
+            if isinstance(completion, list):
+                _turns("completion", completion, where)
+                if any(t["role"] != "assistant" for t in completion):
+                    raise DataError("completion holds the assistant's reply only (role: assistant)", where=where)
+                completion = "".join(t["content"] for t in completion)
+            if not isinstance(completion, str) or not completion.strip():
+                raise DataError('empty or missing field "completion"', where=where)
+            out.append(Feedback(seen, completion, read_label(row.get("label"), where),
+                                {"where": where, "prompt_text": transcript(prompt) if isinstance(prompt, list)
+                                 else prompt}))
+        except DataError as e:
+            if not skip_bad_rows:
+                raise DataError(e.message, where=e.where, hint=e.hint or "fix the row, or pass --skip-bad-rows to "
+                                                                         "skip it") from None
+            bad.append(BadRow(e.where or str(where), e.message))
+    if bad and not text.startswith("hf:"):
+        from genlab.data.loading import write_bad_report
+
+        write_bad_report(Path(text), bad)
+    return out
+
+
+def _turns(name: str, turns: list, where: str | None) -> None:
+    if not turns or not all(isinstance(t, dict) and isinstance(t.get("content"), str) and t.get("role")
+                            for t in turns):
+        raise DataError(f'"{name}": a non-empty list of turns, each with a "role" and a string "content"',
+                        where=where)
+
+
 def _uses_chat(tokenizer, chat: bool | None) -> bool:
     return tokenizer is not None and chat is not False and bool(getattr(tokenizer, "chat_template", None))
 

@@ -20,9 +20,9 @@ last PPO steps.
        train: {lr: 5.0e-5, epochs: 1}}
 
 ``dpo`` options: ``data`` (a preference task, file or ``hf:`` dataset; required), ``beta`` (0.1; simpo 2.0),
-``loss`` (``sigmoid``, ``ipo``, ``hinge``, ``robust``, ``simpo``, ``orpo``), ``label_smoothing`` (0),
-``sft_weight`` (0), ``gamma`` (0.5), ``n_train``, ``n_val`` (16), and for a stage that does not start from
-an adapter ``method`` (lora) with ``method_options``. From a stage with a peft adapter (an SFT LoRA) the adapter
+``loss`` (``sigmoid``, ``ipo``, ``hinge``, ``robust``, ``simpo``, ``orpo``, ``kto``), ``label_smoothing`` (0),
+``sft_weight`` (0), ``gamma`` (0.5), ``desirable_weight``/``undesirable_weight`` (1, KTO), ``n_train``,
+``n_val`` (16), and for a stage that does not start from an adapter ``method`` (lora) with ``method_options``. From a stage with a peft adapter (an SFT LoRA) the adapter
 is continued and the reference is that SFT model; from a stage with a model folder, or from the base, a new
 adapter is trained and the reference is the starting model (simpo and orpo use none). The report shows the
 loss, reward margin and chosen/rejected log-prob curves.
@@ -193,12 +193,23 @@ def _examples(path: Path) -> list[dict]:
 register(StageKind("ppo", {"options", "from"}, parse_ppo, run_ppo))
 
 
-DPO_KEYS = {"data", "beta", "loss", "label_smoothing", "sft_weight", "gamma", "n_train", "n_val", "method",
-            "method_options"}
+DPO_KEYS = {"data", "beta", "loss", "label_smoothing", "sft_weight", "gamma", "desirable_weight",
+            "undesirable_weight", "n_train", "n_val", "method", "method_options"}
+
+
+def _objective_options(options: dict) -> dict:
+    """The loss settings of a ``dpo`` stage's options, as ``make_objective`` and ``train_dpo`` take them."""
+    from genlab.alignment.dpo import DEFAULT_BETA
+
+    loss = str(options.get("loss", "sigmoid"))
+    return {"loss": loss, "beta": float(options.get("beta", DEFAULT_BETA.get(loss, 0.1))),
+            **{k: float(options.get(k, default)) for k, default in (
+                ("label_smoothing", 0.0), ("sft_weight", 0.0), ("gamma", 0.5), ("desirable_weight", 1.0),
+                ("undesirable_weight", 1.0))}}
 
 
 def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
-    from genlab.alignment.dpo import DEFAULT_BETA, DPOObjective
+    from genlab.alignment.dpo import make_objective
     from genlab.lifecycle.stages import train_section
 
     options = numbers(item.get("options") or {})
@@ -213,10 +224,7 @@ def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
         if key in options and (not isinstance(options[key], int) or options[key] < (1 if key == "n_train" else 0)):
             raise ConfigError(f"{key} must be a whole number", where=f"{where}.options.{key}")
     try:
-        loss = str(options.get("loss", "sigmoid"))
-        DPOObjective(float(options.get("beta", DEFAULT_BETA.get(loss, 0.1))), loss,
-                     float(options.get("label_smoothing", 0.0)), float(options.get("sft_weight", 0.0)),
-                     float(options.get("gamma", 0.5)))
+        make_objective(**_objective_options(options))
     except (ConfigError, ValueError, TypeError) as e:
         raise ConfigError(getattr(e, "message", str(e)), where=f"{where}.options", hint=getattr(e, "hint", None)) \
             from None
@@ -243,14 +251,9 @@ def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
             from_adapter = src_dir / src.adapter
     cfg = TrainConfig.from_dict({"seed": r.seed, **stage.train}, where=f"{r.source}: stages.{stage.name}.train")
     resume = resume and (sdir / "dpo" / "checkpoints" / "last.pt").is_file()
-    from genlab.alignment.dpo import DEFAULT_BETA
-
-    loss = str(opts.get("loss", "sigmoid"))
-    beta = float(opts.get("beta", DEFAULT_BETA.get(loss, 0.1)))
-    res = train_dpo(model, opts["data"], sdir / "dpo", beta=beta, loss=loss,
-                    label_smoothing=float(opts.get("label_smoothing", 0.0)),
-                    sft_weight=float(opts.get("sft_weight", 0.0)), gamma=float(opts.get("gamma", 0.5)),
-                    method=opts.get("method", "lora"),
+    settings = _objective_options(opts)
+    loss, beta = settings["loss"], settings["beta"]
+    res = train_dpo(model, opts["data"], sdir / "dpo", **settings, method=opts.get("method", "lora"),
                     method_cfg=opts.get("method_options"), from_adapter=from_adapter, train_cfg=cfg,
                     n_train=opts.get("n_train"), n_val=opts.get("n_val", 16), resume=resume, overwrite=not resume,
                     reporter=ctx.reporter)
@@ -269,7 +272,8 @@ def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     last = next((h for h in reversed(res.history) if "reward_margin" in h), {})
     record.train = {**res.train.to_dict(), "reference_s": res.reference_s,
                     **{k: last[k] for k in ("reward_margin", "reward_accuracy") if k in last}}
-    record.extra.update(label=f"DPO ({loss}, β={beta:g}) on {opts['data']} from {stage.source or r.model}",
+    name = f"KTO (β={beta:g})" if loss == "kto" else f"DPO ({loss}, β={beta:g})"
+    record.extra.update(label=f"{name} on {opts['data']} from {stage.source or r.model}",
                         figures=["dpo/dpo_curves.png"])
     ctx.score_other_splits(tuned, cfg_eval, sdir, record)
     compare_to_source(ctx, stage, sdir, record, tuned, recipe_reward(ctx))

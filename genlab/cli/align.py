@@ -102,7 +102,11 @@ def dpo_cmd(
                                                                "β; ORPO's λ) [default: 0.1; simpo: 2.0]."),
     loss: str = typer.Option("sigmoid", "--loss", help="sigmoid (DPO) | ipo (IPO, length-normalised) | hinge "
                                                        "(SLiC) | robust (rDPO, with --label-smoothing) | simpo | "
-                                                       "orpo (these two need no reference model)."),
+                                                       "orpo (these two need no reference model) | kto (unpaired "
+                                                       "prompt, completion, label rows; pairs are split)."),
+    desirable_weight: float = typer.Option(1.0, "--desirable-weight", help="KTO's λ_D: weight of desirable rows."),
+    undesirable_weight: float = typer.Option(1.0, "--undesirable-weight",
+                                             help="KTO's λ_U: weight of undesirable rows."),
     gamma: float = typer.Option(0.5, "--gamma", help="SimPO's target margin γ."),
     label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Share of preference labels taken to be "
                                                                          "flipped (conservative DPO with sigmoid, "
@@ -127,16 +131,20 @@ def dpo_cmd(
                        max_seq_len=max_seq_len)
     beta = beta if beta is not None else DEFAULT_BETA.get(loss, 0.1)
     res = train_dpo(model, task, out, beta=beta, loss=loss, label_smoothing=label_smoothing, sft_weight=sft_weight,
-                    gamma=gamma, method=method, method_cfg=method_options(method, option), from_adapter=from_adapter,
+                    gamma=gamma, desirable_weight=desirable_weight, undesirable_weight=undesirable_weight,
+                    method=method, method_cfg=method_options(method, option), from_adapter=from_adapter,
                     train_cfg=cfg, n_train=n_train, n_val=n_val, resume=resume, overwrite=overwrite,
                     skip_bad_rows=skip_bad_rows, reporter=RichReporter())
     t, last = res.train, next((r for r in reversed(res.history) if "reward_margin" in r), {})
     settings = [loss, f"β={beta:g}"] + [f"ε={label_smoothing:g}"] * bool(label_smoothing) + \
-        [f"γ={gamma:g}"] * (loss == "simpo") + [f"sft weight {sft_weight:g}"] * bool(sft_weight)
+        [f"γ={gamma:g}"] * (loss == "simpo") + [f"sft weight {sft_weight:g}"] * bool(sft_weight) + \
+        [f"λD={desirable_weight:g}, λU={undesirable_weight:g}"] * ((desirable_weight, undesirable_weight) != (1, 1))
     logp = "logp/token" if loss in REFERENCE_FREE else "Δlogp"  # no reference: the replies' mean log-probs
-    console.print(table(f"DPO ({', '.join(settings)})", ["steps", "final loss", "best val loss", "reward margin",
-                                                         "reward acc", f"{logp} chosen", f"{logp} rejected", "tok/s",
-                                                         "wall s"],
+    good, bad = ("desirable", "undesirable") if loss == "kto" else ("chosen", "rejected")
+    name = "KTO" if loss == "kto" else "DPO"
+    console.print(table(f"{name} ({', '.join(settings[loss == 'kto':])})",
+                        ["steps", "final loss", "best val loss", "reward margin", "reward acc", f"{logp} {good}",
+                         f"{logp} {bad}", "tok/s", "wall s"],
                         [[t.steps, t.final_loss, t.best_val_loss, last.get("reward_margin"),
                           last.get("reward_accuracy"), last.get("logps_chosen"), last.get("logps_rejected"),
                           t.tokens_per_s, t.wall_s]]))

@@ -109,10 +109,19 @@ def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, t
     assert again == {"zero-shot": "reused", "sft": "reused", "dpo": "reused"}
 
 
+def test_a_kto_stage_takes_its_weights():
+    recipe = recipe_from_yaml("model: m\ntask: t\nstages: [zero-shot, {kind: dpo, from: zero-shot, options: "
+                              "{data: p.jsonl, loss: kto, desirable_weight: 1.2, undesirable_weight: 1.0}}]\n",
+                              source="r.yaml")
+    assert recipe.stages[1].options["desirable_weight"] == 1.2
+
+
 @pytest.mark.parametrize("options, match", [
     ("{beta: 0.1}", "data: names"),
     ("{data: p.jsonl, beta: 0}", "must be > 0"),
-    ("{data: p.jsonl, loss: kto}", "unknown DPO loss"),
+    ("{data: p.jsonl, loss: cpo}", "unknown DPO loss"),
+    ("{data: p.jsonl, loss: kto, sft_weight: 1.0}", "not kto"),
+    ("{data: p.jsonl, desirable_weight: 2.0}", "KTO's"),
     ("{data: p.jsonl, loss: ipo, label_smoothing: 0.1}", "for the sigmoid and robust losses"),
     ("{data: p.jsonl, steps: 3}", "unknown option"),
 ])
