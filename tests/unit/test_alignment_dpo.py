@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from objective_helpers import one_batch
+
 from genlab.alignment.dpo import DPOObjective, dpo_loss, encode_pairs, precompute_reference, train_dpo
 from genlab.alignment.preferences import PreferencePair
 from genlab.errors import ConfigError
@@ -89,12 +91,7 @@ def test_objective_equals_trl_dpo_trainer_on_the_same_batch(kind, smoothing, tin
     for i, e in enumerate(ex):
         e.ref_chosen, e.ref_rejected = -5.0 - i, -3.0 + i
     obj = DPOObjective(0.2, kind, smoothing)
-    obj.attach(tiny_causal.model)
-    try:
-        batch = obj.collate(ex, tiny_causal.tokenizer.pad_token_id)
-        ours, n = obj.loss(tiny_causal.model, batch)
-    finally:
-        obj.detach()
+    batch, ours, n = one_batch(obj, tiny_causal, ex)
     theirs, metrics = _trl_loss(tiny_causal.model, batch, 0.2, kind, smoothing)
     assert n == 3
     assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
@@ -108,11 +105,7 @@ def test_sft_weight_adds_the_chosen_replies_mean_nll(tiny_causal):
     losses = {}
     for weight in (0.0, 0.5):
         obj = DPOObjective(0.2, "sigmoid", sft_weight=weight)
-        obj.attach(tiny_causal.model)
-        try:
-            losses[weight], _ = obj.loss(tiny_causal.model, obj.collate(ex, tiny_causal.tokenizer.pad_token_id))
-        finally:
-            obj.detach()
+        _, losses[weight], _ = one_batch(obj, tiny_causal, ex)
     nll = obj.logs()["nll_chosen"]  # the chosen replies' mean token NLL, averaged over pairs
     assert nll > 0 and losses[0.5].item() == pytest.approx(losses[0.0].item() + 0.5 * nll, rel=1e-5)
 

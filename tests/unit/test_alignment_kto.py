@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from objective_helpers import one_batch
+
 from genlab.alignment.kto import (Feedback, KTOObjective, check_balance, encode_feedback, kto_loss, kto_rows,
                                   read_label, unpaired)
 from genlab.alignment.preferences import PreferencePair
@@ -64,12 +66,7 @@ def test_objective_equals_trl_kto_trainer_on_the_same_batch(tiny_causal):
     for i, e in enumerate(ex):
         e.ref_chosen, e.ref_rejected = -5.0 - i, -40.0 + i  # a positive KL estimate: z0 matters
     obj = KTOObjective(0.2, desirable_weight=1.0, undesirable_weight=1.5)
-    obj.attach(tiny_causal.model)
-    try:
-        batch = obj.collate(ex, tiny_causal.tokenizer.pad_token_id)
-        ours, n = obj.loss(tiny_causal.model, batch)
-    finally:
-        obj.detach()
+    batch, ours, n = one_batch(obj, tiny_causal, ex)
     theirs, metrics = _trl_kto_loss(tiny_causal.model, batch, 0.2, 1.0, 1.5)
     logs = obj.logs()
     assert n == 4 and logs["kl"] > 0
