@@ -8,6 +8,10 @@ asks in the terminal; tests feed stdin): a ranking is the completions' indices, 
 file replaced atomically), so Ctrl-C loses nothing, and a re-run skips prompts already in the
 file. Rows have the ranking shape ``genlab.alignment.preferences`` reads:
 ``{"id", "prompt", "completions", "ranking", "criterion", "model"}``.
+
+With ``thumbs=True`` the person labels each completion good or bad instead (``ask`` returns a label per
+completion: True, False or None to leave it out), the feedback KTO learns from (``genlab align dpo --loss
+kto``); rows are unpaired, one per labelled completion: ``{"id", "prompt", "completion", "label", ...}``.
 """
 
 from __future__ import annotations
@@ -104,15 +108,21 @@ def sample(lm, prompts: Sequence[Prompt], k: int, temperature: float, max_new_to
 
 def collect_feedback(model, task: str, out: str | Path, ask: Ask, *, k: int = 4, n: int = 20,
                      criterion: str = "faithful", split: str = "train", temperature: float = 0.8,
-                     max_new_tokens: int = 96, seed: int = 0, reporter: Reporter | None = None) -> dict:
-    """Ask ``ask`` to rank ``k`` samples for each of the first ``n`` prompts of ``task``; returns counts."""
+                     max_new_tokens: int = 96, seed: int = 0, thumbs: bool = False,
+                     reporter: Reporter | None = None) -> dict:
+    """Ask ``ask`` to rank ``k`` samples (``thumbs``: to label each good or bad) for each of the first ``n``
+    prompts of ``task``; returns counts."""
     from genlab.models import as_loaded
 
-    if k < 2:
+    if k < (1 if thumbs else 2):
         raise ConfigError(f"k={k}: ranking needs at least 2 completions per prompt", where="--samples")
     question = criterion_text(criterion)
     out = Path(out)
     rows = read_done(out)
+    if rows and ("label" in rows[0]) != thumbs:
+        raise DataError(f"{out} holds {'labels' if 'label' in rows[0] else 'rankings'}; collect "
+                        f"{'labels' if thumbs else 'rankings'} into another file", where=str(out),
+                        hint="each file holds one kind of feedback")
     done = {r.get("id") for r in rows}
     lm = as_loaded(model)
     todo = [p for p in task_prompts(task, lm.tokenizer, split, n, seed) if p.id not in done]
@@ -121,17 +131,25 @@ def collect_feedback(model, task: str, out: str | Path, ask: Ask, *, k: int = 4,
     asked = skipped = 0
     for i, p in enumerate(todo):
         completions = sample(lm, [p], k, temperature, max_new_tokens, seed + len(rows) + i)[0]
-        if len(completions) < 2:
+        if len(completions) < (1 if thumbs else 2):
             skipped += 1
             continue
-        ranking = ask(p.text, completions, question)
-        if ranking is None:
+        answer = ask(p.text, completions, question)
+        if answer is None or (thumbs and all(label is None for label in answer)):
             skipped += 1
             continue
-        rows.append({"id": p.id, "prompt": p.text, "completions": completions, "ranking": list(ranking),
-                     "criterion": criterion, "model": lm.name})
+        if thumbs:
+            rows += [{"id": p.id, "prompt": p.text, "completion": c, "label": bool(label), "criterion": criterion,
+                      "model": lm.name} for c, label in zip(completions, answer) if label is not None]
+        else:
+            rows.append({"id": p.id, "prompt": p.text, "completions": completions, "ranking": list(answer),
+                         "criterion": criterion, "model": lm.name})
         atomic_write_jsonl(out, rows)  # after every prompt: Ctrl-C loses nothing
         asked += 1
+    if thumbs:
+        good = sum(r["label"] for r in rows)
+        return {"ranked": asked, "skipped": skipped, "total": len({r["id"] for r in rows}), "good": good,
+                "bad": len(rows) - good, "path": str(out)}
     return {"ranked": asked, "skipped": skipped, "total": len(rows), "pairs": sum(
         len(r["completions"]) * (len(r["completions"]) - 1) // 2 for r in rows), "path": str(out)}
 

@@ -17,6 +17,8 @@ feedback_app = typer.Typer(help="Collect preference data: rank samples yourself,
 
 TaskOpt = typer.Option("support-summary", "--task", "-t", help="Task whose prompts to sample (`genlab data tasks`).")
 SamplesOpt = typer.Option(4, "--samples", min=2, help="Completions sampled per prompt (-k means shots in genlab).")
+LabelSamplesOpt = typer.Option(4, "--samples", min=1, help="Completions sampled per prompt, at least 2 to rank "
+                                                          "(-k means shots in genlab).")
 NOpt = typer.Option(20, "--n", "-n", min=1, help="Prompts (the first N of the split).")
 SplitOpt = typer.Option("train", "--split", help="Split of the task's prompts.")
 TempOpt = typer.Option(0.8, "--temperature", "-T", help="Sampling temperature.")
@@ -29,12 +31,13 @@ def register(app: typer.Typer) -> None:
 
 
 class _TerminalAsk:
-    """Shows the prompt and numbered completions; reads a ranking (best first) from stdin."""
+    """Shows the prompt and numbered completions; reads a ranking (best first) from stdin, or with ``thumbs`` a
+    good/bad label per completion."""
 
-    def __init__(self, prompt_chars: int):
+    def __init__(self, prompt_chars: int, thumbs: bool = False):
         from genlab.ui import console
 
-        self.console, self.prompt_chars, self.quit = console, prompt_chars, False
+        self.console, self.prompt_chars, self.quit, self.thumbs = console, prompt_chars, False, thumbs
 
     def __call__(self, prompt: str, completions: list[str], question: str):
         from rich.markup import escape
@@ -45,6 +48,8 @@ class _TerminalAsk:
 
         shown = prompt if len(prompt) <= self.prompt_chars else "..." + prompt[-self.prompt_chars:]
         self.console.print(Panel(Text(shown), title="prompt"))  # Text: model output is not rich markup
+        if self.thumbs:
+            return [self._label(c, i, len(completions), question) for i, c in enumerate(completions, 1)]
         for i, c in enumerate(completions, 1):
             self.console.print(Panel(Text(c), title=escape(f"[{i}]")))
         self.console.print(Text(question, style="bold"))
@@ -65,33 +70,70 @@ class _TerminalAsk:
                 self.console.print(Text(str(e), style="yellow"))
 
 
+    def _label(self, completion: str, i: int, k: int, question: str) -> bool | None:
+        from rich.markup import escape
+        from rich.panel import Panel
+        from rich.text import Text
+
+        self.console.print(Panel(Text(completion), title=escape(f"[{i}/{k}]")))
+        self.console.print(Text(question.replace("Which reply", "Does this reply"), style="bold"))
+        while True:
+            answer = self._input("good reply? y = good, n = bad, s = leave out, q = quit: ").lower()
+            if answer in ("y", "yes", "g", "good", "+"):
+                return True
+            if answer in ("n", "no", "b", "bad", "-"):
+                return False
+            if answer in ("s", "skip", ""):
+                return None
+            self.console.print(Text("answer y, n, s or q", style="yellow"))
+
+    def _input(self, text: str) -> str:
+        try:
+            answer = input(text).strip()
+        except EOFError:  # stdin closed: stop as with q
+            answer = "q"
+        if answer.lower() in ("q", "quit"):
+            self.quit = True
+            raise _Quit
+        return answer
+
+
 class _Quit(Exception):
     pass
 
 
 @feedback_app.command("collect")
 def collect_cmd(
-    model: str = ModelOpt, task: str = TaskOpt, samples: int = SamplesOpt, n: int = NOpt,
+    model: str = ModelOpt, task: str = TaskOpt, samples: int = LabelSamplesOpt, n: int = NOpt,
     out: Path = typer.Option(..., "--out", help="JSONL file of rankings (appended to; a re-run continues)."),
     criterion: str = typer.Option("faithful", "--criterion",
                                   help="helpful | harmless | faithful, or a sentence of your own."),
     split: str = SplitOpt, temperature: float = TempOpt, max_new_tokens: int = MaxNewOpt, seed: int = SeedOpt,
     prompt_chars: int = typer.Option(1200, "--prompt-chars", help="Show at most this many characters of a prompt."),
+    thumbs: bool = typer.Option(False, "--thumbs", help="Label each completion good or bad instead of ranking "
+                                                        "them: unpaired feedback for KTO (--samples may be 1)."),
 ) -> None:
-    """Rank sampled completions in the terminal; each answer is saved at once (Ctrl-C loses nothing)."""
+    """Rank sampled completions in the terminal (or label each good or bad, --thumbs); each answer is saved at
+    once (Ctrl-C loses nothing)."""
     from genlab.alignment.feedback import collect_feedback
     from genlab.ui import RichReporter, console
 
-    ask = _TerminalAsk(prompt_chars)
+    ask = _TerminalAsk(prompt_chars, thumbs)
     try:
         res = collect_feedback(model, task, out, ask, k=samples, n=n, criterion=criterion, split=split,
-                               temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+                               temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, thumbs=thumbs,
                                reporter=RichReporter())
     except _Quit:
         from genlab.alignment.feedback import read_done
 
-        rows = read_done(out)
-        console.print(f"stopped; {len(rows)} ranked prompt(s) kept in {out} (run the same command to continue)")
+        prompts = len({r.get("id") for r in read_done(out)})
+        console.print(f"stopped; {prompts} {'labelled' if thumbs else 'ranked'} prompt(s) kept in {out} (run the "
+                      "same command to continue)")
+        return
+    if thumbs:
+        console.print(f"{res['ranked']} labelled now, {res['skipped']} skipped; {res['total']} prompt(s) in "
+                      f"{res['path']}: {res['good']} good and {res['bad']} bad replies (genlab align dpo --loss kto "
+                      f"-t {res['path']})")
         return
     console.print(f"{res['ranked']} ranked now, {res['skipped']} skipped; {res['total']} prompt(s) in {res['path']} "
                   f"= {res['pairs']} preference pairs (genlab align reward -t {res['path']})")

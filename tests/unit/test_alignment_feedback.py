@@ -26,9 +26,9 @@ def tiny_task(tmp_path):
     return tmp_path / "task.yaml"
 
 
-def _collect(model_dir, task, out, answers: str):
+def _collect(model_dir, task, out, answers: str, *extra: str):
     cmd = [str(console_script()), "feedback", "collect", "-m", str(model_dir), "-t", str(task), "--samples", "3",
-           "-n", "2", "--out", str(out), "--max-new-tokens", "8", "--criterion", "helpful"]
+           "-n", "2", "--out", str(out), "--max-new-tokens", "8", "--criterion", "helpful", *extra]
     return subprocess.run(cmd, input=answers, capture_output=True, text=True, env=genlab_env(COLUMNS="200"),
                           timeout=120)
 
@@ -131,3 +131,25 @@ def test_ai_label_with_the_rule_judge_writes_pairs_and_continues(tmp_path, tiny_
     assert again["prompts"] == 1  # the first two were judged already
     for pair in load_preferences(out).pairs:
         assert pair.meta["judge"] == "rule" and pair.meta["scores"][0] > pair.meta["scores"][1]
+
+
+def test_thumbs_labels_each_reply_for_kto_and_continues(tmp_path, tiny_causal_dir, tiny_task):
+    from genlab.alignment.kto import kto_rows
+
+    out = tmp_path / "feedback.jsonl"
+    first = _collect(tiny_causal_dir, tiny_task, out, "y\nmaybe\nn\ns\n", "--thumbs")  # then stdin ends: stop
+    assert first.returncode == 0, first.stderr
+    assert "answer y, n, s or q" in first.stdout and "1 labelled prompt(s) kept" in first.stdout
+    rows = read_done(out)
+    assert [r["label"] for r in rows] == [True, False] and {r["id"] for r in rows} == {rows[0]["id"]}
+    assert rows[0]["prompt"] == "Say hello to customer 0." and rows[0]["completion"] != rows[1]["completion"]
+    second = _collect(tiny_causal_dir, tiny_task, out, "n\nn\ny\n", "--thumbs")  # continues with prompt 2
+    assert second.returncode == 0, second.stderr
+    assert "good and" in second.stdout and "--loss kto" in second.stdout
+    rows = read_done(out)
+    assert [r["label"] for r in rows] == [True, False, False, False, True]
+    assert rows[-1]["prompt"] == "Say hello to customer 1."
+    read = kto_rows(str(out), "train", None, 0, None, "sample", False)  # KTO reads them (5 rows: all train)
+    assert sorted((r.completion, r.desirable) for r in read) == sorted((r["completion"], r["label"]) for r in rows)
+    mixed = _collect(tiny_causal_dir, tiny_task, out, "1 2 3\n")  # rankings into a file of labels: refused
+    assert mixed.returncode != 0 and "holds labels" in mixed.stdout + mixed.stderr
