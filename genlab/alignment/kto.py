@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from genlab.alignment.dpo import DPOExample, DPOObjective, sequence_logps
 from genlab.alignment.preferences import PreferencePair

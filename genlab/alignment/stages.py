@@ -22,10 +22,10 @@ last PPO steps.
 ``dpo`` options: ``data`` (a preference task, file or ``hf:`` dataset; required), ``beta`` (0.1; simpo 2.0),
 ``loss`` (``sigmoid``, ``ipo``, ``hinge``, ``robust``, ``simpo``, ``orpo``, ``kto``), ``label_smoothing`` (0),
 ``sft_weight`` (0), ``gamma`` (0.5), ``desirable_weight``/``undesirable_weight`` (1, KTO), ``n_train``,
-``n_val`` (16), and for a stage that does not start from an adapter ``method`` (lora) with ``method_options``. From a stage with a peft adapter (an SFT LoRA) the adapter
-is continued and the reference is that SFT model; from a stage with a model folder, or from the base, a new
-adapter is trained and the reference is the starting model (simpo and orpo use none). The report shows the
-loss, reward margin and chosen/rejected log-prob curves.
+``n_val`` (16), and for a stage that does not start from an adapter ``method`` (lora) with ``method_options``.
+From a stage with a peft adapter (an SFT LoRA) the adapter is continued and the reference is that SFT model;
+from a stage with a model folder, or from the base, a new adapter is trained and the reference is the starting
+model (simpo and orpo use none). The report shows the loss, reward margin and chosen/rejected log-prob curves.
 """
 
 from __future__ import annotations
