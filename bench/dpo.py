@@ -40,67 +40,86 @@ def pairs(n: int, tokenizer) -> list[tuple[str, str, str]]:
     return [(p.prompt, p.chosen, p.rejected) for p in data.pairs]
 
 
-def run_genlab(n: int, out: Path) -> dict:
-    from genlab.alignment.dpo import DPOObjective, encode_pairs, precompute_reference
-    from genlab.alignment.preferences import PreferencePair
+def train_genlab(examples_of, objective, out: Path):
+    """genlab's side: the embedded model with a new LoRA, the reference pass, then the loop with ``objective`` on
+    ``examples_of(tokenizer)``; returns (model, tokens, wall s, reference s, losses, examples)."""
+    from genlab.alignment.dpo import precompute_reference
     from genlab.models import load
     from genlab.tuning import TrainConfig, methods, train
 
     lm = load(precision="fp32")  # fp32 master weights, bf16 autocast in the loop
-    ex = encode_pairs([PreferencePair(*p) for p in pairs(n, lm.tokenizer)], lm.tokenizer, 1024)
+    ex = examples_of(lm.tokenizer)
     model = methods.apply("lora", lm.model, LORA)
     cfg = TrainConfig(lr=HP["lr"], epochs=HP["epochs"], batch_size=HP["batch_size"], warmup_ratio=HP["warmup_ratio"],
                       seed=HP["seed"], precision=HP["precision"], save_every=10_000, max_seq_len=1024)
     t0 = time.perf_counter()
     precompute_reference(model, ex, lm.tokenizer.pad_token_id, batch_size=cfg.batch_size, precision=cfg.precision)
     ref_s = time.perf_counter() - t0
-    res = train(model, lm.tokenizer, "causal", ex, [], cfg, out, objective=DPOObjective(HP["beta"], "sigmoid"))
+    res = train(model, lm.tokenizer, "causal", ex, [], cfg, out, objective=objective)
     wall = time.perf_counter() - t0
-    model.save_pretrained(out / "adapter")
     losses = [r["loss"] for r in res.history if "loss" in r]
-    tokens = sum(len(e.chosen) + len(e.rejected) for e in ex)
-    return _summary("genlab", tokens, wall, ref_s, losses, len(ex))
+    return model, sum(len(e.chosen) + len(e.rejected) for e in ex), wall, ref_s, losses, len(ex)
 
 
-def run_trl(n: int, out: Path) -> dict:
+def run_genlab(n: int, out: Path) -> dict:
+    from genlab.alignment.dpo import DPOObjective, encode_pairs
+    from genlab.alignment.preferences import PreferencePair
+
+    model, *figures = train_genlab(lambda tok: encode_pairs([PreferencePair(*p) for p in pairs(n, tok)], tok, 1024),
+                                   DPOObjective(HP["beta"], "sigmoid"), out)
+    model.save_pretrained(out / "adapter")
+    return _summary("genlab", *figures)
+
+
+def train_trl(config_cls, trainer_cls, data_of, out: Path, n_examples: int, **extra):
+    """TRL's side: the embedded model in fp32, ``trainer_cls`` (``DPOTrainer``, ``KTOTrainer``) with the shared
+    hyper-parameters (reference log-probs precomputed) and the same LoRA on the rows ``data_of(tokenizer)``;
+    returns (trainer, wall s, reference s, losses)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
 
     from genlab.models import resolve
 
     path = resolve("smollm2-135m-instruct").path
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    data = Dataset.from_list([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in pairs(n, tok)])
-    steps = -(-n // HP["batch_size"])
-    args = DPOConfig(output_dir=str(out), per_device_train_batch_size=HP["batch_size"], num_train_epochs=HP["epochs"],
-                     learning_rate=HP["lr"], lr_scheduler_type="cosine", seed=HP["seed"],
-                     warmup_steps=int(HP["warmup_ratio"] * steps), beta=HP["beta"], loss_type=["sigmoid"],
-                     bf16=HP["precision"] == "bf16", use_cpu=True, max_length=1024, logging_steps=1, save_strategy="no",
-                     report_to="none", dataloader_num_workers=0, precompute_ref_log_probs=True,
-                     precompute_ref_batch_size=HP["batch_size"])
+    steps = -(-n_examples // HP["batch_size"])
+    args = config_cls(output_dir=str(out), per_device_train_batch_size=HP["batch_size"], num_train_epochs=HP["epochs"],
+                      learning_rate=HP["lr"], lr_scheduler_type="cosine", seed=HP["seed"],
+                      warmup_steps=int(HP["warmup_ratio"] * steps), beta=HP["beta"], bf16=HP["precision"] == "bf16",
+                      use_cpu=True, max_length=1024, logging_steps=1, save_strategy="no", report_to="none",
+                      dataloader_num_workers=0, precompute_ref_log_probs=True,
+                      precompute_ref_batch_size=HP["batch_size"], **extra)
     peft = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
                       target_modules=LORA["target_modules"], task_type="CAUSAL_LM")
+    data = Dataset.from_list(data_of(tok))
     t0 = time.perf_counter()
-    trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft)
+    trainer = trainer_cls(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft)
     ref_s = time.perf_counter() - t0  # tokenization + the reference pass happen in __init__
     trainer.train()
     wall = time.perf_counter() - t0
+    return trainer, wall, ref_s, [h["loss"] for h in trainer.state.log_history if "loss" in h]
+
+
+def run_trl(n: int, out: Path) -> dict:
+    from trl import DPOConfig, DPOTrainer
+
+    trainer, wall, ref_s, losses = train_trl(
+        DPOConfig, DPOTrainer, lambda tok: [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in pairs(n, tok)],
+        out, n, loss_type=["sigmoid"])
     trainer.model.save_pretrained(out / "adapter")
     ds = trainer.train_dataset
     tokens = sum(len(p) + len(c) + len(p) + len(r) for p, c, r in
                  zip(ds["prompt_ids"], ds["chosen_ids"], ds["rejected_ids"])) if "prompt_ids" in ds.column_names \
         else None
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return _summary("trl", tokens, wall, ref_s, losses, len(data))
+    return _summary("trl", tokens, wall, ref_s, losses, len(ds))
 
 
-def _summary(name, tokens, wall, ref_s, losses, n) -> dict:
+def _summary(name, tokens, wall, ref_s, losses, n, unit: str = "pairs") -> dict:
     tail = losses[-max(1, len(losses) // 10):]
-    return {"name": name, "pairs": n, "tokens": tokens, "wall_s": round(wall, 1), "reference_s": round(ref_s, 1),
+    return {"name": name, unit: n, "tokens": tokens, "wall_s": round(wall, 1), "reference_s": round(ref_s, 1),
             "tokens_per_s": round(tokens / wall, 1) if tokens else None, "final_loss": round(sum(tail) / len(tail), 4),
             "first_loss": round(losses[0], 4), "steps": len(losses),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -139,8 +158,9 @@ def end_losses(n: int, out: Path, sides: list[str]) -> dict:
     return out_losses
 
 
-def child(which: str, n: int, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(n), "--out", str(out),
+def child(which: str, n: int, out: Path, script: str = __file__) -> dict:
+    """``script --child which`` in its own process (peak RSS its own); its last line of output as JSON."""
+    proc = subprocess.run([sys.executable, script, "--child", which, "--n", str(n), "--out", str(out),
                            "--precision", HP["precision"]], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
@@ -148,43 +168,61 @@ def child(which: str, n: int, out: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=64, help="preference pairs (the issue asks 256: ~30 min here)")
+def bench_args(doc: str, n: int, n_help: str, out: str, children: list[str]) -> argparse.Namespace:
+    """The command line of a genlab-vs-TRL bench (``--n --which --child --out --precision``); sets the precision."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--n", type=int, default=n, help=n_help)
     ap.add_argument("--which", choices=["both", "genlab", "trl"], default="both")
-    ap.add_argument("--child", choices=["genlab", "trl", "score"])
-    ap.add_argument("--out", type=Path, default=Path("runs/bench-dpo"))
+    ap.add_argument("--child", choices=children)
+    ap.add_argument("--out", type=Path, default=Path(out))
     ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
                     help="training and reference pass, both sides (fp32 where the CPU has no AMX/AVX512-BF16)")
     a = ap.parse_args()
     HP["precision"] = a.precision
-    if a.child == "score":
-        print(json.dumps(end_losses(a.n, a.out, [s for s in ("genlab", "trl") if (a.out / s / "adapter").is_dir()])))
-        return
+    return a
+
+
+def run_sides(a: argparse.Namespace, genlab_side, trl_side, script: str) -> dict | None:
+    """In a child (``--child genlab|trl``): run that side, print its figures, return None. Otherwise run each side
+    asked for in its own process of ``script`` and return their figures."""
     if a.child:
-        res = run_genlab(a.n, a.out / "genlab") if a.child == "genlab" else run_trl(a.n, a.out / "trl")
-        print(json.dumps(res))
-        return
+        print(json.dumps(genlab_side(a.n, a.out / "genlab") if a.child == "genlab" else trl_side(a.n, a.out / "trl")))
+        return None
     from genlab.runtime import machine_line
 
     print(machine_line(a.precision), file=sys.stderr)
-    sides = ["genlab", "trl"] if a.which == "both" else [a.which]
-    results = {s: child(s, a.n, a.out) for s in sides}
+    return {s: child(s, a.n, a.out, script) for s in (["genlab", "trl"] if a.which == "both" else [a.which])}
+
+
+def main() -> None:
+    a = bench_args(__doc__, 64, "preference pairs (the issue asks 256: ~30 min here)", "runs/bench-dpo",
+                   ["genlab", "trl", "score"])
+    if a.child == "score":
+        print(json.dumps(end_losses(a.n, a.out, [s for s in ("genlab", "trl") if (a.out / s / "adapter").is_dir()])))
+        return
+    results = run_sides(a, run_genlab, run_trl, __file__)
+    if results is None:
+        return
     for side, loss in child("score", a.n, a.out).items():
         if side in results:
             results[side]["end_loss"] = loss
+    report(results, a.out)
+
+
+def report(results: dict, out: Path) -> None:
+    """Each side's figures, then genlab's ratios to TRL (with both sides), as JSON lines; ``out/results.json``."""
     for r in results.values():
         print(json.dumps(r))
     if len(results) == 2:
         g, t = results["genlab"], results["trl"]
+        apart = lambda key: round(abs(g[key] - t[key]) / t[key], 4)  # noqa: E731
         print(json.dumps({
             "speedup_tokens_per_s": round(g["tokens_per_s"] / t["tokens_per_s"], 2) if t["tokens_per_s"] else None,
-            "speedup_wall": round(t["wall_s"] / g["wall_s"], 2),
-            "loss_rel_diff": round(abs(g["final_loss"] - t["final_loss"]) / t["final_loss"], 4),
-            "end_loss_rel_diff": round(abs(g["end_loss"] - t["end_loss"]) / t["end_loss"], 4),
+            "speedup_wall": round(t["wall_s"] / g["wall_s"], 2), "loss_rel_diff": apart("final_loss"),
+            **({"end_loss_rel_diff": apart("end_loss")} if "end_loss" in g and "end_loss" in t else {}),
             "peak_rss_ratio": round(g["peak_rss_mb"] / t["peak_rss_mb"], 2)}))
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "results.json").write_text(json.dumps(results, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,8 @@ def check_balance(rows: Sequence[Feedback], desirable_weight: float, undesirable
 
 
 class KTOObjective(DPOObjective):
-    """Rows and their mismatched KL rows in one forward (2B rows); the KTO loss per row."""
+    """The rows' forward with a graph, their mismatched KL rows' without (z0 is detached); the KTO loss per
+    row."""
 
     def __init__(self, beta: float = 0.1, desirable_weight: float = 1.0, undesirable_weight: float = 1.0):
         super().__init__(beta, "sigmoid")
@@ -143,13 +144,16 @@ class KTOObjective(DPOObjective):
         return batch
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        logps, _ = sequence_logps(model, batch, self._head)  # (2B,): the rows, then their KL rows
-        b = logps.shape[0] // 2
+        b = batch["input_ids"].shape[0] // 2  # the rows, then their KL rows
+        half = lambda part: {k: batch[k][part] for k in ("input_ids", "attention_mask", "labels")}  # noqa: E731
+        with torch.no_grad():  # z0 is detached: the KL rows need no graph (as TRL's KTOTrainer)
+            kl_logps, _ = sequence_logps(model, half(slice(b, None)), self._head)
+        logps, _ = sequence_logps(model, half(slice(0, b)), self._head)
         good = batch["desirable"]
-        losses, z0 = kto_loss(logps[:b], batch["ref_chosen"], logps[b:], batch["ref_rejected"], good, self.beta,
+        losses, z0 = kto_loss(logps, batch["ref_chosen"], kl_logps, batch["ref_rejected"], good, self.beta,
                               self.desirable_weight, self.undesirable_weight)
         with torch.no_grad():
-            ratio = logps[:b] - batch["ref_chosen"]
+            ratio = logps - batch["ref_chosen"]
             right = torch.where(good, ratio > z0, ratio < z0)
             self._logs = {"kl": float(z0), "reward_accuracy": float(right.float().mean())}
             for name, part in (("chosen", ratio[good]), ("rejected", ratio[~good])):
