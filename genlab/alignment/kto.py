@@ -65,19 +65,20 @@ def unpaired(pairs: Sequence[PreferencePair]) -> list[Feedback]:
                                                                                       (p.rejected, False))]
 
 
-LABEL_WORDS = {"true": True, "1": True, "yes": True, "good": True, "desirable": True,
-               "false": False, "0": False, "no": False, "bad": False, "undesirable": False}
+LABEL_WORDS = {**dict.fromkeys(("true", "1", "yes", "good", "desirable", "up", "positive", "👍"), True),
+               **dict.fromkeys(("false", "0", "no", "bad", "undesirable", "down", "negative", "👎"), False)}
 
 
 def read_label(value: Any, where: str | None) -> bool:
-    """A row's ``label``: a bool, 0/1, or true/false, yes/no, good/bad, desirable/undesirable."""
+    """A row's ``label``: a bool, 0/1, or true/false, yes/no, good/bad, desirable/undesirable, up/down,
+    positive/negative, 👍/👎 (any case)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in LABEL_WORDS:
         return LABEL_WORDS[value.strip().lower()]
-    raise DataError(f'"label" must be true or false (1/0, yes/no, good/bad), got {value!r}', where=where)
+    raise DataError(f'"label" must be true or false (1/0, yes/no, good/bad, up/down), got {value!r}', where=where)
 
 
 @dataclass

@@ -88,8 +88,8 @@ def test_each_row_is_paired_with_a_reply_to_another_prompt(tiny_causal):
 
 
 def test_labels_balance_and_one_label_only():
-    assert [read_label(v, None) for v in (True, 0, "yes", "Bad", 1.0, "desirable")] == [True, False, True, False,
-                                                                                           True, True]
+    assert [read_label(v, None) for v in (True, 0, "yes", "Bad", 1.0, "desirable", " Down", "👍")] == [
+        True, False, True, False, True, True, False, True]
     with pytest.raises(DataError, match='"label" must be true or false'):
         read_label("maybe", "f.jsonl:3")
     rows = _rows(8)
