@@ -24,6 +24,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import copy
+import functools
 import logging
 import os
 import queue
@@ -241,9 +242,12 @@ class Engine:
             self._emit_prompt_logprobs(seqs, out.logits, inputs["attention_mask"])
             self._join(group, seqs, out, inputs)
             return
-        for part, hits in self._by_reuse(group, seqs):
-            inputs = prefill_inputs([s.prompt_ids for s in part], self.pad_id, self.lm.device)
-            self._join(group, part, self._prefill_reusing(group, part, inputs, hits), inputs)
+        for part, hits in self._by_reuse(group, seqs):  # each run fails alone: the other may have joined a batch
+            self._guarded(part, functools.partial(self._prefill_part, group, part, hits))
+
+    def _prefill_part(self, group: str, seqs: list[Sequence], hits: dict | None) -> None:
+        inputs = prefill_inputs([s.prompt_ids for s in seqs], self.pad_id, self.lm.device)
+        self._join(group, seqs, self._prefill_reusing(group, seqs, inputs, hits), inputs)
 
     def _join(self, group: str, seqs: list[Sequence], out, inputs: dict) -> None:
         """Rows just prefilled (``out``) sample their first token and join the group's running batch."""

@@ -129,9 +129,9 @@ def test_each_turn_of_a_conversation_is_fed_from_the_turn_before(tiny_causal):
     assert [tok.decode(s.out_ids, skip_special_tokens=True) for s in seqs] == want
 
 
-def test_an_adapter_without_a_stored_beginning_does_not_cost_another_its_reuse(tiny_causal_dir, tmp_path):
-    """One admission, rows on two LoRA adapters: "a" has a stored beginning, "b" none. The "a" rows are fed from
-    theirs and the "b" rows are prefilled whole, each answer as its adapter alone would give it (fp32, greedy)."""
+def _mixed_admission(tiny_causal_dir, tmp_path, events=None):
+    """An engine over LoRA adapters "a" and "b" that has stored a's first prompt, and the next admission: rows on
+    a, b, a (``events`` collects what each row emits). Returns (adapter paths, prompt ids, engine, sequences)."""
     from adapter_helpers import nudged_adapter
 
     from genlab.models import load
@@ -144,13 +144,23 @@ def test_an_adapter_without_a_stored_beginning_does_not_cost_another_its_reuse(t
     lm = load(str(tiny_causal_dir), precision="fp32")
     for name, path in paths.items():
         load_named_adapter(lm, path, name)
-    tok = lm.tokenizer
-    ids = [tok(PREFIX + e)["input_ids"] for e in ENDINGS]
+    ids = [lm.tokenizer(PREFIX + e)["input_ids"] for e in ENDINGS]
     e = Engine(lm, EngineConfig())
     config = GenerationConfig(max_new_tokens=8)
     e.run_here([Sequence(ids[0], config, "a", lambda event: None)])  # stores a's prompt
-    seqs = [Sequence(ids[i], config, name, lambda event: None)
+    events = events if events is not None else {}
+    seqs = [Sequence(ids[i], config, name, lambda event, i=i: events.setdefault(i, []).append(event))
             for i, name in ((1, "a"), (2, "b"), (3, "a"))]
+    return paths, ids, e, seqs
+
+
+def test_an_adapter_without_a_stored_beginning_does_not_cost_another_its_reuse(tiny_causal_dir, tmp_path):
+    """One admission, rows on two LoRA adapters: "a" has a stored beginning, "b" none. The "a" rows are fed from
+    theirs and the "b" rows are prefilled whole, each answer as its adapter alone would give it (fp32, greedy)."""
+    from genlab.models import load
+
+    paths, ids, e, seqs = _mixed_admission(tiny_causal_dir, tmp_path)
+    tok = e.tokenizer
     e.run_here(seqs)
     shared = shared_beginning(ids)
     # the "a" rows ran as a batch of their own, left-padded to the longer one: the shorter row reuses the columns
@@ -162,3 +172,25 @@ def test_an_adapter_without_a_stored_beginning_does_not_cost_another_its_reuse(t
                        8, margins) for i, s in zip((1, 2, 3), seqs)]
     assert min(margins) > 1e-4, f"the fixture has a near-tie ({min(margins):.2e}); exact match would be luck"
     assert [tok.decode(s.out_ids, skip_special_tokens=True) for s in seqs] == want
+
+
+def test_a_failing_prefill_run_fails_its_own_rows_only(tiny_causal_dir, tmp_path, monkeypatch):
+    """The "b" rows' whole prefill raises: they get an error, while the "a" rows, fed from their beginning in a
+    run of their own, finish normally."""
+    from genlab.serving.engine import Engine
+    from genlab.serving.sequence import Failed
+
+    events: dict = {}
+    _, _, e, seqs = _mixed_admission(tiny_causal_dir, tmp_path, events)
+    real = Engine._prefill_reusing
+
+    def broken(self, group, part, inputs, hits):
+        if hits is None:
+            raise RuntimeError("boom")
+        return real(self, group, part, inputs, hits)
+
+    monkeypatch.setattr(Engine, "_prefill_reusing", broken)
+    e.run_here(seqs)
+    failed = {i for i, got in events.items() if any(isinstance(x, Failed) for x in got)}
+    assert failed == {2}  # the b row
+    assert seqs[0].finish and seqs[2].finish and len(seqs[0].out_ids) == len(seqs[2].out_ids) == 8
