@@ -10,6 +10,9 @@ from genlab.errors import ConfigError
 from genlab.fields import check_fields
 
 
+LORA_OPTIONS = {"r": 16, "alpha": 32, "dropout": 0.0}  # the policy's LoRA unless options say otherwise
+
+
 @dataclass
 class PPOConfig:
     """Hyper-parameters of one PPO run; defaults follow Ziegler et al. (2019) and TRL's former PPOTrainer.
@@ -37,7 +40,7 @@ class PPOConfig:
     temperature: float = 1.0  # sampling temperature of the rollouts (top-k/p off: the logprobs are π's own)
     chat: bool = True  # wrap prompts in the model's chat template
     method: str = "lora"  # lora (reference = adapter disabled) or full (reference = frozen copy)
-    options: dict[str, Any] = field(default_factory=lambda: {"r": 16, "alpha": 32, "dropout": 0.0})
+    options: dict[str, Any] | None = None  # the method's; None: LORA_OPTIONS for lora, none for full
     precision: str = "auto"
     seed: int = 0
     save_every: int = 10  # steps between checkpoints (and the last step)
@@ -45,6 +48,8 @@ class PPOConfig:
     kl_warn: float = 1.0  # nats per response token: above this, a warning names the lever
 
     def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = dict(LORA_OPTIONS) if self.method == "lora" else {}
         self.validate()
 
     def validate(self) -> "PPOConfig":

@@ -191,7 +191,7 @@ def ppo_cmd(
     import yaml
 
     from genlab.alignment.ppo import ppo
-    from genlab.alignment.ppo_config import PPOConfig
+    from genlab.alignment.ppo_config import LORA_OPTIONS, PPOConfig
     from genlab.alignment.rewards import reward_from_spec
     from genlab.errors import ConfigError
     from genlab.models import load
@@ -200,7 +200,7 @@ def ppo_cmd(
     fields = dict(steps=steps, batch_size=batch_size, mini_batch_size=mini_batch_size, ppo_epochs=ppo_epochs, lr=lr,
                   kl_coef=kl_coef, target_kl=None if target_kl.lower() in ("none", "off") else _number(target_kl),
                   max_new_tokens=max_new_tokens, seed=seed, precision=precision, method=method, chat=False,
-                  options={**PPOConfig().options, **method_options(method, option)})
+                  options={**(LORA_OPTIONS if method == "lora" else {}), **method_options(method, option)})
     for item in setting or []:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():

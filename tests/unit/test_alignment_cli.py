@@ -81,3 +81,12 @@ def test_align_ppo_bad_settings_are_named(tiny_causal_dir, prompts_file, tmp_pat
                         str(tmp_path / "x"), *extra)
     assert code == 2 and message in output, output
     assert not (tmp_path / "x").exists()
+
+
+def test_align_ppo_full_method_takes_no_lora_options(tiny_causal_dir, prompts_file, tmp_path, capsys):
+    out = tmp_path / "full"
+    code, output = _ppo(capsys, "-m", str(tiny_causal_dir), "-p", str(prompts_file), "--reward", "keywords:cat",
+                        "--out", str(out), "--method", "full", *FAST)
+    assert code == 0, output
+    cfg = json.loads((out / "config.json").read_text())["ppo_config"]
+    assert (cfg["method"], cfg["options"]) == ("full", {})
