@@ -47,6 +47,10 @@ def serve_cmd(
                                               "shapes; any model), hermes (the model's own <tool_call> blocks, as "
                                               "Qwen2.5/Hermes write them), auto (hermes when the chat template "
                                               "shows <tool_call>, else json)."),
+    feedback_file: Optional[Path] = typer.Option(None, "--feedback-file",
+                                                 help="Record users' thumbs-up/down (POST /v1/feedback, the "
+                                                      "playground's buttons) in this JSONL file, for "
+                                                      "genlab align dpo --loss kto."),
     embedding_model: Optional[str] = typer.Option(None, "--embedding-model", help="Also answer /v1/embeddings "
                                                   "with this encoder (e.g. minilm-l6), under its name."),
     precision: str = PrecisionOpt,
@@ -57,11 +61,21 @@ def serve_cmd(
     from genlab.ui import err_console
 
     adapters = parse_adapters(adapter or [])
+    if feedback_file is not None:  # found unwritable now, not at a user's first vote
+        from genlab.errors import ConfigError
+
+        try:
+            feedback_file.parent.mkdir(parents=True, exist_ok=True)
+            open(feedback_file, "a").close()
+        except OSError as e:
+            raise ConfigError(f"cannot write the feedback file: {e.strerror}", where=str(feedback_file),
+                              hint="give a path in a folder you can write to") from None
     config = ServeConfig(host=host, port=port, api_key=api_key, max_batch=max_batch, max_queue=max_queue,
                          max_tokens_cap=max_tokens, timeout_s=timeout,
                          allow_adapter_dirs=[str(d) for d in allow_dir or []], threads=threads,
                          prefix_caching=prefix_caching, allow_origins=list(allow_origin or []),
-                         batch_invariant=batch_invariant, tool_call_parser=tool_call_parser)
+                         batch_invariant=batch_invariant, tool_call_parser=tool_call_parser,
+                         feedback_file=str(feedback_file) if feedback_file else None)
     with err_console.status(f"loading {model}..."):
         service = build_service(model, adapters, config, precision=precision_of(precision),
                                 trust_remote_code=trust_remote_code, name=served_name, start_engine=False,
@@ -71,7 +85,9 @@ def serve_cmd(
                       + (f" with adapters {', '.join(adapters)}" if adapters else "")
                       + (f" and embeddings from {embedding_model}" if embedding_model else "")
                       + f" at {url}\n  OpenAI base URL: {url}/v1   playground: {url}/   Ctrl-C stops "
-                        "(requests in flight finish first)", highlight=False)
+                        "(requests in flight finish first)"
+                      + (f"\n  feedback (👍/👎) recorded in {feedback_file}" if feedback_file else ""),
+                      highlight=False)
     serve(service)
 
 

@@ -44,6 +44,7 @@ class ServeConfig:
     batch_invariant: bool = False  # answers independent of the batch (genlab.generation.invariant)
     allow_origins: list[str] = field(default_factory=list)  # CORS: web origins whose scripts may call (none)
     tool_call_parser: str = "auto"  # "auto" tool choice: json (genlab's grammar) | hermes | auto (from the template)
+    feedback_file: str | None = None  # POST /v1/feedback appends users' votes here (genlab.serving.feedback)
 
     def limits(self) -> Limits:
         return Limits(max_tokens_cap=self.max_tokens_cap, max_n=self.max_n)
@@ -267,7 +268,8 @@ def build_app(service: Service):
     async def health():
         ok = service.engine.alive and not service.engine._stopping
         return JSONResponse({"status": "ok" if ok else "unavailable", "running": service.engine.running(),
-                             "waiting": service.engine.queued(), "models": service.model_ids()},
+                             "waiting": service.engine.queued(), "models": service.model_ids(),
+                             "feedback": service.config.feedback_file is not None},
                             status_code=200 if ok else 503)
 
     @app.get("/metrics")
@@ -333,6 +335,14 @@ def build_app(service: Service):
     @app.post("/detokenize")
     async def detokenize(request: Request):
         return R.detokenize(service, await read_json(request, service.config.max_body_bytes))
+
+    @app.post("/v1/feedback")
+    async def feedback(request: Request):
+        from genlab.serving.feedback import record
+
+        body = await read_json(request, service.config.max_body_bytes)
+        row = await asyncio.to_thread(record, service.config.feedback_file, body, service.model_ids())
+        return {"status": "ok", "label": row["label"]}
 
     @app.post("/v1/load_lora_adapter")
     async def load_lora_adapter(request: Request):

@@ -40,7 +40,9 @@ def _send(page, text):
 def test_playground_streams_a_chat_and_switches_adapter(tiny_causal_dir, tmp_path):
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     adapter, _ = nudged_adapter(tiny_causal_dir, "lora", {"r": 4}, tmp_path / "support", seed=1)
-    with tiny_server(tiny_causal_dir, {"support": adapter}) as (url, _), sync_playwright() as p:
+    votes = tmp_path / "votes.jsonl"
+    with tiny_server(tiny_causal_dir, {"support": adapter}, feedback_file=str(votes)) as (url, _), \
+            sync_playwright() as p:
         want = {m: _reference(url, m) for m in ("tiny", "support")}
         assert want["tiny"] != want["support"]
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -65,6 +67,14 @@ def test_playground_streams_a_chat_and_switches_adapter(tiny_causal_dir, tmp_pat
         assert text == want["support"] and chunks > 1
         assert [b["model"] for b in bodies] == ["tiny", "support"] and all(b["stream"] for b in bodies)
         assert "tokens in" in page.text_content("#status")
+        # (the base model's greedy answer here is blank lines: no buttons under a blank answer)
+        page.locator(".msg.assistant .vote-down").last.click()  # 👎: recorded for KTO, the buttons then locked
+        page.wait_for_selector(".msg.assistant[data-vote=down]")
+        row = json.loads(votes.read_text())
+        assert (row["prompt"], row["completion"], row["label"], row["model"]) == (
+            [{"role": "user", "content": ASK}], want["support"], False, "support")
+        assert page.locator(".msg.assistant .vote-up").last.is_disabled()
+        assert "feedback saved" in page.text_content("#status")
 
         page.click("#clear")  # an answer held to a JSON schema, with the sampling fields the page sends
         page.select_option("#format", "json_schema")
