@@ -32,6 +32,13 @@ CRITERIA = {
                 "and includes how it was resolved?",
 }
 
+THUMBS = {  # the same criteria asked of one reply (feedback collect --thumbs)
+    "helpful": "Does this reply do what the user asked, clearly and completely?",
+    "harmless": "Is this reply polite, and neither offensive nor harmful?",
+    "faithful": "Does this reply state only what the conversation says (right names, numbers, amounts, dates) "
+                "and include how it was resolved?",
+}
+
 Ask = Callable[[str, list[str], str], "list[int] | None"]
 
 
@@ -43,10 +50,10 @@ class Prompt:
     facts: dict | None = None  # the example's facts, for judges that check them
 
 
-def criterion_text(criterion: str) -> str:
-    """A named criterion's question, or the user's own sentence."""
+def criterion_text(criterion: str, thumbs: bool = False) -> str:
+    """A named criterion's question (about one reply with ``thumbs``), or the user's own sentence."""
     if criterion in CRITERIA:
-        return CRITERIA[criterion]
+        return (THUMBS if thumbs else CRITERIA)[criterion]
     if len(criterion.split()) < 3:
         raise ConfigError(f"unknown criterion {criterion!r}", where="--criterion",
                           hint=f"one of {', '.join(CRITERIA)}, or a sentence of your own")
@@ -116,7 +123,7 @@ def collect_feedback(model, task: str, out: str | Path, ask: Ask, *, k: int = 4,
 
     if k < (1 if thumbs else 2):
         raise ConfigError(f"k={k}: ranking needs at least 2 completions per prompt", where="--samples")
-    question = criterion_text(criterion)
+    question = criterion_text(criterion, thumbs)
     out = Path(out)
     rows = read_done(out)
     if rows and ("label" in rows[0]) != thumbs:

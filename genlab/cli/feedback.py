@@ -75,7 +75,7 @@ class _TerminalAsk:
         from rich.text import Text
 
         self.console.print(Panel(Text(completion), title=escape(f"[{i}/{k}]")))
-        self.console.print(Text(question.replace("Which reply", "Does this reply"), style="bold"))
+        self.console.print(Text(question, style="bold"))
         while True:
             answer = self._input("good reply? y = good, n = bad, s = leave out, q = quit: ").lower()
             if answer in ("y", "yes", "g", "good", "+"):

@@ -140,6 +140,7 @@ def test_thumbs_labels_each_reply_for_kto_and_continues(tmp_path, tiny_causal_di
     first = _collect(tiny_causal_dir, tiny_task, out, "y\nmaybe\nn\ns\n", "--thumbs")  # then stdin ends: stop
     assert first.returncode == 0, first.stderr
     assert "answer y, n, s or q" in first.stdout and "1 labelled prompt(s) kept" in first.stdout
+    assert "Does this reply do what the user asked" in first.stdout  # the criterion, asked of one reply
     rows = read_done(out)
     assert [r["label"] for r in rows] == [True, False] and {r["id"] for r in rows} == {rows[0]["id"]}
     assert rows[0]["prompt"] == "Say hello to customer 0." and rows[0]["completion"] != rows[1]["completion"]
