@@ -316,7 +316,7 @@ def train_dpo(model: str = "smollm2-135m-instruct", data: str = "support-summary
     result = train(net, tok, "causal", train_set, val_set, cfg, out, resume=resume, objective=objective)
     from genlab.alignment.plots import plot_dpo_curves
 
-    plot_dpo_curves(result.history, out / "dpo_curves.png")
+    plot_dpo_curves(result.history, out / "dpo_curves.png", kto=loss == "kto")
     path = save_adapter(net, out / "adapter", method=method, method_cfg=mcfg, base_name=lm.name,
                         base_hash=lm.model_hash, base_kind=lm.kind, extra={
                             "task": str(data), "train_config": cfg.to_dict(),

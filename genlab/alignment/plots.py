@@ -43,12 +43,14 @@ def plot_scores(chosen: Sequence[float], rejected: Sequence[float], path: Path, 
     return _save(fig, path)
 
 
-def plot_dpo_curves(history: list[dict], path: Path) -> Path:
+def plot_dpo_curves(history: list[dict], path: Path, kto: bool = False) -> Path:
     """Loss; chosen and rejected log-probs (policy − reference) side by side; reward margin and accuracy.
 
     Both log-probs usually fall during DPO: what matters is that rejected falls faster
-    (the margin grows). A falling chosen log-prob alone is not degeneration.
+    (the margin grows). A falling chosen log-prob alone is not degeneration. With ``kto`` the rows are
+    desirable and undesirable replies, and the KL estimate z0 they are measured against is drawn too.
     """
+    good, bad = ("desirable", "undesirable") if kto else ("chosen", "rejected")
     plt = _pyplot()
     rows = [r for r in history if "loss" in r]
     steps = [r["step"] for r in rows]
@@ -57,14 +59,18 @@ def plot_dpo_curves(history: list[dict], path: Path) -> Path:
     val = [(r["step"], r["val_loss"]) for r in history if "val_loss" in r]
     if val:
         axes[0].plot(*zip(*val), "o-", label="val loss")
-    axes[0].set_title("DPO loss")
-    for key, label in (("logps_chosen", "chosen"), ("logps_rejected", "rejected")):
+    axes[0].set_title("KTO loss" if kto else "DPO loss")
+    for key, label in (("logps_chosen", good), ("logps_rejected", bad)):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
             axes[1].plot(*zip(*pts), lw=1, label=f"log π(y_{label}|x) − log π_ref")
+    z0 = [(r["step"], r["kl"]) for r in rows if "kl" in r] if kto else []
+    if z0:
+        axes[1].plot(*zip(*z0), "--", lw=1, color="gray", label="z0 (KL estimate)")
     axes[1].axhline(0, color="gray", lw=0.5)
     axes[1].set_title("log-prob change vs reference (both may fall)")
-    for key, label in (("reward_margin", "reward margin β·Δ"), ("reward_accuracy", "reward accuracy")):
+    for key, label in (("reward_margin", f"β·(r̄_{good} − r̄_{bad})" if kto else "reward margin β·Δ"),
+                       ("reward_accuracy", "share on their side of z0" if kto else "reward accuracy")):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
             axes[2].plot(*zip(*pts), lw=1, label=label)

@@ -148,6 +148,7 @@ def test_a_tiny_kto_run_separates_desirable_from_undesirable(tmp_path, tiny_caus
     steps = [r for r in res.history if "reward_margin" in r]
     assert steps[0]["loss"] == pytest.approx(0.5, abs=0.02)  # policy = reference at the start: 1 − σ(0)
     assert steps[-1]["reward_margin"] > 0.5 and steps[-1]["loss"] < steps[0]["loss"]
+    assert (tmp_path / "kto" / "dpo_curves.png").stat().st_size > 1000  # titled KTO, desirable/undesirable, z0
     config = json.loads((tmp_path / "kto" / "config.json").read_text())
     assert config["loss"] == "kto" and config["desirable_weight"] == 1.0
     assert len(torch.load(tmp_path / "kto" / "reference_logps.pt")) == 32 + 4  # train rows + validation rows
