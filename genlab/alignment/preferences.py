@@ -246,6 +246,7 @@ def load_feedback(source: str | Path, *, split: str = "train", n: int | None = N
     file or ``hf:`` dataset, as ``genlab.alignment.kto.Feedback``; None when the source's rows are not of that
     shape (a task, or preference pairs). ``prompt`` and ``completion`` may be turn lists (conversational)."""
     from genlab.alignment.kto import Feedback, read_label
+    from genlab.prompts.templates import chat_turns
 
     text = str(source)
     if text.startswith("hf:"):
@@ -263,14 +264,14 @@ def load_feedback(source: str | Path, *, split: str = "train", n: int | None = N
         try:
             prompt, completion = row.get("prompt"), row.get("completion")
             if isinstance(prompt, list):
-                _turns("prompt", prompt, where)
+                prompt = chat_turns(prompt, "prompt", where)
                 seen = chat_prompt(tokenizer, prompt) if _uses_chat(tokenizer, chat) else transcript(prompt)
             elif isinstance(prompt, str) and prompt.strip():
                 seen = wrap(prompt)
             else:
                 raise DataError('empty or missing field "prompt"', where=where)
             if isinstance(completion, list):
-                _turns("completion", completion, where)
+                completion = chat_turns(completion, "completion", where)
                 if any(t["role"] != "assistant" for t in completion):
                     raise DataError("completion holds the assistant's reply only (role: assistant)", where=where)
                 completion = "".join(t["content"] for t in completion)
@@ -289,13 +290,6 @@ def load_feedback(source: str | Path, *, split: str = "train", n: int | None = N
 
         write_bad_report(Path(text), bad)
     return out
-
-
-def _turns(name: str, turns: list, where: str | None) -> None:
-    if not turns or not all(isinstance(t, dict) and isinstance(t.get("content"), str) and t.get("role")
-                            for t in turns):
-        raise DataError(f'"{name}": a non-empty list of turns, each with a "role" and a string "content"',
-                        where=where)
 
 
 def _uses_chat(tokenizer, chat: bool | None) -> bool:
