@@ -64,6 +64,11 @@ REFERENCE_FREE = ("simpo", "orpo")
 DEFAULT_BETA = {"simpo": 2.0}  # the others: 0.1
 
 
+def beta_for(loss: str, beta: float | None = None) -> float:
+    """``beta`` as given, else the loss's default (simpo 2.0, the others 0.1)."""
+    return float(beta) if beta is not None else DEFAULT_BETA.get(loss, 0.1)
+
+
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
              ref_rejected: torch.Tensor, beta: float, loss: str = "sigmoid",
              n_chosen: torch.Tensor | None = None, n_rejected: torch.Tensor | None = None,

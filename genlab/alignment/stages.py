@@ -199,10 +199,10 @@ DPO_KEYS = {"data", "beta", "loss", "label_smoothing", "sft_weight", "gamma", "d
 
 def _objective_options(options: dict) -> dict:
     """The loss settings of a ``dpo`` stage's options, as ``make_objective`` and ``train_dpo`` take them."""
-    from genlab.alignment.dpo import DEFAULT_BETA
+    from genlab.alignment.dpo import beta_for
 
     loss = str(options.get("loss", "sigmoid"))
-    return {"loss": loss, "beta": float(options.get("beta", DEFAULT_BETA.get(loss, 0.1))),
+    return {"loss": loss, "beta": beta_for(loss, options.get("beta")),
             **{k: float(options.get(k, default)) for k, default in (
                 ("label_smoothing", 0.0), ("sft_weight", 0.0), ("gamma", 0.5), ("desirable_weight", 1.0),
                 ("undesirable_weight", 1.0))}}

@@ -123,13 +123,13 @@ def dpo_cmd(
 ) -> None:
     """DPO, IPO, SimPO, ORPO, ... on preference pairs; logs loss, reward margin and chosen/rejected log-probs
     (dpo_curves.png)."""
-    from genlab.alignment.dpo import DEFAULT_BETA, REFERENCE_FREE, train_dpo
+    from genlab.alignment.dpo import REFERENCE_FREE, beta_for, train_dpo
     from genlab.ui import RichReporter, console, table
 
     cfg = train_config(dict(lr=5e-5, epochs=1, batch_size=4, val_generate=0), epochs=epochs, max_steps=max_steps,
                        lr=lr, batch_size=batch_size, grad_accum=grad_accum, seed=seed, precision=precision,
                        max_seq_len=max_seq_len)
-    beta = beta if beta is not None else DEFAULT_BETA.get(loss, 0.1)
+    beta = beta_for(loss, beta)
     res = train_dpo(model, task, out, beta=beta, loss=loss, label_smoothing=label_smoothing, sft_weight=sft_weight,
                     gamma=gamma, desirable_weight=desirable_weight, undesirable_weight=undesirable_weight,
                     method=method, method_cfg=method_options(method, option), from_adapter=from_adapter,
