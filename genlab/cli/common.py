@@ -54,6 +54,42 @@ def note_inferred_task(task) -> None:
         err_console.print(f"[dim]{(task if hasattr(task, 'source') else load_task(source)).description}[/dim]")
 
 
+GenOpt = typer.Option(None, "--gen", metavar="KEY=VALUE",
+                      help="Generation setting for the task's answers, repeatable or comma-separated, as "
+                           "lm-eval's --gen_kwargs: --gen temperature=0.7,top_p=0.9 --gen num_return_sequences=4 "
+                           "(a temperature > 0 samples; several samples per prompt score their mean).")
+
+
+def generation_settings(items: Optional[list[str]], where: str = "--gen") -> dict:
+    """``["temperature=0.7,top_p=0.9", "stop=['\\n\\n']"]`` as a dict of YAML-read values, checked against
+    ``GenerationConfig``, with ``do_sample`` implied as ``genlab generate`` implies it. A comma splits only
+    before another ``KEY=`` (``stop=a,b`` stays one value)."""
+    import re
+
+    import yaml
+
+    from genlab.errors import ConfigError
+    from genlab.generation.config import GenerationConfig, implied_sampling
+
+    settings: dict = {}
+    for item in items or []:
+        for part in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)", item):
+            key, eq, text = part.partition("=")
+            key = key.strip().replace("-", "_")
+            if not eq or not key:
+                raise ConfigError(f"{part!r} is not KEY=VALUE", where=where,
+                                  hint="e.g. --gen temperature=0.7,top_p=0.9 --gen max_new_tokens=128")
+            try:
+                settings[key] = yaml.safe_load(text) if text.strip() else text
+            except yaml.YAMLError:
+                settings[key] = text
+    settings, _ = implied_sampling(settings)
+    if settings.get("stop") is not None and isinstance(settings["stop"], str):
+        settings["stop"] = [settings["stop"]]
+    GenerationConfig.from_dict(settings, where=where)  # names an unknown or bad setting now, before the model loads
+    return settings
+
+
 def precision_of(precision: str, fp32: bool = False) -> str:
     """The one precision a command runs at; ``--fp32`` is the older spelling of ``--precision fp32``."""
     from genlab.errors import ConfigError

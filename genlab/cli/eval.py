@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import (AdapterOpt, Fp32Opt, ModelOpt, NoCacheOpt, PrecisionOpt, TaskOpt, TrustOpt,
-                               load_model, note_inferred_task, precision_of)
+from genlab.cli.common import (AdapterOpt, Fp32Opt, GenOpt, ModelOpt, NoCacheOpt, PrecisionOpt, TaskOpt, TrustOpt,
+                               generation_settings, load_model, note_inferred_task, precision_of)
 from genlab.errors import GenlabError
 
 
@@ -60,6 +60,7 @@ def eval_cmd(
                                                   "the answer is what it prints."),
     self_consistency: int = typer.Option(1, "--self-consistency", min=1, metavar="K",
                                          help="Sample K answers per prompt and take the majority vote."),
+    gen: Optional[list[str]] = GenOpt,
 ) -> None:
     """Evaluate a model on a task: metrics with 95% CIs, results.json and samples.jsonl."""
     from genlab.cli.render import print_eval_result, print_split_table
@@ -72,7 +73,8 @@ def eval_cmd(
     splits = _splits(split, spec)
     cfg = EvalConfig(split=splits[0], n=n, shots=shots, seed=seed, batch_size=batch_size,
                      precision=precision_of(precision, fp32), cache=not no_cache, chat=chat, template=template,
-                     cot=cot, pal=pal, self_consistency=self_consistency, batch_invariant=batch_invariant)
+                     cot=cot, pal=pal, self_consistency=self_consistency, batch_invariant=batch_invariant,
+                     generation=_generation(gen, spec))
     k = spec.default_shots if shots is None else shots
     lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
     root = out or _default_out(task, k, adapter, cfg)
@@ -83,6 +85,16 @@ def eval_cmd(
         print_eval_result(results[sp])
     if len(splits) > 1:
         print_split_table(results)
+
+
+def _generation(items: Optional[list[str]], spec) -> dict:
+    """``--gen`` settings, refused for a task that scores choices or log-likelihoods instead of generating."""
+    settings = generation_settings(items)
+    if settings and spec.output_type != "generate":
+        raise GenlabError(f"--gen sets how answers are generated, but {spec.name} is a {spec.output_type} task: "
+                          "its answers are scored from log-likelihoods, not generated",
+                          hint="leave --gen out for this task")
+    return settings
 
 
 def _splits(split: str, spec) -> list[str]:

@@ -10,7 +10,7 @@ import typer
 
 from genlab.cli.common import AdapterOpt, Fp32Opt, ModelOpt, PrecisionOpt, TrustOpt, load_model, precision_of
 from genlab.errors import DataError
-from genlab.generation.config import GenerationConfig
+from genlab.generation.config import GenerationConfig, implied_sampling
 from rich.markup import escape
 
 _D = GenerationConfig()  # the defaults, shown in --help
@@ -33,7 +33,8 @@ def generate_cmd(
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
                                                  help=f"Most tokens to generate per prompt [default: {_D.max_new_tokens}]."),
     sample: Optional[bool] = typer.Option(None, "--sample/--greedy", help="Sample instead of greedy decoding "
-                                                                          "[default: greedy]."),
+                                                                          "[default: greedy, or sampling when "
+                                                                          "-T > 0, --top-k or --top-p is given]."),
     temperature: Optional[float] = typer.Option(None, "--temperature", "-T",
                                                 help=f"Sampling temperature [default: {_D.temperature}]."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample from the K most likely tokens "
@@ -68,7 +69,12 @@ def generate_cmd(
     flags = dict(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_k=top_k,
                  top_p=top_p, repetition_penalty=repetition_penalty, stop=_unescape(stop), seed=seed,
                  num_return_sequences=num_return_sequences)
+    flags, implied = implied_sampling({k: v for k, v in flags.items() if v is not None})
     cfg = build_config(config, flags)
+    if implied:
+        from genlab.ui import err_console
+
+        err_console.print(f"[dim]{implied}[/]", highlight=False)
     structure = _structure(schema, regex, choice)
     prompts = _prompts(prompt, file)
     precision = precision_of(precision, fp32)

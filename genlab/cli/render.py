@@ -12,11 +12,12 @@ from genlab.ui import console, fmt, table
 def eval_table(result, title: str | None = None):
     rows = [(name, m["value"], m["ci_low"], m["ci_high"]) for name, m in result.metrics.items()]
     from genlab.evaluation.environment import model_title
-    from genlab.evaluation.task_eval import shots_label
+    from genlab.evaluation.task_eval import decoding_label, shots_label
 
     cfg = result.config
+    decoding = decoding_label(cfg)
     title = title or (f"{result.task} · {model_title(result.model)} · {shots_label(cfg)} · "
-                      f"n={len(result.samples)} · {cfg.get('precision')}")
+                      f"n={len(result.samples)} · {cfg.get('precision')}" + (f" · {decoding}" if decoding else ""))
     return table(title, ["metric", "value", "95% CI low", "95% CI high"], rows)
 
 

@@ -81,6 +81,11 @@ class EvalConfig:
             bad("pal", "cannot be combined with cot: pick one way to reason", "cot: true, or pal: true")
         if not _whole(self.self_consistency) or self.self_consistency < 1:
             bad("self_consistency", "must be a whole number >= 1 (1: one answer, no vote)")
+        if (self.generation or {}).get("num_return_sequences", 1) != 1 and (self.cot or self.pal
+                                                                            or self.self_consistency > 1):
+            bad("generation", "num_return_sequences (several answers, scored as their mean) cannot be combined "
+                "with cot, pal or self_consistency", "sample several reasoned answers and vote with "
+                "self_consistency: K instead")
         return self
 
     @classmethod

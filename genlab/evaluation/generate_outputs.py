@@ -80,16 +80,19 @@ def run_generate(lm, task, requests, cfg, precision: str, reporter: Reporter) ->
         outs, facts = cached_generate(lm, prompts, config, chat=False, batch_size=cfg.batch_size,
                                       precision=precision, use_cache=cfg.cache, progress=advance,
                                       batch_invariant=cfg.batch_invariant)
-    preds = [clean(o["texts"][0]) for o in outs]
+    groups = [[clean(t) for t in o["texts"]] for o in outs] if config.num_return_sequences > 1 else None
+    preds = [g[0] for g in groups] if groups else [clean(o["texts"][0]) for o in outs]
     refs = [r.target for r in requests]
     samples = [{"doc_id": r.doc_id, "prompt": r.prompt, "prediction": p, "raw_prediction": o["texts"][0],
                 "reference": r.target, "shots_used": getattr(r, "shots_used", 0),
                 "prompt_tokens": o["prompt_tokens"], "new_tokens": o["new_tokens"][0] if o["new_tokens"] else None,
                 "cached": cached}
                for r, p, o, cached in zip(requests, preds, outs, facts["cached"])]
+    for row, group, o in zip(samples, groups or [], outs):  # all k answers; the scores are their mean
+        row.update(predictions=group, new_tokens_each=o["new_tokens"])
     secs = facts["seconds"]
     throughput = {"examples_per_s": facts["misses"] / secs if secs > 0 else None,
                   "tokens_per_s": facts["new_tokens"] / secs if secs > 0 else None,
                   "new_tokens": facts["new_tokens"], "generated": facts["misses"], "cached": facts["hits"]}
     return ModelOutputs(preds, refs, samples, secs, throughput, {k: facts[k] for k in ("enabled", "hits", "misses")},
-                        generation=config.to_dict(), chat=chat_on)
+                        generation=config.to_dict(), chat=chat_on, groups=groups)

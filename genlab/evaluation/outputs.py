@@ -16,3 +16,4 @@ class ModelOutputs:
     cache: dict[str, Any]  # {"enabled", "hits", "misses"}
     generation: dict[str, Any] | None = None  # the GenerationConfig used (generate only)
     chat: bool | None = None  # whether prompts were in the chat template (generate only)
+    groups: list[list] | None = None  # every sampled answer per example (generate, num_return_sequences > 1)

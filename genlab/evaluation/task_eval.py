@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
 from genlab.errors import ConfigError, GenlabError
 from genlab.evaluation import environment, reasoning
@@ -99,12 +100,17 @@ def resolve_metrics(task) -> list[Metric]:
     return metrics
 
 
-def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples: int, seed: int):
-    """Corpus value + bootstrap CI per metric, and per-sample scores/stats."""
+def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples: int, seed: int,
+                  groups: list[list] | None = None):
+    """Corpus value + bootstrap CI per metric, and per-sample scores/stats.
+
+    With ``groups`` (several sampled answers per example), an example's stats are the sum over its answers:
+    the corpus value is that of all answers together (HELM's ``num_outputs``, lm-eval's ``repeats`` averaged),
+    the bootstrap still resamples examples, and an example's score is the mean of its answers' scores."""
     summary: dict[str, dict[str, Any]] = {}
     per_sample: list[dict[str, Any]] = [{"scores": {}, "stats": {}} for _ in preds]
     for metric in metrics:
-        stats = metric.stats_matrix(preds, refs)  # (n, k)
+        stats, each = (metric.stats_matrix(preds, refs), None) if groups is None else _group_stats(metric, groups, refs)
         low, high = bootstrap_ci(stats, metric.from_stats, n_resamples=n_resamples, seed=seed)
         entry = {"value": float(metric.from_stats(stats.sum(0))), "ci_low": low, "ci_high": high,
                  "higher_is_better": metric.higher_is_better, "reference": metric.reference}
@@ -112,9 +118,26 @@ def score_metrics(metrics: list[Metric], preds: list, refs: list, *, n_resamples
             entry["signature"] = metric.signature()
         summary[metric.name] = entry
         for i, row in enumerate(stats):
-            per_sample[i]["scores"][metric.name] = metric.row_score(row, preds[i], refs[i])
+            per_sample[i]["scores"][metric.name] = metric.row_score(row, preds[i], refs[i]) if each is None \
+                else float(np.mean(each[i]))
             per_sample[i]["stats"][metric.name] = row.tolist()
+            if each is not None:
+                per_sample[i].setdefault("scores_each", {})[metric.name] = each[i]
     return summary, per_sample
+
+
+def _group_stats(metric: Metric, groups: list[list], refs: list) -> tuple[np.ndarray, list[list[float]]]:
+    """Per-example stats summed over the example's answers, and each answer's own score."""
+    flat_preds = [p for g in groups for p in g]
+    flat_refs = [r for g, r in zip(groups, refs) for _ in g]
+    flat = metric.stats_matrix(flat_preds, flat_refs)
+    rows, each, at = [], [], 0
+    for g in groups:
+        part = flat[at:at + len(g)]
+        rows.append(part.sum(0))
+        each.append([metric.row_score(row, p, flat_refs[at]) for row, p in zip(part, g)])
+        at += len(g)
+    return np.stack(rows), each
 
 
 # -- evaluate ------------------------------------------------------------------
@@ -168,7 +191,7 @@ def evaluate(model, task, cfg: EvalConfig | None = None, *, out_dir: str | Path 
     run = model_outputs(lm, task, requests, cfg, precision["compute"], reporter)
     t1 = time.perf_counter()
     summary, per_sample = score_metrics(metrics, run.predictions, run.references,
-                                        n_resamples=cfg.n_resamples, seed=cfg.seed)
+                                        n_resamples=cfg.n_resamples, seed=cfg.seed, groups=run.groups)
     timings = {"build_requests_s": t_build, "model_s": run.seconds, "metrics_s": time.perf_counter() - t1,
                "total_s": time.perf_counter() - t0, **run.throughput}
     result = EvalResult(
@@ -228,6 +251,20 @@ def shots_label(config: dict) -> str:
     if not used or asked is None or used["min"] >= asked:
         return f"{asked}-shot"
     return f"{_span(used)} of {asked} shots"
+
+
+def decoding_label(config: dict) -> str | None:
+    """``sampled T=0.7 top-p 0.9, 4 answers each (mean)`` for a sampled run's header; None for greedy runs."""
+    gen = config.get("generation") or {}
+    if not gen.get("do_sample") or config.get("self_consistency", 1) > 1:
+        return None
+    parts = [f"T={gen.get('temperature', 1.0):g}"]
+    if gen.get("top_k"):
+        parts.append(f"top-k {gen['top_k']}")
+    if gen.get("top_p", 1.0) < 1:
+        parts.append(f"top-p {gen['top_p']:g}")
+    k = gen.get("num_return_sequences", 1)
+    return "sampled " + " ".join(parts) + (f", {k} answers each (mean)" if k > 1 else "")
 
 
 def effective_precision(model, requested: str) -> dict[str, str]:

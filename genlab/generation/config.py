@@ -108,3 +108,26 @@ class GenerationConfig:
         if self.stop:
             kwargs["stop_strings"] = list(self.stop)
         return HFGenerationConfig(**kwargs)
+
+
+SAMPLING_FIELDS = ("temperature", "top_k", "top_p")
+
+
+def implied_sampling(settings: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Settings typed on a command line, with ``do_sample`` filled in as OpenAI's API and vLLM read them:
+    a temperature above 0, a ``top_k`` or a ``top_p`` below 1 without ``do_sample`` means sampling; temperature
+    0 means greedy. (``GenerationConfig`` itself keeps ``do_sample`` explicit; transformers only warns that a
+    temperature without ``do_sample`` is ignored.) Returns the settings and a line saying what was implied."""
+    if "do_sample" in settings:
+        return settings, None
+    given = {k: settings[k] for k in SAMPLING_FIELDS if settings.get(k) is not None}
+    if not given:
+        return settings, None
+    out = dict(settings)
+    if given.get("temperature") == 0:
+        out.pop("temperature")
+        return {**out, "do_sample": False}, "temperature 0: greedy decoding"
+    if "temperature" not in given and given.get("top_k", 0) == 0 and given.get("top_p", 1.0) == 1.0:
+        return settings, None  # top_k=0 / top_p=1 only say "no filtering"
+    named = ", ".join(f"{k}={v}" for k, v in given.items())
+    return {**out, "do_sample": True}, f"sampling ({named} given without do_sample/--greedy)"
