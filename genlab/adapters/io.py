@@ -21,3 +21,17 @@ def save_adapter(model, out_dir: str | Path, *, method: str, method_cfg: Any, ba
     write_manifest(out, method=method, method_config=cfg, saved_by=kind.format, mergeable=kind.mergeable,
                    base_name=base_name, base_hash=base_hash, base_kind=base_kind, extra=extra)
     return out
+
+
+def stored_params(folder: str | Path) -> int:
+    """Parameters stored in a saved adapter (or model) folder's ``.safetensors`` files: what its training
+    changed, for the leaderboard's "trainable params" of stages that save an adapter without a tune result."""
+    from math import prod
+
+    from safetensors import safe_open
+
+    total = 0
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            total += sum(prod(f.get_slice(key).get_shape()) for key in f.keys())
+    return total

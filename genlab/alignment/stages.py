@@ -65,6 +65,7 @@ def parse_ppo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
 
 def run_ppo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
     from genlab.adapters import merge
+    from genlab.adapters.io import stored_params
     from genlab.alignment.ppo import ppo
     from genlab.alignment.ppo_config import PPOConfig
     from genlab.alignment.versus import compare_to_source
@@ -88,7 +89,7 @@ def run_ppo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     res = evaluate(tuned, r.eval_task, cfg_eval, out_dir=sdir / "eval", reporter=ctx.reporter)
     record.metrics, record.eval_config, record.split = res.metrics, cfg_eval.to_dict(), cfg_eval.split
     record.eval_tokens_per_s, record.model_dir = res.timings.get("tokens_per_s"), "model"
-    record.total_params = tuned.num_parameters()
+    record.total_params, record.trainable_params = tuned.num_parameters(), stored_params(result.adapter_path)
     record.train = {"steps": result.steps, "wall_s": result.wall_s, **_final(result.final)}
     figures = ["ppo_curves.png"] + (["reward/scores.png"] if (sdir / "reward" / "scores.png").is_file() else [])
     record.extra.update(label=f"PPO ({reward.name}, β={cfg.kl_coef:g}) from {stage.source or r.model}",
@@ -234,6 +235,7 @@ def parse_dpo(item: dict, train_defaults: dict, where: str) -> list[Stage]:
 
 def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:
     from genlab.adapters import merge
+    from genlab.adapters.io import stored_params
     from genlab.alignment.dpo import train_dpo
     from genlab.alignment.versus import compare_to_source
     from genlab.evaluation import evaluate
@@ -268,7 +270,7 @@ def run_dpo(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) ->
     result = evaluate(tuned, r.eval_task, cfg_eval, out_dir=sdir / "eval", reporter=ctx.reporter)
     record.metrics, record.eval_config, record.split = result.metrics, cfg_eval.to_dict(), cfg_eval.split
     record.eval_tokens_per_s = result.timings.get("tokens_per_s")
-    record.total_params = tuned.num_parameters()
+    record.total_params, record.trainable_params = tuned.num_parameters(), stored_params(res.adapter_path)
     last = next((h for h in reversed(res.history) if "reward_margin" in h), {})
     record.train = {**res.train.to_dict(), "reference_s": res.reference_s,
                     **{k: last[k] for k in ("reward_margin", "reward_accuracy") if k in last}}

@@ -55,20 +55,34 @@ def split_comparison(start_dir: Path, stage_dir: Path, lm, start_lm, reward=None
     a, b = ({r["doc_id"]: r for r in run.samples} for run in cmp.runs)
     shared = [d for d in a if d in b]
     prompts = [a[d]["prompt"] for d in shared]
-    outs_a, outs_b = [_output(a[d]) for d in shared], [_output(b[d]) for d in shared]
+    outs_a, outs_b = [_outputs(a[d]) for d in shared], [_outputs(b[d]) for d in shared]
     rows = []
     if reward is not None:
-        rows.append(_paired(reward_label(reward), reward(prompts, outs_a), reward(prompts, outs_b)))
+        rows.append(_paired(reward_label(reward), _per_example(reward, prompts, outs_a),
+                            _per_example(reward, prompts, outs_b)))
     for r in cmp.rows:
         (low, high), = r["delta_cis"]
         rows.append({"metric": r["metric"], "start": r["values"][0], "stage": r["values"][1],
                      "delta": r["deltas"][0], "ci_low": low, "ci_high": high, "p_value": r["p_values"][0]})
-    rows.append(_paired("response tokens", [a[d].get("new_tokens", 0) for d in shared],
-                        [b[d].get("new_tokens", 0) for d in shared]))
-    kl = kl_per_token(lm, start_lm, prompts, [_raw(b[d]) for d in shared])
+    rows.append(_paired("response tokens", [_tokens(a[d]) for d in shared], [_tokens(b[d]) for d in shared]))
+    kl = _per_example(lambda ps, cs: kl_per_token(lm, start_lm, ps, cs), prompts, [_raws(b[d]) for d in shared])
     finite = [k for k in kl if np.isfinite(k)]
+    flat = lambda outs: [o for group in outs for o in group]  # noqa: E731
     return {"n": len(shared), "rows": rows, "kl_per_token": mean_with_ci(finite) if finite else None,
-            "kl_n": len(finite), "distinct_2": [distinct_n(outs_a, 2), distinct_n(outs_b, 2)]}
+            "kl_n": len(finite), "distinct_2": [distinct_n(flat(outs_a), 2), distinct_n(flat(outs_b), 2)]}
+
+
+def _per_example(score, prompts: Sequence[str], groups: Sequence[Sequence[str]]) -> list[float]:
+    """``score(prompts, texts)`` of every answer, averaged over each example's answers (one answer each when
+    the run was greedy, ``num_return_sequences`` when it sampled several)."""
+    flat_prompts = [p for p, g in zip(prompts, groups) for _ in g]
+    scores = list(score(flat_prompts, [t for g in groups for t in g]))
+    out, at = [], 0
+    for g in groups:
+        part = [x for x in scores[at:at + len(g)] if np.isfinite(x)]
+        out.append(float(np.mean(part)) if part else float("nan"))
+        at += len(g)
+    return out
 
 
 @torch.inference_mode()
@@ -111,10 +125,16 @@ def _paired(name: str, start: Sequence[float], stage: Sequence[float]) -> dict:
             "ci_low": test["ci_low"], "ci_high": test["ci_high"], "p_value": test["p_value"]}
 
 
-def _output(row: dict) -> str:
-    return row.get("prediction") or ""
+def _outputs(row: dict) -> list[str]:
+    return [p or "" for p in row.get("predictions") or [row.get("prediction")]]
 
 
-def _raw(row: dict) -> str:
-    """The text the model generated (before the task's post-processing), as it was conditioned on."""
-    return row.get("raw_prediction", row.get("prediction")) or ""
+def _raws(row: dict) -> list[str]:
+    """The texts the model generated (before the task's post-processing), as they were conditioned on."""
+    raws = row.get("raw_predictions") or [row.get("raw_prediction", row.get("prediction"))]
+    return [r or "" for r in raws]
+
+
+def _tokens(row: dict) -> float:
+    each = row.get("new_tokens_each") or [row.get("new_tokens") or 0]
+    return float(np.mean(each))

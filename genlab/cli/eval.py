@@ -142,6 +142,7 @@ def prompt_cmd(
     fp32: bool = Fp32Opt,
     no_cache: bool = NoCacheOpt,
     trust_remote_code: bool = TrustOpt,
+    gen: Optional[list[str]] = GenOpt,
 ) -> None:
     """Zero-, one- and few-shot on the same examples: one table of the task's metrics per shot count."""
     from genlab.cli.render import print_shot_table
@@ -153,7 +154,7 @@ def prompt_cmd(
     counts = _shot_list(shots)
     spec = load_task(task)
     cfg = EvalConfig(split=split, n=n, seed=seed, batch_size=batch_size, precision=precision_of(precision, fp32),
-                     cache=not no_cache)
+                     cache=not no_cache, generation=_generation(gen, spec))
     lm = load_model(model, trust_remote_code, adapter, precision=cfg.precision)
     results = shot_sweep(lm, spec, counts, cfg, out_dir=out, reporter=RichReporter())
     print_shot_table(spec, results)

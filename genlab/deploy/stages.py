@@ -160,6 +160,7 @@ def run_distill(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord
                               reporter=ctx.reporter)
     record.model_dir, record.train = "model", result.to_dict()
     finish(ctx, stage, sdir, record, str(path), f"distilled ({cfg.blocks} blocks)")
+    record.trainable_params = record.total_params  # the whole student is trained
 
 
 def run_export(ctx, stage: Stage, sdir: Path, resume: bool, record: StageRecord) -> None:

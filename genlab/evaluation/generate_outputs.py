@@ -89,7 +89,7 @@ def run_generate(lm, task, requests, cfg, precision: str, reporter: Reporter) ->
                 "cached": cached}
                for r, p, o, cached in zip(requests, preds, outs, facts["cached"])]
     for row, group, o in zip(samples, groups or [], outs):  # all k answers; the scores are their mean
-        row.update(predictions=group, new_tokens_each=o["new_tokens"])
+        row.update(predictions=group, raw_predictions=o["texts"], new_tokens_each=o["new_tokens"])
     secs = facts["seconds"]
     throughput = {"examples_per_s": facts["misses"] / secs if secs > 0 else None,
                   "tokens_per_s": facts["new_tokens"] / secs if secs > 0 else None,

@@ -35,6 +35,10 @@ def test_ppo_stage_runs_from_the_sft_stage_and_shows_in_the_report(tiny_dir, tmp
     assert set(rec.metrics) == set(outcomes["sft"].record.metrics)  # scored like the other stages
     assert (out / "stages" / "ppo" / "model" / "config.json").is_file() and rec.model_dir == "model"
     assert rec.train["steps"] == 2 and "kl" in rec.train
+    from safetensors.torch import load_file
+
+    lora = load_file(out / "stages" / "ppo" / "adapter" / "adapter_model.safetensors")
+    assert rec.trainable_params == sum(t.numel() for t in lora.values()) > 0  # the leaderboard's cost column
     html = (out / "report.html").read_text()
     assert "PPO (keywords:the" in html and "first PPO step" in html
     vs = rec.extra["vs_source"]  # against the SFT stage it started from, on the same examples
@@ -96,6 +100,7 @@ def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, t
     assert outcomes["dpo"].status == "ran" and rec.kind == "dpo" and rec.adapter == "dpo/adapter"
     assert set(rec.metrics) == set(outcomes["sft"].record.metrics)
     assert rec.train["steps"] == 2 and "reward_margin" in rec.train
+    assert rec.trainable_params == outcomes["sft"].record.trainable_params > 0  # it trains the SFT adapter on
     cfg = __import__("json").loads((out / "stages" / "dpo" / "dpo" / "config.json").read_text())
     assert cfg["from_adapter"].endswith("sft/adapter") and cfg["beta"] == 0.2
     assert (out / "stages" / "dpo" / "dpo" / "dpo_curves.png").is_file()
@@ -107,6 +112,25 @@ def test_dpo_stage_continues_the_sft_adapter_and_shows_in_the_report(tiny_dir, t
     assert "KL to start (nats/token)" in html
     again = {o.name: o.status for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
     assert again == {"zero-shot": "reused", "sft": "reused", "dpo": "reused"}
+
+
+def test_a_recipe_that_samples_compares_every_answer_with_its_start(tiny_dir, tmp_path):
+    text = recipe(tiny_dir, STAGES.split("  - {name: ppo")[0] + DPO_STAGE).replace(
+        "generation: {max_new_tokens: 8}", "generation: {max_new_tokens: 8, do_sample: true, num_return_sequences: 2}")
+    out = tmp_path / "run"
+    outcomes = {o.name: o for o in run_recipe(recipe_from_yaml(text, "r.yaml"), out)}
+    rows = _samples(out, "dpo")
+    assert all(len(r["predictions"]) == len(r["raw_predictions"]) == 2 for r in rows)
+    split = outcomes["dpo"].record.extra["vs_source"]["splits"]["test"]
+    tokens = next(r for r in split["rows"] if r["metric"] == "response tokens")
+    assert split["n"] == split["kl_n"] == 4  # one KL per example, the mean over its two answers
+    assert tokens["stage"] == pytest.approx(sum(sum(r["new_tokens_each"]) / 2 for r in rows) / 4)
+
+
+def _samples(out, stage: str) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (out / "stages" / stage / "eval" / "samples.jsonl").read_text().splitlines()]
 
 
 def test_a_kto_stage_takes_its_weights():

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from genlab.cli.common import generation_settings
 from genlab.errors import ConfigError
@@ -102,20 +103,23 @@ def test_eval_cli_gen_flag(tiny_causal_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
     task = tmp_path / "colors.yaml"
     short_task(tmp_path)  # writes colors.jsonl
-    import yaml
-
     task.write_text(yaml.safe_dump({"name": "colors", "dataset": {"path": str(tmp_path / "colors.jsonl"),
                                     "splits": {"train": 0.5, "test": 0.5}}, "metrics": ["rougeL"], "chat": False,
                                     "generation": {"max_new_tokens": 4},
                                     "templates": [{"name": "t", "patterns": [["{text}. Color:", "{label}"]]}]}))
     out = tmp_path / "run"
     assert main(["eval", "-m", str(tiny_causal_dir), "-t", str(task), "-n", "4", "--precision", "fp32",
-                 "--gen", "temperature=0.9,num_return_sequences=2", "--gen", "max_new_tokens=3", "--out", str(out)]) == 0
+                 "--gen", "temperature=0.9,num_return_sequences=2", "--gen", "max_new_tokens=3",
+                 "--out", str(out)]) == 0
     assert "sampled T=0.9, 2 answers each (mean)" in " ".join(capsys.readouterr().out.split())
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["generation"]["max_new_tokens"] == 3 and config["generation"]["do_sample"] is True
     assert main(["eval", "-m", str(tiny_causal_dir), "-t", "reviews", "-n", "2", "--gen", "max_new_tokens=3"]) == 2
     assert "multiple_choice task" in capsys.readouterr().err
+    assert main(["prompt", "-m", str(tiny_causal_dir), "-t", str(task), "-n", "2", "--shots", "0,1", "--precision",
+                 "fp32", "--gen", "max_new_tokens=2", "--out", str(tmp_path / "sweep")]) == 0
+    swept = json.loads((tmp_path / "sweep" / "1shot" / "results.json").read_text())["config"]
+    assert swept["generation"]["max_new_tokens"] == 2
 
 
 def test_generate_cli_samples_when_a_temperature_is_given(tiny_causal_dir, tmp_path, capsys):
@@ -126,3 +130,27 @@ def test_generate_cli_samples_when_a_temperature_is_given(tiny_causal_dir, tmp_p
                  "--max-new-tokens", "3", "--no-chat", "--out", str(out)]) == 0
     assert "sampling (temperature=0.8" in capsys.readouterr().err
     assert len(json.loads(out.read_text().splitlines()[0])["output"]) == 2
+
+
+def test_aligned_vs_start_averages_each_examples_sampled_answers(tiny_causal, tmp_path, monkeypatch):
+    """``genlab.alignment.versus``: with several answers per example, reward, length and KL are each example's
+    mean over its answers, distinct-2 pools them all (a recipe whose eval samples gets its table that way)."""
+    from genlab.alignment.rewards import reward_from_spec
+    from genlab.alignment.textstats import distinct_n
+    from genlab.alignment.versus import kl_per_token, split_comparison
+
+    monkeypatch.setenv("GENLAB_HOME", str(tmp_path / "home"))
+    task = short_task(tmp_path)
+    sampled = EvalConfig(n=4, precision="fp32", generation={"do_sample": True, "num_return_sequences": 3})
+    evaluate(tiny_causal, task, sampled, out_dir=tmp_path / "a")
+    evaluate(tiny_causal, task, sampled.replace(generation={**sampled.generation, "seed": 1}), out_dir=tmp_path / "b")
+    reward = reward_from_spec("keywords:the,a,e")
+    got = split_comparison(tmp_path / "a", tmp_path / "b", tiny_causal, tiny_causal, reward)
+    rows = {r["metric"]: r for r in got["rows"]}
+    b = [json.loads(line) for line in (tmp_path / "b" / "samples.jsonl").read_text().splitlines()]
+    by_hand = [np.mean(reward([s["prompt"]] * 3, s["predictions"])) for s in b]
+    assert rows["reward (keywords:the,a,e)"]["stage"] == pytest.approx(np.mean(by_hand))
+    assert rows["response tokens"]["stage"] == pytest.approx(np.mean([np.mean(s["new_tokens_each"]) for s in b]))
+    assert got["distinct_2"][1] == pytest.approx(distinct_n([p for s in b for p in s["predictions"]], 2))
+    kl = kl_per_token(tiny_causal, tiny_causal, [b[0]["prompt"]] * 3, b[0]["raw_predictions"])
+    assert got["kl_n"] == 4 and all(k == pytest.approx(0.0, abs=1e-6) for k in kl)  # same model: KL 0
