@@ -73,7 +73,7 @@ def generation_settings(items: Optional[list[str]], where: str = "--gen") -> dic
 
     settings: dict = {}
     for item in items or []:
-        for part in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)", item):
+        for part in re.split(r",+(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)", item.strip().strip(",")):
             key, eq, text = part.partition("=")
             key = key.strip().replace("-", "_")
             if not eq or not key:

@@ -34,6 +34,7 @@ def test_gen_settings_split_on_commas_before_a_key_only():
     assert generation_settings(['stop=["\\n\\n", "###"]'])["stop"] == ["\n\n", "###"]
     assert generation_settings(["temperature=0"]) == {"do_sample": False}  # 0 = greedy, as OpenAI's API reads it
     assert generation_settings(["do_sample=false,temperature=0.7"]) == {"do_sample": False, "temperature": 0.7}
+    assert generation_settings(["temperature=0.5,,top_k=3,"]) == {"temperature": 0.5, "top_k": 3, "do_sample": True}
     assert generation_settings(None) == {}
 
 
