@@ -242,8 +242,13 @@ def _leaderboard_section(page: Page, run: RunData) -> None:
     page.h2("Leaderboard", "leaderboard")
     also = (f" Each stage is also scored on {', '.join(run.other_splits)} (same settings); the ranking uses "
             f"{run.split}." if run.other_splits else "")
-    page.p(f"Metrics on the {run.split!r} split with 95% bootstrap intervals (seeded).{also} Best {run.main_metric}: "
-           f"{run.stages[best].name}. Peak RSS is the process's resident memory during the stage.", "muted")
+    from genlab.evaluation.task_eval import decoding_label
+
+    decoding = decoding_label(run.stages[0].record.eval_config or {})
+    answers = f" Answers were {decoding}." if decoding else ""
+    page.p(f"Metrics on the {run.split!r} split with 95% bootstrap intervals (seeded).{also}{answers} Best "
+           f"{run.main_metric}: {run.stages[best].name}. Peak RSS is the process's resident memory during the stage.",
+           "muted")
     page.table(cols, rows, cls="leaderboard", row_classes=["best" if i == best else "" for i in range(len(rows))])
     if len(run.stages) > 1:
         page.h3(f"Against {run.stages[0].name}, example by example")

@@ -125,6 +125,7 @@ def test_a_recipe_that_samples_compares_every_answer_with_its_start(tiny_dir, tm
     tokens = next(r for r in split["rows"] if r["metric"] == "response tokens")
     assert split["n"] == split["kl_n"] == 4  # one KL per example, the mean over its two answers
     assert tokens["stage"] == pytest.approx(sum(sum(r["new_tokens_each"]) / 2 for r in rows) / 4)
+    assert "Answers were sampled T=1, 2 answers each (mean)." in (out / "report.html").read_text()
 
 
 def _samples(out, stage: str) -> list[dict]:
