@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from genlab.cli.common import PrecisionOpt, help_when_bare
+from genlab.cli.common import PrecisionOpt, help_when_bare, key_values
 
 align_app = typer.Typer(help="Align a model with preferences: reward models, DPO (IPO, SimPO, ...), RLHF with PPO.",
                         invoke_without_command=True, callback=help_when_bare)
@@ -188,12 +188,9 @@ def ppo_cmd(
 ) -> None:
     """RLHF with PPO and a KL penalty: rollouts, reward, GAE, clipped updates; logs reward, KL, β, entropy,
     distinct-2 (ppo_curves.png, samples.jsonl)."""
-    import yaml
-
     from genlab.alignment.ppo import ppo
     from genlab.alignment.ppo_config import LORA_OPTIONS, PPOConfig
     from genlab.alignment.rewards import reward_from_spec
-    from genlab.errors import ConfigError
     from genlab.models import load
     from genlab.ui import RichReporter, console, table
 
@@ -201,11 +198,7 @@ def ppo_cmd(
                   kl_coef=kl_coef, target_kl=None if target_kl.lower() in ("none", "off") else _number(target_kl),
                   max_new_tokens=max_new_tokens, seed=seed, precision=precision, method=method, chat=False,
                   options={**(LORA_OPTIONS if method == "lora" else {}), **method_options(method, option)})
-    for item in setting or []:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"{item!r} is not KEY=VALUE", where="--set", hint="e.g. --set vf_coef=0.2")
-        fields[key.strip()] = yaml.safe_load(value)
+    fields.update(key_values(setting, "--set", "e.g. --set vf_coef=0.2"))
     cfg = PPOConfig.from_dict(fields, where="genlab align ppo")
     scorer = reward_from_spec(reward)
     lm = load(str(_start_model(out, from_adapter, model, resume, overwrite)), precision="fp32")

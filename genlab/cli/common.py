@@ -60,29 +60,37 @@ GenOpt = typer.Option(None, "--gen", metavar="KEY=VALUE",
                            "(a temperature > 0 samples; several samples per prompt score their mean).")
 
 
+def key_values(items: Optional[list[str]], where: str, hint: str) -> dict:
+    """``["a=1", "b=[x, y]"]`` as ``{"a": 1, "b": ["x", "y"]}``: each value read as YAML (as text where it is
+    not YAML), ``-`` in a key read as ``_``; an item without ``=`` is an error naming ``where``."""
+    import yaml
+
+    from genlab.errors import ConfigError
+
+    values: dict = {}
+    for item in items or []:
+        key, eq, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or not key:
+            raise ConfigError(f"{item!r} is not KEY=VALUE", where=where, hint=hint)
+        try:
+            values[key] = yaml.safe_load(text) if text.strip() else text
+        except yaml.YAMLError:
+            values[key] = text
+    return values
+
+
 def generation_settings(items: Optional[list[str]], where: str = "--gen") -> dict:
     """``["temperature=0.7,top_p=0.9", "stop=['\\n\\n']"]`` as a dict of YAML-read values, checked against
     ``GenerationConfig``, with ``do_sample`` implied as ``genlab generate`` implies it. A comma splits only
     before another ``KEY=`` (``stop=a,b`` stays one value)."""
     import re
 
-    import yaml
-
-    from genlab.errors import ConfigError
     from genlab.generation.config import GenerationConfig, implied_sampling
 
-    settings: dict = {}
-    for item in items or []:
-        for part in re.split(r",+(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)", item.strip().strip(",")):
-            key, eq, text = part.partition("=")
-            key = key.strip().replace("-", "_")
-            if not eq or not key:
-                raise ConfigError(f"{part!r} is not KEY=VALUE", where=where,
-                                  hint="e.g. --gen temperature=0.7,top_p=0.9 --gen max_new_tokens=128")
-            try:
-                settings[key] = yaml.safe_load(text) if text.strip() else text
-            except yaml.YAMLError:
-                settings[key] = text
+    parts = [part for item in items or []
+             for part in re.split(r",+(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)", item.strip().strip(","))]
+    settings = key_values(parts, where, "e.g. --gen temperature=0.7,top_p=0.9 --gen max_new_tokens=128")
     settings, _ = implied_sampling(settings)
     if settings.get("stop") is not None and isinstance(settings["stop"], str):
         settings["stop"] = [settings["stop"]]

@@ -68,7 +68,6 @@ class _TerminalAsk:
             except ValueError as e:
                 self.console.print(Text(str(e), style="yellow"))
 
-
     def _label(self, completion: str, i: int, k: int, question: str) -> bool | None:
         from rich.markup import escape
         from rich.panel import Panel
